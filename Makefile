@@ -1,0 +1,53 @@
+# The two commands a new user needs: `make check` (the policy gate) and `make test`.
+# Everything else is installed on demand into git-ignored dirs: .venv/, .bin/, .cache/.
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+BIN := $(ROOT)/.bin
+export PATH := $(BIN):$(VENV)/bin:$(PATH)
+PORT ?= 8000
+
+.PHONY: help setup check test lint run bench docs clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: tools/requirements.txt apps/agent/requirements.txt tools/pyproject.toml apps/agent/pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r tools/requirements.txt
+	$(PY) -m pip install -q --no-deps -e tools -e apps/agent
+	@touch $@
+
+$(BIN)/.stamp: tools/setup/go-tools.sh tools/setup/versions.env
+	tools/setup/go-tools.sh
+	@touch $@
+
+.cache/crds/.stamp: tools/setup/fetch-crds.sh tools/setup/versions.env
+	tools/setup/fetch-crds.sh
+	@touch $@
+
+setup: $(VENV)/.stamp $(BIN)/.stamp .cache/crds/.stamp ## install the venv, kustomize, conftest, CRD schemas, services
+	tools/setup/services.sh
+
+check: setup ## the policy gate over every overlay of this repository
+	$(VENV)/bin/kustodian check
+
+test: setup ## the whole test suite (real kustomize, conftest, redis, gunicorn, prometheus)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: setup ## ruff over the Python code
+	$(VENV)/bin/ruff check --config tools/ruff.toml tools apps tests bench
+
+run: $(VENV)/.stamp ## start the agent on localhost:$(PORT) (uses REDIS_URL, else a local redis-server)
+	PORT=$(PORT) apps/agent/run-local.sh
+
+bench: setup ## benchmarks (bench/README.md)
+	$(PY) bench/run_all.py
+
+docs: $(VENV)/.stamp ## regenerate docs/policies.md from the rule catalogue
+	$(VENV)/bin/kustodian docs > docs/policies.md
+
+clean: ## remove installed tools and caches
+	rm -rf $(VENV) $(BIN) .cache

@@ -1,0 +1,35 @@
+"""Fixtures every suite can use. Suites keep their own fixtures in their own conftest.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.processes import REPO_ROOT, RedisServer, require_tool  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def kustomize_bin() -> str:
+    return require_tool("kustomize")
+
+
+@pytest.fixture(scope="session")
+def conftest_bin() -> str:
+    return require_tool("conftest")
+
+
+@pytest.fixture
+def redis():
+    """A fresh real redis-server on a free loopback port; stopped after the test."""
+    server = RedisServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,41 @@
+"""The kustodian command line: a click group that gathers the command families."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kustodian import __version__
+from kustodian.errors import KustodianError
+
+
+class _Group(click.Group):
+    """Turns KustodianError into a one-line message and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KustodianError as exc:
+            click.echo(f"kustodian: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kustodian")
+def cli() -> None:
+    """Guard and release this GitOps repository."""
+
+
+def _register() -> None:
+    from kustodian.commands import check, release
+
+    for command in (*check.COMMANDS, *release.COMMANDS):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="kustodian")

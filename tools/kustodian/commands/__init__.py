@@ -1,0 +1,1 @@
+"""Subcommands of the kustodian CLI, one module per command family."""

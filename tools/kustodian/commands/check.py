@@ -1,0 +1,3 @@
+"""`kustodian check` and `kustodian docs` (owned by the policy-gate work)."""
+
+COMMANDS: list = []

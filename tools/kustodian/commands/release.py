@@ -1,0 +1,3 @@
+"""`kustodian bump`, `promote` and `canary` (owned by the release work)."""
+
+COMMANDS: list = []

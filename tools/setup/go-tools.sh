@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the pinned kustomize and conftest into the project-local, git-ignored .bin/
+# the upstream-documented way (go install). Idempotent: skips a tool already at its pin.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=versions.env
+source "$root/tools/setup/versions.env"
+bin="$root/.bin"
+mkdir -p "$bin"
+command -v go >/dev/null || { echo "setup: 'go' is not on PATH; install Go >= 1.22 (needed to build kustomize and conftest)" >&2; exit 1; }
+
+have_version() { # $1 stamp name, $2 version
+  [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]
+}
+if ! have_version kustomize "$KUSTOMIZE_VERSION"; then
+  echo "setup: installing kustomize $KUSTOMIZE_VERSION into .bin/"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  echo "$KUSTOMIZE_VERSION" > "$bin/.kustomize.version"
+fi
+if ! have_version conftest "$CONFTEST_VERSION"; then
+  echo "setup: installing conftest $CONFTEST_VERSION into .bin/"
+  GOBIN="$bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/conftest@$CONFTEST_VERSION"
+  echo "$CONFTEST_VERSION" > "$bin/.conftest.version"
+fi
