@@ -49,6 +49,7 @@ class Finding:
     line: int | None = None          # 1-based line in `file`
     overlay: str | None = None       # repository-relative overlay dir the resource was rendered from
     source: str = "kustodian"        # "kustodian", "schema" or "conftest"
+    status: str | None = None        # PR mode: "new", "unchanged" or "fixed"
 
     def fingerprint(self) -> tuple:
         """Identity across revisions (no line numbers: they move when unrelated lines change)."""
@@ -88,3 +89,5 @@ class Report:
     overlays: list[str] = field(default_factory=list)
     resources: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    rendered: dict[str, str] = field(default_factory=dict)   # overlay dir -> rendered YAML
+    errors: list[str] = field(default_factory=list)          # render/parse errors (exit 2)
