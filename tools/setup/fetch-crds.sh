@@ -1,4 +1,58 @@
 #!/usr/bin/env bash
-# Placeholder: replaced by the GitOps work with the pinned CRD fetch (Go module proxy).
+# Fetch the upstream CRDs this repository uses, at the versions pinned in versions.env, through
+# the Go module proxy (`go mod download`), and convert them to strict JSON Schema files in the
+# git-ignored .cache/crds/ (tools/setup/crd_to_jsonschema.py). Idempotent: does nothing when
+# .cache/crds already holds the pinned versions; replaces the directory atomically otherwise.
 set -euo pipefail
-mkdir -p "$(dirname "$0")/../../.cache/crds"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=versions.env
+source "$root/tools/setup/versions.env"
+out="$root/.cache/crds"
+py="$root/.venv/bin/python"
+
+# module@version  sub-directory holding the CRD YAML in that module's zip
+sources=(
+  "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION:?} manifests/crds"
+  "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION:?} config/crd/standard"
+  "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION:?} example/prometheus-operator-crd"
+  "github.com/external-secrets/external-secrets@${EXTERNAL_SECRETS_VERSION:?} config/crds/bases"
+)
+pins="$(printf '%s\n' "${sources[@]}")"
+if [ -f "$out/index.json" ] && [ "$(cat "$out/.pins" 2>/dev/null)" = "$pins" ]; then
+  exit 0
+fi
+
+fail() { echo "fetch-crds: $*" >&2; exit 1; }
+command -v go >/dev/null || fail "'go' is not on PATH; install Go >= 1.22 (the CRDs come from the Go module proxy)"
+[ -x "$py" ] || fail "$py is missing; run \`make setup\` (it creates the venv first)"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/mod" "$work/out"
+files=()
+for entry in "${sources[@]}"; do
+  modver="${entry%% *}"; sub="${entry#* }"
+  echo "fetch-crds: $modver ($sub)"
+  # Outside any module, with the default proxy; -json reports errors in an "Error" field.
+  if ! info="$(cd "$work/mod" && GOFLAGS=-mod=mod go mod download -json "$modver" 2>&1)"; then
+    fail "could not download $modver through the Go module proxy ($(go env GOPROXY)):
+$info
+  hint: check network access to the proxy, or the version pinned in tools/setup/versions.env"
+  fi
+  dir="$("$py" -c 'import json,sys; print(json.load(sys.stdin).get("Dir", ""))' <<<"$info")"
+  [ -d "$dir/$sub" ] || fail "$modver has no directory $sub; the CRD location changed upstream (edit fetch-crds.sh)"
+  found=0
+  for f in "$dir/$sub"/*.yaml; do
+    [ -f "$f" ] || continue
+    files+=("$f"); found=1
+  done
+  [ "$found" = 1 ] || fail "$modver: no YAML files in $sub"
+done
+
+"$py" "$root/tools/setup/crd_to_jsonschema.py" "$work/out" "${files[@]}"
+printf '%s\n' "$pins" > "$work/out/.pins"
+mkdir -p "$(dirname "$out")"
+rm -rf "$out.old"
+[ -e "$out" ] && mv "$out" "$out.old"
+mv "$work/out" "$out"
+rm -rf "$out.old"
