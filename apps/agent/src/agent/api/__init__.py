@@ -1,0 +1,1 @@
+"""HTTP blueprints: operational endpoints (`ops`) and the agent API under /v1 (`sessions`)."""

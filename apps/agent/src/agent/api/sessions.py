@@ -1,0 +1,101 @@
+"""The agent API under /v1 (Bearer API key, rate limited per key)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify
+
+from agent import metrics
+from agent.backends import BackendError, BackendTimeout, Turn
+from agent.errors import ApiError
+from agent.services import services
+from agent.sessions import Session, owner_of, utc_now
+from agent.validation import check_fields, json_body
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+log = logging.getLogger("agent.api")
+
+
+@bp.before_request
+def guard() -> None:
+    """Fault injection (test aid), then authentication, then the shared rate limit."""
+    svc = services()
+    if svc.settings.fault_rate and random.random() < svc.settings.fault_rate:
+        raise ApiError(500, "injected_fault",
+                       "injected failure (AGENT_FAULT_RATE test aid is enabled)")
+    key = svc.keys.authenticate()
+    g.owner = owner_of(key)
+    svc.limiter.check(g.owner)
+
+
+def _session_or_404(session_id: str) -> Session:
+    session = services().sessions.get(session_id, g.owner)
+    if session is None:
+        raise ApiError(404, "session_not_found",
+                       f"no session {session_id!r} (it never existed, expired or was deleted); "
+                       "create one with POST /v1/sessions")
+    return session
+
+
+@bp.post("/sessions")
+def create_session() -> tuple[Response, int]:
+    check_fields(json_body(required=False), {})
+    svc = services()
+    session = svc.sessions.create(g.owner)
+    return jsonify({"id": session.id, "created_at": session.created_at,
+                    "ttl_seconds": svc.settings.session_ttl_seconds}), 201
+
+
+@bp.get("/sessions/<session_id>")
+def get_session(session_id: str) -> Response:
+    session = _session_or_404(session_id)
+    store = services().sessions
+    return jsonify({"id": session.id, "created_at": session.created_at,
+                    "ttl_seconds": store.ttl_left(session.id),
+                    "messages": store.history(session.id)})
+
+
+@bp.delete("/sessions/<session_id>")
+def delete_session(session_id: str) -> tuple[str, int]:
+    session = _session_or_404(session_id)
+    services().sessions.delete(session.id)
+    return "", 204
+
+
+@bp.post("/sessions/<session_id>/messages")
+def post_message(session_id: str) -> Response:
+    svc = services()
+    body = json_body(required=True)
+    check_fields(body, {"content": {"type": str, "required": True, "min": 1,
+                                    "max": svc.settings.max_message_chars}})
+    session = _session_or_404(session_id)
+    history = svc.sessions.history(session.id)
+    turn = Turn(content=body["content"],
+                history=[{"role": m["role"], "content": m["content"]} for m in history],
+                memory=svc.sessions.memory(session.id))
+    reply = _run_backend(turn)
+    user = {"role": "user", "content": body["content"], "created_at": utc_now()}
+    answer = {"role": "assistant", "content": reply.content, "created_at": utc_now()}
+    if not svc.sessions.append_turn(session.id, [user, answer], reply.memory):
+        raise ApiError(404, "session_not_found",
+                       f"session {session_id!r} was deleted or expired during the request")
+    usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
+    return jsonify({"session_id": session.id, "message": answer, "usage": usage})
+
+
+def _run_backend(turn: Turn) -> Any:
+    backend = services().backend
+    try:
+        reply = backend.reply(turn)
+    except BackendTimeout as exc:
+        metrics.record_llm_call(backend.name, backend.model, "timeout")
+        raise ApiError(504, "upstream_timeout", f"the agent backend timed out: {exc}") from exc
+    except BackendError as exc:
+        metrics.record_llm_call(backend.name, backend.model, "error")
+        raise ApiError(502, "upstream_error", f"the agent backend failed: {exc}") from exc
+    metrics.record_llm_call(backend.name, backend.model, "ok",
+                            reply.prompt_tokens, reply.completion_tokens)
+    return reply

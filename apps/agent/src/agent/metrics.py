@@ -1,0 +1,73 @@
+"""Prometheus metrics, correct under gunicorn's pre-fork workers (multiprocess mode).
+
+When PROMETHEUS_MULTIPROC_DIR is set (gunicorn_config sets it), every worker writes its
+samples to files there and /metrics aggregates all workers; dead workers are cleaned up by
+the `child_exit` hook. Without it (tests, flask dev server) the default registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+UNMATCHED_ROUTE = "<unmatched>"
+
+HTTP_REQUESTS = Counter(
+    "http_requests", "HTTP requests answered, by route template and status.",
+    ["method", "route", "status"])
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "Time to answer an HTTP request, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+LLM_CALLS = Counter(
+    "agent_llm_calls", "Agent backend calls, by outcome (ok, error, timeout).",
+    ["backend", "model", "outcome"])
+TOKENS = Counter(
+    "agent_tokens", "Approximate tokens processed by the agent backend (kind: prompt|completion).",
+    ["backend", "model", "kind"])
+SESSIONS_ACTIVE = Gauge(
+    "agent_sessions_active", "Sessions alive in Redis (as last counted by any live worker).",
+    multiprocess_mode="livemostrecent")
+BUILD_INFO = Gauge(
+    "agent_build_info", "Build of the running agent; the value is always 1.",
+    ["version", "git_sha", "build_date"], multiprocess_mode="max")
+
+
+def method_label(method: str) -> str:
+    """Bounded label for the HTTP method (unknown verbs collapse to OTHER)."""
+    return method if method in HTTP_METHODS else "OTHER"
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    label = method_label(method)
+    HTTP_REQUESTS.labels(label, route, str(status)).inc()
+    HTTP_DURATION.labels(label, route).observe(seconds)
+
+
+def record_llm_call(backend: str, model: str, outcome: str,
+                    prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    LLM_CALLS.labels(backend, model, outcome).inc()
+    if prompt_tokens:
+        TOKENS.labels(backend, model, "prompt").inc(prompt_tokens)
+    if completion_tokens:
+        TOKENS.labels(backend, model, "completion").inc(completion_tokens)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of this process, or of all gunicorn workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

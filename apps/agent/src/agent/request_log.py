@@ -1,0 +1,79 @@
+"""JSON logs: one line per request (request_id, route, status, duration_ms) to stdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+
+from agent import metrics
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+access_log = logging.getLogger("agent.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object; `extra={"fields": {...}}` adds fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": os.getpid(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Send the `agent` loggers to stdout as JSON lines (idempotent)."""
+    logger = logging.getLogger("agent")
+    logger.setLevel(level)
+    logger.propagate = False
+    if not any(getattr(h, "_agent_json", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        handler._agent_json = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+def route_template() -> str:
+    """The matched URL rule (e.g. /v1/sessions/<session_id>), never the raw path."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else metrics.UNMATCHED_ROUTE
+
+
+def _start() -> None:
+    g.start = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _finish(response: Response) -> Response:
+    elapsed = time.perf_counter() - g.get("start", time.perf_counter())
+    route = route_template()
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    metrics.observe_request(request.method, route, response.status_code, elapsed)
+    access_log.info("request", extra={"fields": {
+        "request_id": g.get("request_id", ""), "method": request.method, "route": route,
+        "path": request.path, "status": response.status_code,
+        "duration_ms": round(elapsed * 1000, 2), "remote_addr": request.remote_addr,
+    }})
+    return response
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)

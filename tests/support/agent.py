@@ -1,0 +1,104 @@
+"""Start the real agent service (gunicorn, several workers) as a subprocess for tests.
+
+Stable interface (other suites rely on it; extend only with new keyword arguments):
+
+    from support.agent import agent_server
+
+    with agent_server(redis.url, workers=2, env={"AGENT_FAULT_RATE": "0.5"}) as agent:
+        agent.base_url      # "http://127.0.0.1:<port>"
+        agent.port          # the free loopback port gunicorn listens on
+        agent.process       # ManagedProcess (gunicorn master, own process group)
+        agent.api_key       # first key of AGENT_API_KEYS (default "test-key-0001")
+        agent.metrics_dir   # its own temporary PROMETHEUS_MULTIPROC_DIR
+        agent.url("/v1/sessions"), agent.headers(), agent.output()
+
+`env` is merged over a minimal environment (PATH, HOME, ...), so AGENT_API_KEYS,
+AGENT_FAULT_RATE, AGENT_BACKEND, AGENT_RATE_LIMIT, ... can be set per test. The context
+manager waits for /healthz (not /readyz: Redis may be down on purpose), and on exit stops
+gunicorn with SIGTERM (SIGKILL after `stop_timeout`) and removes the metrics dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from support.processes import REPO_ROOT, ManagedProcess, free_port, wait_for_http, wait_for_port
+
+DEFAULT_API_KEY = "test-key-0001"
+GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:agent.gunicorn_config", "agent.wsgi:app"]
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass
+class AgentServer:
+    """A running gunicorn agent on 127.0.0.1."""
+
+    port: int
+    process: ManagedProcess
+    metrics_dir: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.env.get("AGENT_API_KEYS", DEFAULT_API_KEY).split(",")[0].strip()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        """Authorization header for `key` (default: `api_key`)."""
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    def output(self) -> str:
+        """Everything gunicorn and the workers wrote to stdout/stderr so far."""
+        return self.process.output()
+
+
+def agent_environment(redis_url: str, workers: int, metrics_dir: Path, port: int,
+                      env: dict[str, str] | None) -> dict[str, str]:
+    base = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    base.update({
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "AGENT_API_KEYS": DEFAULT_API_KEY,
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_GRACEFUL_TIMEOUT": "10",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "PYTHONUNBUFFERED": "1",
+    })
+    base.update(env or {})
+    return base
+
+
+@contextlib.contextmanager
+def agent_server(redis_url: str, workers: int = 2, env: dict[str, str] | None = None,
+                 start_timeout: float = 30.0, stop_timeout: float = 20.0) -> Iterator[AgentServer]:
+    """Run `gunicorn -c python:agent.gunicorn_config agent.wsgi:app` until the block exits."""
+    port = free_port()
+    metrics_dir = Path(tempfile.mkdtemp(prefix="agent-metrics-"))
+    full_env = agent_environment(redis_url, workers, metrics_dir, port, env)
+    process = ManagedProcess([sys.executable, *GUNICORN_ARGS], env=full_env,
+                             cwd=str(REPO_ROOT)).start()
+    server = AgentServer(port=port, process=process, metrics_dir=metrics_dir, env=full_env)
+    try:
+        try:
+            wait_for_port(port, timeout=start_timeout, proc=process.proc)
+            wait_for_http(server.url("/healthz"), timeout=start_timeout)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"agent did not start on port {port}:\n{server.output()}") from exc
+        yield server
+    finally:
+        process.stop(timeout=stop_timeout)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
