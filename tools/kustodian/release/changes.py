@@ -1,0 +1,106 @@
+"""A release change: new bytes for some files, written atomically and restorable."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kustodian.errors import KustodianError
+
+
+@dataclass
+class FileChange:
+    path: Path
+    rel: str
+    old: bytes | None                # None: the file is created
+    new: bytes
+
+
+@dataclass
+class ChangeSet:
+    """What a release command moves, and the files it rewrites to do so."""
+
+    action: str                      # "bump", "promote", "canary start", ...
+    env: str
+    image: str
+    before: str                      # human summary of the old pin / weight
+    after: str
+    files: list[FileChange] = field(default_factory=list)
+    overlays: list[str] = field(default_factory=list)   # affected overlay dirs (repo-relative)
+    notes: list[str] = field(default_factory=list)
+    source_env: str | None = None
+
+    def add(self, path: Path, rel: str, old: bytes | None, new: bytes) -> None:
+        if old == new:
+            return
+        for existing in self.files:
+            if existing.path == path:
+                existing.new = new
+                return
+        self.files.append(FileChange(path, rel, old, new))
+
+    @property
+    def empty(self) -> bool:
+        return not self.files
+
+    def diff(self) -> str:
+        """A unified diff of every file (line endings shown as they are)."""
+        chunks = []
+        for change in self.files:
+            old = (change.old or b"").decode("utf-8", "replace").splitlines(keepends=True)
+            new = change.new.decode("utf-8", "replace").splitlines(keepends=True)
+            old_name = f"a/{change.rel}" if change.old is not None else "/dev/null"
+            chunks.extend(_ensure_eol(difflib.unified_diff(old, new, old_name, f"b/{change.rel}")))
+        return "".join(chunks)
+
+    def apply(self) -> None:
+        """Write every file atomically; on failure restore the ones already written."""
+        done: list[FileChange] = []
+        try:
+            for change in self.files:
+                write_atomic(change.path, change.new)
+                done.append(change)
+        except OSError as exc:
+            self._restore(done)
+            raise KustodianError(f"cannot write {change.rel}: {exc.strerror}") from None
+
+    def restore(self) -> None:
+        self._restore(self.files)
+
+    @staticmethod
+    def _restore(changes: list[FileChange]) -> None:
+        for change in reversed(changes):
+            if change.old is None:
+                with contextlib.suppress(FileNotFoundError):
+                    change.path.unlink()
+            else:
+                write_atomic(change.path, change.old)
+
+
+def _ensure_eol(lines):
+    for line in lines:
+        yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, then rename over it (mode kept)."""
+    mode = None
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,136 @@
+"""Git for releases: clean-tree check, one branch + one commit, push with rebase-and-retry."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from kustodian.errors import KustodianError
+from kustodian.release.changes import ChangeSet
+
+_RETRYABLE = re.compile(r"rejected|non-fast-forward|fetch first|cannot lock ref|failed to update "
+                        r"ref|stale info", re.IGNORECASE)
+_UNSAFE_REF = re.compile(r"[^A-Za-z0-9._/-]+")
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise KustodianError(f"git {' '.join(args[:2])} failed: {detail[-1] if detail else ''}")
+    return proc
+
+
+def ensure_repository(root: Path) -> None:
+    if git(root, "rev-parse", "--is-inside-work-tree", check=False).returncode != 0:
+        raise KustodianError(f"{root} is not a git working tree", hint="--commit needs git")
+
+
+def dirty_paths(root: Path) -> list[str]:
+    """Tracked files with staged or unstaged changes (untracked files do not count)."""
+    out = git(root, "status", "--porcelain", "--untracked-files=no").stdout
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def check_clean(root: Path, changes: ChangeSet, allow_dirty: bool) -> None:
+    dirty = dirty_paths(root)
+    touched = {change.rel for change in changes.files}
+    if dirty and not allow_dirty:
+        raise KustodianError(
+            f"the working tree has uncommitted changes: {', '.join(dirty[:5])}"
+            + (" ..." if len(dirty) > 5 else ""),
+            hint="commit or stash them, or pass --allow-dirty (only the release files are "
+                 "committed)")
+    overlap = touched.intersection(dirty)
+    if overlap:
+        raise KustodianError(f"{', '.join(sorted(overlap))} has uncommitted changes the release "
+                             "commit would include", hint="commit or stash that file first")
+
+
+def current_branch(root: Path) -> str | None:
+    proc = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return proc.stdout.strip() or None
+
+
+def branch_name(changes: ChangeSet) -> str:
+    """`release/<env>/<what>`, e.g. release/prod/1.4.2 or release/prod/canary-25."""
+    what = _UNSAFE_REF.sub("-", changes.after.lstrip(":@")).strip("-./")[:48] or "change"
+    action = changes.action.replace("canary ", "canary-").replace(" ", "-")
+    prefix = "" if action in ("bump", "promote") else f"{action}-"
+    return f"release/{changes.env}/{prefix}{what}".replace("..", ".")
+
+
+def unique_branch(root: Path, base: str) -> str:
+    name, n = base, 1
+    while git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}",
+              check=False).returncode == 0:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def commit_message(changes: ChangeSet) -> str:
+    short = changes.image.rsplit("/", 1)[-1]
+    to = changes.after
+    if changes.action == "bump":
+        subject = f"chore(release): bump {short} to {to.lstrip(':')} in {changes.env}"
+    elif changes.action == "promote":
+        subject = (f"chore(release): promote {short} {to.lstrip(':')} from {changes.source_env} "
+                   f"to {changes.env}")
+    else:
+        subject = f"chore(release): {changes.action} {changes.env}: {changes.before} -> {to}"
+    body = "\n".join(f"- {c.rel}" for c in changes.files)
+    trailers = [f"Env: {changes.env}", f"Image: {changes.image}", f"From: {changes.before}",
+                f"To: {changes.after}"]
+    if changes.source_env:
+        trailers.append(f"Source-Env: {changes.source_env}")
+    return f"{subject}\n\nFiles:\n{body}\n\n" + "\n".join(trailers) + "\n"
+
+
+def _identity(root: Path) -> list[str]:
+    if git(root, "config", "user.email", check=False).stdout.strip():
+        return []
+    return ["-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost"]
+
+
+def commit(root: Path, changes: ChangeSet) -> tuple[str, str]:
+    """Create a release branch from HEAD and commit exactly the changed files; (branch, sha)."""
+    branch = unique_branch(root, branch_name(changes))
+    git(root, "checkout", "-q", "-b", branch)
+    git(root, "add", "--", *[c.rel for c in changes.files])
+    proc = subprocess.run(["git", *_identity(root), "commit", "-q", "-F", "-", "--",
+                           *[c.rel for c in changes.files]],
+                          cwd=root, input=commit_message(changes), text=True,
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise KustodianError(f"git commit failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return branch, git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def push(root: Path, remote: str, target: str, attempts: int = 8) -> int:
+    """Rebase onto `remote/target` and push HEAD there; retry when the target moved meanwhile.
+
+    Returns the number of attempts used. A rebase conflict aborts with a clear error.
+    """
+    for attempt in range(1, attempts + 1):
+        fetch = git(root, "fetch", "-q", remote, target, check=False)
+        if fetch.returncode == 0:
+            rebase = git(root, *_identity(root), "rebase", "-q", "FETCH_HEAD", check=False)
+            if rebase.returncode != 0:
+                git(root, "rebase", "--abort", check=False)
+                raise KustodianError(
+                    f"{remote}/{target} changed the same lines meanwhile; the rebase conflicts",
+                    hint="re-run the release command on the new target")
+        elif "couldn't find remote ref" not in fetch.stderr:
+            raise KustodianError(f"git fetch {remote} {target} failed: {fetch.stderr.strip()}")
+        pushed = git(root, "push", "-q", remote, f"HEAD:refs/heads/{target}", check=False)
+        if pushed.returncode == 0:
+            return attempt
+        if not _RETRYABLE.search(pushed.stderr):
+            raise KustodianError(f"git push to {remote} {target} failed: {pushed.stderr.strip()}")
+        time.sleep(random.uniform(0.05, 0.3) * attempt)
+    raise KustodianError(f"{remote}/{target} kept moving: gave up after {attempts} push attempts",
+                         hint="re-run the command")

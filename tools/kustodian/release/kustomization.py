@@ -1,0 +1,213 @@
+"""Kustomization files as text plus node tree: find them, follow local references, read images."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kustodian.errors import KustodianError
+from kustodian.release.config import ReleaseConfig
+from kustodian.release.reference import ImageVersion, split_new_tag
+from kustodian.release.yamlsplice import compose, mapping_get, scalar_text
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass
+class YamlFile:
+    """A YAML file's original bytes, decoded text and node tree."""
+
+    path: Path
+    rel: str
+    raw: bytes
+    text: str
+    bom: bool
+    root: Node | None
+
+    @classmethod
+    def load(cls, path: Path, config: ReleaseConfig) -> YamlFile:
+        resolved = config.inside(path, "file")
+        rel = config.rel(resolved)
+        try:
+            raw = resolved.read_bytes()
+        except OSError as exc:
+            raise KustodianError(f"cannot read: {exc.strerror}", file=rel) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise KustodianError("not UTF-8 text", file=rel) from None
+        bom = text.startswith("\ufeff")
+        if bom:
+            text = text[1:]
+        return cls(resolved, rel, raw, text, bom, compose(text, rel))
+
+    def encode(self, text: str) -> bytes:
+        return (("\ufeff" if self.bom else "") + text).encode("utf-8")
+
+    def line_of(self, node: Node) -> int:
+        return node.start_mark.line + 1
+
+
+def kustomization_in(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def require_kustomization(directory: Path, config: ReleaseConfig) -> Path:
+    config.inside(directory, "overlay")
+    found = kustomization_in(directory)
+    if not found:
+        raise KustodianError(f"no kustomization.yaml in {config.rel(directory)}",
+                             hint="check the overlay paths in .kustodian.yaml")
+    return found
+
+
+def local_kustomizations(overlay: Path, config: ReleaseConfig) -> list[YamlFile]:
+    """The overlay's kustomization and those it references (resources/components) below it.
+
+    Only directories inside the overlay count: a file shared with other environments (a base)
+    must not be edited to release one environment.
+    """
+    start = require_kustomization(overlay, config)
+    limit = Path(os.path.realpath(overlay))
+    seen: set[Path] = set()
+    out: list[YamlFile] = []
+    queue = [start]
+    while queue:
+        path = queue.pop(0)
+        real = Path(os.path.realpath(path))
+        if real in seen:
+            continue
+        seen.add(real)
+        kfile = YamlFile.load(path, config)
+        out.append(kfile)
+        for field in ("resources", "components", "bases"):
+            item = mapping_get(kfile.root, field) if isinstance(kfile.root, MappingNode) else None
+            if not item or not isinstance(item[1], SequenceNode):
+                continue
+            for ref in item[1].value:
+                text = scalar_text(ref)
+                if not text or "://" in text or text.startswith("git@"):
+                    continue
+                target = Path(os.path.realpath(real.parent / text))
+                if not target.is_dir() or (target != limit and limit not in target.parents):
+                    continue
+                found = kustomization_in(target)
+                if found:
+                    queue.append(found)
+    return out
+
+
+@dataclass
+class ImageEntry:
+    """One `images:` entry of a kustomization file."""
+
+    file: YamlFile
+    index: int
+    node: MappingNode
+
+    @property
+    def path(self) -> tuple:
+        return ("images", self.index)
+
+    def get(self, key: str) -> str | None:
+        pair = mapping_get(self.node, key)
+        return scalar_text(pair[1]) if pair else None
+
+    @property
+    def name(self) -> str | None:
+        return self.get("name")
+
+    @property
+    def version(self) -> ImageVersion:
+        """The pinned version as kustomize applies it (`digest:` wins over newTag's)."""
+        new_tag = self.get("newTag")
+        digest = self.get("digest")
+        try:
+            version = split_new_tag(new_tag) if new_tag else ImageVersion()
+            if digest:
+                version = ImageVersion(tag=version.tag, digest=digest)
+        except KustodianError as exc:
+            raise KustodianError(f"the images entry {self.name!r} holds {exc}",
+                                 file=self.file.rel, line=self.file.line_of(self.node)) from None
+        return version
+
+
+def images_sequence(kfile: YamlFile) -> tuple[ScalarNode, Node] | None:
+    if not isinstance(kfile.root, MappingNode):
+        return None
+    return mapping_get(kfile.root, "images")
+
+
+def image_entries(kfile: YamlFile, name: str) -> list[ImageEntry]:
+    pair = images_sequence(kfile)
+    if not pair or not isinstance(pair[1], SequenceNode):
+        return []
+    found = []
+    for index, item in enumerate(pair[1].value):
+        if not isinstance(item, MappingNode):
+            raise KustodianError("an images entry must be a mapping", file=kfile.rel,
+                                 line=kfile.line_of(item))
+        pair_name = mapping_get(item, "name")
+        if pair_name and scalar_text(pair_name[1]) == name:
+            found.append(ImageEntry(kfile, index, item))
+    return found
+
+
+def kustomize_binary(root: Path) -> str:
+    local = root / ".bin" / "kustomize"
+    if local.is_file():
+        return str(local)
+    found = shutil.which("kustomize")
+    if not found:
+        raise KustodianError("kustomize is not installed", hint="run `make setup`")
+    return found
+
+
+def render(overlay: Path, root: Path) -> str:
+    """`kustomize build` of one overlay directory (the real binary)."""
+    proc = subprocess.run([kustomize_binary(root), "build", str(overlay)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+        raise KustodianError(f"kustomize build {overlay} failed: {message}")
+    return proc.stdout
+
+
+def rendered_images(text: str) -> set[str]:
+    """Image names (without tag/digest) of every container in a rendered stream."""
+    from kustodian.release.yamlsplice import YAML
+
+    names: set[str] = set()
+
+    def walk(obj: object) -> None:
+        if isinstance(obj, dict):
+            for key in ("containers", "initContainers", "ephemeralContainers"):
+                for container in obj.get(key) or []:
+                    if isinstance(container, dict) and isinstance(container.get("image"), str):
+                        names.add(image_name(container["image"]))
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                walk(value)
+
+    for doc in YAML(typ="safe", pure=True).load_all(text):
+        walk(doc)
+    return names
+
+
+def image_name(reference: str) -> str:
+    """`ghcr.io/acme/agent:1.2@sha256:..` -> `ghcr.io/acme/agent` (a port colon is kept)."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name

@@ -1,0 +1,99 @@
+"""OCI image references, validated against the distribution reference grammar.
+
+Grammar (github.com/distribution/reference):
+  name      := [domain '/'] path-component ['/' path-component]*
+  tag       := [\\w][\\w.-]{0,127}
+  digest    := algorithm ':' hex   (sha256: 64 lowercase hex, sha512: 128)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kustodian.errors import KustodianError
+
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|-+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_KNOWN_DIGESTS = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
+NAME_MAX = 255
+
+
+def validate_name(name: str) -> str:
+    """An image name (`ghcr.io/acme/agent`, `agent-canary`), or a KustodianError."""
+    if not name or len(name) > NAME_MAX or not NAME_RE.match(name):
+        raise KustodianError(
+            f"invalid image name {name!r}",
+            hint="names are lowercase path components separated by '/', optionally after a "
+                 "registry host (e.g. ghcr.io/acme/agent), at most 255 characters")
+    # A domain is only recognised when the first component looks like a host; an upper-case
+    # first component is only valid as a host (contains '.' or ':' or is localhost).
+    first, _, rest = name.partition("/")
+    if rest and first != first.lower() and not ("." in first or ":" in first):
+        raise KustodianError(f"invalid image name {name!r}: repository names must be lowercase")
+    return name
+
+
+def validate_tag(tag: str) -> str:
+    """A tag such as `1.4.2` or `v2-rc.1`, or a KustodianError."""
+    if not TAG_RE.match(tag or ""):
+        raise KustodianError(
+            f"invalid image tag {tag!r}",
+            hint="a tag is 1-128 characters of [A-Za-z0-9_.-] and must not start with '.' or '-'")
+    return tag
+
+
+def validate_digest(digest: str) -> str:
+    """A digest `algorithm:hex` (sha256 = 64 lowercase hex), or a KustodianError."""
+    if not DIGEST_RE.match(digest or ""):
+        raise KustodianError(
+            f"invalid image digest {digest!r}",
+            hint="a digest looks like sha256:<64 lowercase hex characters>")
+    algorithm, _, hexpart = digest.partition(":")
+    known = _KNOWN_DIGESTS.get(algorithm)
+    if known and not known.match(hexpart):
+        size = 64 if algorithm == "sha256" else 128
+        raise KustodianError(
+            f"invalid {algorithm} digest {digest!r}: expected exactly {size} lowercase hex "
+            f"characters, got {len(hexpart)}")
+    return digest
+
+
+@dataclass(frozen=True)
+class ImageVersion:
+    """What an `images:` entry pins: a tag, a digest, or both."""
+
+    tag: str | None = None
+    digest: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tag is not None:
+            validate_tag(self.tag)
+        if self.digest is not None:
+            validate_digest(self.digest)
+
+    @property
+    def empty(self) -> bool:
+        return self.tag is None and self.digest is None
+
+    def __str__(self) -> str:
+        text = f":{self.tag}" if self.tag else ""
+        return text + (f"@{self.digest}" if self.digest else "")
+
+    def short(self) -> str:
+        """A label for branch names: the tag, else the first 12 hex digits of the digest."""
+        if self.tag:
+            return self.tag
+        return (self.digest or "none").split(":", 1)[-1][:12]
+
+
+def split_new_tag(value: str) -> ImageVersion:
+    """Interpret a kustomize `newTag` value, which may carry `tag@digest`."""
+    tag, sep, digest = value.partition("@")
+    return ImageVersion(tag=tag or None, digest=digest if sep else None)
