@@ -16,6 +16,7 @@ from kustodian.release.kustomization import (
     local_kustomizations,
     render,
     rendered_images,
+    with_pending,
 )
 from kustodian.release.reference import ImageVersion, validate_name
 from kustodian.release.yamlsplice import SplicedText
@@ -51,7 +52,8 @@ def check_version_for_env(config: ReleaseConfig, env: str, version: ImageVersion
 def plan_image(config: ReleaseConfig, overlay: str, image: str, version: ImageVersion,
                changes: ChangeSet, *, new_name: str | None = None) -> ImageVersion | None:
     """Add to `changes` the edits pinning `image` in `overlay`; return the old version."""
-    files, entries = find_entries(config, overlay, image)
+    files = [with_pending(kfile, changes) for kfile in find_entries(config, overlay, image)[0]]
+    entries = [entry for kfile in files for entry in image_entries(kfile, image)]
     spliced: dict[str, tuple[YamlFile, SplicedText]] = {}
 
     def splice_for(kfile: YamlFile) -> SplicedText:

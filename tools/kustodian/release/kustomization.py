@@ -11,6 +11,7 @@ from pathlib import Path
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kustodian.errors import KustodianError
+from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
 from kustodian.release.reference import ImageVersion, split_new_tag
 from kustodian.release.yamlsplice import compose, mapping_get, scalar_text
@@ -51,6 +52,17 @@ class YamlFile:
 
     def line_of(self, node: Node) -> int:
         return node.start_mark.line + 1
+
+
+def with_pending(kfile: YamlFile, changes: ChangeSet) -> YamlFile:
+    """`kfile` as an earlier step of the same change left it (positions fresh for new splices)."""
+    for change in changes.files:
+        if change.path == kfile.path:
+            text = change.new.decode("utf-8")
+            text = text[1:] if text.startswith("\ufeff") else text
+            return YamlFile(kfile.path, kfile.rel, kfile.raw, text, kfile.bom,
+                            compose(text, kfile.rel))
+    return kfile
 
 
 def kustomization_in(directory: Path) -> Path | None:
