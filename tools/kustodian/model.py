@@ -50,6 +50,8 @@ class Finding:
     overlay: str | None = None       # repository-relative overlay dir the resource was rendered from
     source: str = "kustodian"        # "kustodian", "schema" or "conftest"
     status: str | None = None        # PR mode: "new", "unchanged" or "fixed"
+    field_path: str | None = None    # the offending field in the rendered resource
+    title: str | None = None         # the rule's one-line title
 
     def fingerprint(self) -> tuple:
         """Identity across revisions (no line numbers: they move when unrelated lines change)."""
@@ -77,6 +79,7 @@ class ExemptionUse:
     file: str | None
     line: int | None
     suppressed: int = 0              # how many findings it suppressed
+    status: str = "active"           # "active", "unused" (suppressed nothing) or "expired"
 
     def to_json(self) -> dict:
         return asdict(self)
