@@ -57,7 +57,7 @@ def current_branch(root: Path) -> str | None:
 
 def branch_name(changes: ChangeSet) -> str:
     """`release/<env>/<what>`, e.g. release/prod/1.4.2 or release/prod/canary-25."""
-    what = _UNSAFE_REF.sub("-", changes.after.lstrip(":@")).strip("-./")[:48] or "change"
+    what = _UNSAFE_REF.sub("-", changes.after.lstrip("@")).strip("-./")[:48] or "change"
     action = changes.action.replace("canary ", "canary-").replace(" ", "-")
     prefix = "" if action in ("bump", "promote") else f"{action}-"
     return f"release/{changes.env}/{prefix}{what}".replace("..", ".")
@@ -76,9 +76,9 @@ def commit_message(changes: ChangeSet) -> str:
     short = changes.image.rsplit("/", 1)[-1]
     to = changes.after
     if changes.action == "bump":
-        subject = f"chore(release): bump {short} to {to.lstrip(':')} in {changes.env}"
+        subject = f"chore(release): bump {short} to {to} in {changes.env}"
     elif changes.action == "promote":
-        subject = (f"chore(release): promote {short} {to.lstrip(':')} from {changes.source_env} "
+        subject = (f"chore(release): promote {short} {to} from {changes.source_env} "
                    f"to {changes.env}")
     else:
         subject = f"chore(release): {changes.action} {changes.env}: {changes.before} -> {to}"

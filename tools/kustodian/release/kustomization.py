@@ -174,9 +174,12 @@ def image_entries(kfile: YamlFile, name: str) -> list[ImageEntry]:
 
 
 def kustomize_binary(root: Path) -> str:
-    local = root / ".bin" / "kustomize"
-    if local.is_file():
-        return str(local)
+    """$KUSTOMIZE, the repository's pinned .bin/kustomize, kustodian's own checkout's, or PATH."""
+    candidates = [os.environ.get("KUSTOMIZE", ""), str(root / ".bin" / "kustomize"),
+                  str(Path(__file__).resolve().parents[3] / ".bin" / "kustomize")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
     found = shutil.which("kustomize")
     if not found:
         raise KustodianError("kustomize is not installed", hint="run `make setup`")

@@ -83,7 +83,7 @@ class ImageVersion:
         return self.tag is None and self.digest is None
 
     def __str__(self) -> str:
-        text = f":{self.tag}" if self.tag else ""
+        text = self.tag or ""
         return text + (f"@{self.digest}" if self.digest else "")
 
     def short(self) -> str:
