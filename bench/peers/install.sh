@@ -52,17 +52,47 @@ install_conftest() {
   else echo "peers: .bin/conftest missing: run 'make setup' first" >&2; return 1; fi
 }
 
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(kubeconform kube-score kube-linter polaris checkov conftest)
+install_kubeconform_schemas() {
+  # kubeconform cannot fetch its schemas here (no internet); convert the Kubernetes JSON Schemas
+  # that the pinned kubernetes-validate package ships (already in .venv) into kubeconform's
+  # standalone layout: refs to "/api/_definitions.json" made relative, "$schema"/"$id" dropped
+  # (kubeconform would try to resolve them over the network). CRDs come from .cache/crds/.
+  local py="$root/.venv/bin/python" out="$cache/kubeconform-schemas"
+  [ -x "$py" ] || { echo "peers: .venv missing: run 'make setup' first" >&2; return 1; }
+  "$py" - "$out" <<'PY'
+import json, os, sys
+from pathlib import Path
+import kubernetes_validate
+out = Path(sys.argv[1])
+src_root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+for src in sorted(src_root.glob("v*-local-strict")):
+    dst = out / src.name.replace("-local-strict", "-standalone-strict")
+    if (dst / ".done").exists():
+        continue
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.glob("*.json"):
+        text = f.read_text().replace('"/api/_definitions.json#', '"_definitions.json#')
+        data = json.loads(text)
+        data.pop("$schema", None)
+        data.pop("$id", None)
+        (dst / f.name).write_text(json.dumps(data))
+    (dst / ".done").write_text("")
+print(f"peers: kubeconform schemas in {out}")
+PY
+}
+
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(kubeconform kubeconform-schemas kube-score kube-linter polaris checkov conftest)
 status=0
 for tool in "${want[@]}"; do
   case "$tool" in
     kubeconform) go_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform || status=1 ;;
+    kubeconform-schemas) install_kubeconform_schemas || status=1 ;;
     kube-score) go_tool kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score || status=1 ;;
     kube-linter) go_tool kube-linter "$KUBE_LINTER_VERSION" golang.stackrox.io/kube-linter/cmd/kube-linter || status=1 ;;
     polaris) go_tool polaris "$POLARIS_VERSION" github.com/fairwindsops/polaris/v10 || status=1 ;;
     checkov) install_checkov || status=1 ;;
     conftest) install_conftest || status=1 ;;
-    *) echo "peers: unknown tool '$tool' (known: kubeconform kube-score kube-linter polaris checkov conftest)" >&2; status=2 ;;
+    *) echo "peers: unknown tool '$tool' (known: kubeconform kubeconform-schemas kube-score kube-linter polaris checkov conftest)" >&2; status=2 ;;
   esac
 done
 echo "peers: installed into $bin"
