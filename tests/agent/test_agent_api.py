@@ -1,0 +1,196 @@
+"""The /v1 API and the operational endpoints against a real gunicorn (2 workers) and Redis."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+from conftest import metric_samples, new_session, say
+from support.agent import AgentServer
+
+ERROR_KEYS = {"code", "message", "request_id"}
+
+
+def assert_error(response: requests.Response, status: int, code: str) -> dict:
+    """The response is the JSON error shape with this status and code, and no traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) >= ERROR_KEYS, error
+    assert error["code"] == code
+    assert error["request_id"] == response.headers["X-Request-ID"]
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return error
+
+
+def test_session_lifecycle_and_history(agent: AgentServer) -> None:
+    created = requests.post(agent.url("/v1/sessions"), headers=agent.headers(), timeout=10)
+    assert created.status_code == 201
+    body = created.json()
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"]) and body["created_at"].endswith("Z")
+    sid = body["id"]
+
+    first = say(agent, sid, "my name is Ada")
+    assert first.status_code == 200, first.text
+    assert first.json()["message"]["role"] == "assistant"
+    assert "Ada" in first.json()["message"]["content"]
+    second = say(agent, sid, "What is my name?")
+    assert second.json()["message"]["content"] == "Your name is Ada."
+    assert second.json()["usage"]["prompt_tokens"] > 0
+
+    history = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    assert history.status_code == 200
+    messages = history.json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[0]["content"] == "my name is Ada"
+    assert 0 < history.json()["ttl_seconds"] <= 3600
+
+    deleted = requests.delete(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(),
+                              timeout=10)
+    assert deleted.status_code == 204
+    gone = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    assert_error(gone, 404, "session_not_found")
+
+
+def test_history_is_capped_but_facts_survive(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    say(agent, sid, "my name is Grace")
+    for n in range(5):
+        assert say(agent, sid, f"what is {n} + 1").status_code == 200
+    messages = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(),
+                            timeout=10).json()["messages"]
+    assert len(messages) == 6  # AGENT_HISTORY_MAX_MESSAGES=6 in the fixture
+    assert messages[-1]["content"] == "4 + 1 = 5"
+    assert "Grace" not in json.dumps(messages)
+    assert say(agent, sid, "what is my name?").json()["message"]["content"] == \
+        "Your name is Grace."
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("what is 2 + 3 * (4 - 1)?", "2 + 3 * (4 - 1) = 11"),
+    ("calculate 2^10", "2^10 = 1024"),
+    ("7 / 2", "7 / 2 = 3.5"),
+    ("what is 1/0", "I can't compute 1/0: division by zero."),
+])
+def test_builtin_arithmetic_through_the_api(agent: AgentServer, content: str,
+                                            expected: str) -> None:
+    sid = new_session(agent)
+    assert say(agent, sid, content).json()["message"]["content"] == expected
+
+
+def test_builtin_time_and_fallback(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    clock = say(agent, sid, "what time is it?").json()["message"]["content"]
+    assert re.search(r"\d\d:\d\d:\d\d UTC", clock)
+    fallback = say(agent, sid, "tell me a joke").json()["message"]["content"]
+    assert "arithmetic" in fallback and "remember" in fallback
+
+
+def test_sessions_are_private_to_their_api_key(module_redis, agent: AgentServer) -> None:
+    from support.agent import agent_server
+
+    with agent_server(module_redis.url, workers=1,
+                      env={"AGENT_API_KEYS": "alice-key-123,bob-key-4567"}) as two_keys:
+        sid = new_session(two_keys, "alice-key-123")
+        other = requests.get(two_keys.url(f"/v1/sessions/{sid}"),
+                             headers=two_keys.headers("bob-key-4567"), timeout=10)
+        assert_error(other, 404, "session_not_found")
+        assert requests.get(two_keys.url(f"/v1/sessions/{sid}"),
+                            headers=two_keys.headers("alice-key-123"), timeout=10).ok
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer wrong-key-000"},
+    {"Authorization": "Basic dGVzdDp0ZXN0"},
+    {"Authorization": "Bearer "},
+])
+def test_missing_or_invalid_key_is_401(agent: AgentServer, headers: dict) -> None:
+    response = requests.post(agent.url("/v1/sessions"), headers=headers, timeout=10)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_invalid_json_is_400(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    for body in (b"{not json", b"\xff\xfe", b""):
+        response = requests.post(agent.url(f"/v1/sessions/{sid}/messages"), data=body,
+                                 headers={**agent.headers(), "Content-Type": "application/json"},
+                                 timeout=10)
+        assert_error(response, 400, "invalid_json")
+
+
+def test_schema_errors_are_422_listing_fields(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    url = agent.url(f"/v1/sessions/{sid}/messages")
+    cases = [({"content": 5, "extra": True}, {"content", "extra"}),
+             ({}, {"content"}),
+             ({"content": "   "}, {"content"}),
+             ({"content": "x" * 501}, {"content"}),
+             (["content"], {"$"})]
+    for body, fields in cases:
+        response = requests.post(url, json=body, headers=agent.headers(), timeout=10)
+        error = assert_error(response, 422, "validation_failed")
+        assert {f["field"] for f in error["fields"]} == fields, error
+
+
+def test_body_over_limit_is_413(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    response = requests.post(agent.url(f"/v1/sessions/{sid}/messages"),
+                             json={"content": "y" * 5000}, headers=agent.headers(), timeout=10)
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_unknown_session_route_and_method(agent: AgentServer) -> None:
+    for sid in ("0" * 32, "not-a-session-id"):
+        assert_error(say(agent, sid, "hello"), 404, "session_not_found")
+    assert_error(requests.get(agent.url("/nope"), timeout=10), 404, "not_found")
+    wrong = requests.put(agent.url("/v1/sessions"), headers=agent.headers(), timeout=10)
+    assert_error(wrong, 405, "method_not_allowed")
+    assert "POST" in wrong.headers["Allow"]
+
+
+def test_request_id_is_honoured_and_logged_as_json(agent: AgentServer) -> None:
+    response = requests.get(agent.url("/v1/sessions/" + "a" * 32),
+                            headers={**agent.headers(), "X-Request-ID": "trace-abc.123"},
+                            timeout=10)
+    assert response.headers["X-Request-ID"] == "trace-abc.123"
+    assert response.json()["error"]["request_id"] == "trace-abc.123"
+    forged = requests.get(agent.url("/healthz"), headers={"X-Request-ID": "bad id {} <script>"},
+                          timeout=10)
+    assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])
+
+    lines = [json.loads(line) for line in agent.output().splitlines()
+             if line.startswith("{") and "trace-abc.123" in line]
+    assert lines, agent.output()[-2000:]
+    entry = lines[-1]
+    assert entry["route"] == "/v1/sessions/<session_id>" and entry["status"] == 404
+    assert entry["method"] == "GET" and isinstance(entry["duration_ms"], float | int)
+
+
+def test_health_readiness_and_version(agent: AgentServer) -> None:
+    assert requests.get(agent.url("/healthz"), timeout=10).json() == {"status": "ok"}
+    ready = requests.get(agent.url("/readyz"), timeout=10)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"draining": "ok", "redis": "ok"}
+    version = requests.get(agent.url("/version"), timeout=10).json()
+    assert set(version) >= {"version", "git_sha", "build_date"}
+
+
+def test_metrics_use_route_templates(agent: AgentServer) -> None:
+    sid = new_session(agent)
+    say(agent, sid, "what is 1 + 1")
+    requests.get(agent.url("/no/such/path/" + sid), timeout=10)
+    samples = metric_samples(agent, "http_requests_total")
+    routes = {re.search(r'route="([^"]*)"', labels).group(1) for labels in samples}
+    assert "/v1/sessions/<session_id>/messages" in routes
+    assert "<unmatched>" in routes
+    assert not any(sid in route for route in routes)
+    assert metric_samples(agent, "agent_build_info")
+    tokens = metric_samples(agent, "agent_tokens_total")
+    assert any('kind="prompt"' in k and 'backend="builtin"' in k for k in tokens)
+    assert any('kind="completion"' in k for k in tokens)
+    calls = metric_samples(agent, "agent_llm_calls_total")
+    assert calls['{backend="builtin",model="builtin",outcome="ok"}'] >= 1

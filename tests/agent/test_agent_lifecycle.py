@@ -1,0 +1,182 @@
+"""Multi-worker behaviour on a real gunicorn: metrics aggregation, shared rate limit,
+graceful SIGTERM with requests in flight, Redis outage and recovery, fault injection."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from agent_fake_llm import FakeLLM
+from conftest import metric_samples, new_session, say
+from support.agent import AgentServer, agent_server
+from support.processes import RedisServer
+
+
+def worker_pids(server: AgentServer) -> set[int]:
+    """PIDs of the workers that logged a request line."""
+    pids = set()
+    for line in server.output().splitlines():
+        if line.startswith("{") and '"agent.access"' in line:
+            pids.add(json.loads(line)["pid"])
+    return pids
+
+
+def eventually(check, timeout: float = 20.0, interval: float = 0.1):
+    """Poll `check` until it returns something other than None/False (a functional wait,
+    not a timing assertion). Note a `requests.Response` is falsy when its status is >= 400."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last is not None and last is not False:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout}s (last: {last!r})")
+
+
+def total(samples: dict[str, float], **labels: str) -> float:
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in samples.items() if all(w in k for w in wanted))
+
+
+def test_metrics_are_aggregated_across_workers(redis: RedisServer) -> None:
+    with agent_server(redis.url, workers=2, env={"AGENT_RATE_LIMIT": "100000/minute"}) as agent:
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:
+            # Fresh connections, concurrently, until both workers have served requests.
+            for _ in range(30):
+                codes = list(pool.map(lambda _: requests.get(agent.url("/version"),
+                                                             timeout=10).status_code, range(16)))
+                assert codes == [200] * 16
+                sent += 16
+                if len(worker_pids(agent)) >= 2:
+                    break
+        assert len(worker_pids(agent)) == 2, "both workers should have served requests"
+        samples = metric_samples(agent, "http_requests_total")
+        assert total(samples, route="/version", status="200") == sent
+        files = os.listdir(agent.metrics_dir)
+        assert len({re.sub(r"\D", "", f) for f in files if f.startswith("counter_")}) >= 2
+
+        # A worker dies: the master replaces it, counters keep what it counted, and the
+        # dead worker's live gauges are dropped (child_exit -> mark_process_dead).
+        sid = new_session(agent)
+        assert sid
+        victim = sorted(worker_pids(agent))[0]
+        os.kill(victim, signal.SIGKILL)
+        eventually(lambda: requests.get(agent.url("/healthz"), timeout=5).ok)
+        after = metric_samples(agent, "http_requests_total")
+        assert total(after, route="/version", status="200") == sent
+        eventually(lambda: metric_samples(agent, "agent_sessions_active").get("") == 1.0)
+        assert not any(f.endswith(f"_{victim}.db") and f.startswith("gauge_live")
+                       for f in os.listdir(agent.metrics_dir))
+
+
+def test_rate_limit_is_shared_across_workers_and_replicas(redis: RedisServer) -> None:
+    env = {"AGENT_RATE_LIMIT": "5/minute", "AGENT_API_KEYS": "limited-key-1,other-key-22"}
+    with agent_server(redis.url, workers=2, env=env) as one, \
+            agent_server(redis.url, workers=2, env=env) as two:
+        codes = []
+        for i in range(8):
+            server = one if i % 2 == 0 else two
+            response = requests.post(server.url("/v1/sessions"), timeout=10,
+                                     headers={**server.headers(), "Connection": "close"})
+            codes.append(response.status_code)
+            if response.status_code == 429:
+                assert response.json()["error"]["code"] == "rate_limited"
+                assert 1 <= int(response.headers["Retry-After"]) <= 60
+        assert codes == [201] * 5 + [429] * 3
+        # Another key has its own budget.
+        other = requests.post(one.url("/v1/sessions"), headers=one.headers("other-key-22"),
+                              timeout=10)
+        assert other.status_code == 201
+        assert total(metric_samples(one, "http_requests_total"), status="429") + total(
+            metric_samples(two, "http_requests_total"), status="429") == 3
+
+
+def test_sigterm_drains_and_finishes_in_flight_requests(redis: RedisServer) -> None:
+    fake = FakeLLM().start()
+    try:
+        env = {"AGENT_BACKEND": "openai", "AGENT_OPENAI_BASE_URL": fake.base_url,
+               "AGENT_OPENAI_API_KEY": "sk-test", "AGENT_OPENAI_TIMEOUT_SECONDS": "10",
+               "AGENT_DRAIN_SECONDS": "2", "GUNICORN_GRACEFUL_TIMEOUT": "15",
+               "GUNICORN_THREADS": "4"}
+        with agent_server(redis.url, workers=2, env=env) as agent:
+            sessions = [new_session(agent) for _ in range(6)]
+            fake.reset(*[("sleep", 3, f"slow answer {i}") for i in range(6)])
+            with ThreadPoolExecutor(6) as pool:
+                futures = [pool.submit(say, agent, sid, "take your time") for sid in sessions]
+                eventually(lambda: fake.in_flight == 6)
+                agent.process.signal(signal.SIGTERM)
+                not_ready = eventually(lambda: _readyz(agent))
+                assert not_ready.status_code == 503
+                assert not_ready.json()["checks"]["draining"].startswith("failed")
+                assert "draining" in not_ready.json()["error"]["message"]
+                assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+                results = [f.result() for f in futures]
+            assert [r.status_code for r in results] == [200] * 6
+            assert sorted(r.json()["message"]["content"] for r in results) == \
+                sorted(f"slow answer {i}" for i in range(6))
+            assert agent.process.proc.wait(20) == 0
+    finally:
+        fake.stop()
+
+
+def _readyz(agent: AgentServer) -> requests.Response | None:
+    response = requests.get(agent.url("/readyz"), timeout=5)
+    return response if response.status_code == 503 else None
+
+
+def test_redis_outage_and_recovery(redis: RedisServer) -> None:
+    with agent_server(redis.url, workers=2) as agent:
+        sid = new_session(agent)
+        redis.stop()
+
+        down = eventually(lambda: _readyz(agent))
+        assert down.json()["checks"]["redis"].startswith("failed")
+        assert down.json()["checks"]["draining"] == "ok"
+        assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+        for _ in range(4):  # every worker answers a clear 503, never a 500
+            response = requests.post(agent.url("/v1/sessions"), headers=agent.headers(),
+                                     timeout=10)
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["code"] == "redis_unavailable"
+            assert response.headers["Retry-After"] == "1"
+        assert requests.get(agent.url("/metrics"), timeout=10).status_code == 200
+
+        redis.restart()
+        eventually(lambda: requests.get(agent.url("/readyz"), timeout=5).status_code == 200)
+        for _ in range(4):
+            assert new_session(agent)
+        # Redis came back empty (no persistence): the old session is gone, cleanly.
+        assert say(agent, sid, "hello").status_code == 404
+
+
+def test_agent_starts_while_redis_is_down() -> None:
+    from support.processes import free_port
+
+    with agent_server(f"redis://127.0.0.1:{free_port()}/0", workers=1) as agent:
+        assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+        ready = requests.get(agent.url("/readyz"), timeout=5)
+        assert ready.status_code == 503 and "redis" in ready.json()["error"]["message"]
+
+
+def test_fault_rate_injects_counted_500s(redis: RedisServer) -> None:
+    env = {"AGENT_FAULT_RATE": "1", "AGENT_RATE_LIMIT": "100000/minute"}
+    with agent_server(redis.url, workers=2, env=env) as agent:
+        for _ in range(5):
+            response = requests.post(agent.url("/v1/sessions"), headers=agent.headers(),
+                                     timeout=10)
+            assert response.status_code == 500
+            assert response.json()["error"]["code"] == "injected_fault"
+        assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+        samples = metric_samples(agent, "http_requests_total")
+        assert total(samples, route="/v1/sessions", status="500") == 5
+    with agent_server(redis.url, workers=1, env={"AGENT_FAULT_RATE": "0.5"}) as agent:
+        codes = {requests.post(agent.url("/v1/sessions"), headers=agent.headers(),
+                               timeout=10).status_code for _ in range(60)}
+        assert codes == {201, 500}
