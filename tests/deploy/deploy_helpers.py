@@ -1,0 +1,54 @@
+"""Helpers of the deployment suite: overlay names, rendering with the real kustomize, and
+accessors over rendered resources."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+OVERLAYS = ("dev", "staging", "prod", "staging-canary", "prod-canary")
+RENDERABLE = (*(f"overlays/{name}" for name in OVERLAYS), "argocd")
+ENV_NAMESPACE = {"dev": "agent-dev", "staging": "agent-staging", "prod": "agent-prod"}
+
+
+def env_of(overlay: str) -> str:
+    """overlays/prod-canary -> prod."""
+    return overlay.rsplit("/", 1)[-1].removesuffix("-canary")
+
+
+def kustomize_build(kustomize: str, path: Path) -> list[dict]:
+    """Render a kustomization with the real kustomize CLI; fail with its stderr."""
+    proc = subprocess.run([kustomize, "build", str(path)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def by_kind(resources: list[dict], kind: str) -> dict[str, dict]:
+    """{name: resource} of one kind."""
+    return {r["metadata"]["name"]: r for r in resources if r["kind"] == kind}
+
+
+def one(resources: list[dict], kind: str, name: str) -> dict:
+    found = by_kind(resources, kind)
+    assert name in found, f"no {kind}/{name} in the rendered output (have {sorted(found)})"
+    return found[name]
+
+
+POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+
+def pod_spec(resource: dict) -> dict:
+    """The pod spec of any pod-bearing kind."""
+    if resource["kind"] == "Pod":
+        return resource["spec"]
+    if resource["kind"] == "CronJob":
+        return resource["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return resource["spec"]["template"]["spec"]
+
+
+def all_containers(spec: dict) -> list[dict]:
+    return [*spec.get("initContainers", []), *spec.get("containers", []),
+            *spec.get("ephemeralContainers", [])]
