@@ -182,7 +182,9 @@ class SplicedText:
         self._insert_lines_after(last_value, lines)
 
     def _insert_lines_after(self, last: Node, lines: list[str]) -> None:
+        """Insert whole lines right after the last scalar of `last` (before blank lines)."""
         nl = self.newline
+        last = _last_leaf(last)
         end = last.end_mark.index
         if end > 0 and self.text[end - 1] == "\n":      # block values end after their newline
             self.replace(end, end, "".join(line + nl for line in lines))
@@ -273,6 +275,14 @@ class SplicedText:
         body += "".join(nl + dash + f"  {k}: {v}" for k, v in pairs[1:])
         pos = line_end(self.text, key_node.end_mark.index)
         self.replace(pos, pos, body)
+
+
+def _last_leaf(node: Node) -> Node:
+    """The last scalar (or flow collection) inside a block collection."""
+    while isinstance(node, (MappingNode, SequenceNode)) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, MappingNode) else last
+    return node
 
 
 def _apply_change(data: object, path: tuple, value: object) -> object:
