@@ -1,0 +1,103 @@
+"""argocd/: one Application per deployable overlay, each source path renders, each
+destination and every rendered kind is allowed by the AppProject, sync policy per env."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+from deploy_helpers import ENV_NAMESPACE, by_kind, kustomize_build, one
+
+REPO_URL = "https://github.com/acme/agent-gitops.git"
+EXPECTED_PATHS = {"agent-dev": "overlays/dev", "agent-staging": "overlays/staging-canary",
+                  "agent-prod": "overlays/prod-canary"}
+
+
+@pytest.fixture(scope="module")
+def argocd(render):
+    return render("argocd")
+
+
+@pytest.fixture(scope="module")
+def project(argocd):
+    return one(argocd, "AppProject", "agent")
+
+
+@pytest.fixture(scope="module")
+def applications(argocd):
+    return by_kind(argocd, "Application")
+
+
+def test_one_application_per_deployable_overlay(applications):
+    assert {name: app["spec"]["source"]["path"] for name, app in applications.items()} \
+        == EXPECTED_PATHS
+    for app in applications.values():
+        assert app["metadata"]["namespace"] == "argocd"
+        assert app["spec"]["project"] == "agent"
+        assert app["spec"]["source"]["repoURL"] == REPO_URL
+        assert app["spec"]["source"]["targetRevision"] == "main"
+        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
+
+
+def test_no_namespace_is_owned_twice(applications):
+    namespaces = [app["spec"]["destination"]["namespace"] for app in applications.values()]
+    assert sorted(namespaces) == sorted(ENV_NAMESPACE.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PATHS))
+def test_source_path_exists_renders_and_is_allowed(name, applications, project, repo_root,
+                                                   kustomize_bin):
+    app = applications[name]
+    source, destination = app["spec"]["source"], app["spec"]["destination"]
+    path = repo_root / source["path"]
+    assert (path / "kustomization.yaml").is_file(), f"{source['path']} is not a kustomization"
+    resources = kustomize_build(kustomize_bin, path)
+    assert resources
+    spec = project["spec"]
+    assert any(fnmatch.fnmatch(source["repoURL"], pattern) for pattern in spec["sourceRepos"])
+    assert any(fnmatch.fnmatch(destination["server"], d["server"])
+               and fnmatch.fnmatch(destination["namespace"], d["namespace"])
+               for d in spec["destinations"]), f"{name}: destination not allowed"
+    cluster = {(k["group"], k["kind"]) for k in spec["clusterResourceWhitelist"]}
+    namespaced = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
+    for r in resources:
+        group = r["apiVersion"].rsplit("/", 1)[0] if "/" in r["apiVersion"] else ""
+        if "namespace" in r["metadata"]:
+            assert r["metadata"]["namespace"] == destination["namespace"]
+            assert (group, r["kind"]) in namespaced, f"{r['kind']} is not whitelisted"
+        else:
+            assert (group, r["kind"]) in cluster, f"cluster-scoped {r['kind']} not allowed"
+
+
+def test_project_is_locked_down(project):
+    spec = project["spec"]
+    assert spec["sourceRepos"] == [REPO_URL]
+    assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert sorted(d["namespace"] for d in spec["destinations"]) == sorted(ENV_NAMESPACE.values())
+    assert all("*" not in str(d) for d in spec["destinations"])
+    assert spec["orphanedResources"]["warn"] is True
+
+
+@pytest.mark.parametrize(("name", "automated"),
+                         [("agent-dev", True), ("agent-staging", True), ("agent-prod", False)])
+def test_sync_policy_per_env(name, automated, applications):
+    policy = applications[name]["spec"]["syncPolicy"]
+    if automated:
+        assert policy["automated"] == {"prune": True, "selfHeal": True}
+    else:
+        assert "automated" not in policy, "prod is synced by a person"
+    options = set(policy["syncOptions"])
+    assert {"ServerSideApply=true", "PruneLast=true", "RespectIgnoreDifferences=true"} <= options
+    backoff = policy["retry"]["backoff"]
+    assert policy["retry"]["limit"] > 0 and backoff["factor"] > 1 and backoff["maxDuration"]
+
+
+@pytest.mark.parametrize("name", ["agent-staging", "agent-prod"])
+def test_hpa_managed_replicas_are_ignored(name, applications):
+    (rule,) = applications[name]["spec"]["ignoreDifferences"]
+    assert rule == {"group": "apps", "kind": "Deployment", "name": "agent",
+                    "jsonPointers": ["/spec/replicas"]}
+
+
+def test_dev_has_no_hpa_so_nothing_is_ignored(applications):
+    assert "ignoreDifferences" not in applications["agent-dev"]["spec"]
