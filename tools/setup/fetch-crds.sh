@@ -5,9 +5,12 @@
 # .cache/crds already holds the pinned versions; replaces the directory atomically otherwise.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# Overridable for tests: another versions file, another output directory.
+versions="${FETCH_CRDS_VERSIONS:-$root/tools/setup/versions.env}"
+out="${FETCH_CRDS_OUT:-$root/.cache/crds}"
+[ -f "$versions" ] || { echo "fetch-crds: $versions not found" >&2; exit 1; }
 # shellcheck source=versions.env
-source "$root/tools/setup/versions.env"
-out="$root/.cache/crds"
+source "$versions"
 py="$root/.venv/bin/python"
 
 # module@version  sub-directory holding the CRD YAML in that module's zip
