@@ -63,9 +63,11 @@ INFO
 "$PY" -m gunicorn -c python:agent.gunicorn_config agent.wsgi:app &
 gunicorn_pid=$!
 trap 'kill -TERM "$gunicorn_pid" 2>/dev/null || true' TERM INT
+# `wait` returns early (128+n) when a trapped signal arrives: wait again for gunicorn's status.
 status=0
 wait "$gunicorn_pid" || status=$?
-if kill -0 "$gunicorn_pid" 2>/dev/null; then
+while kill -0 "$gunicorn_pid" 2>/dev/null; do
+  status=0
   wait "$gunicorn_pid" || status=$?
-fi
+done
 exit "$status"

@@ -1,0 +1,64 @@
+"""The builtin agent's tools, in-process (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from agent.backends import Turn
+from agent.backends.builtin import BuiltinBackend
+from agent.backends.calculator import CalculationError, calculate, find_expression
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2^10", 1024), ("2 ** 8", 256), ("-3 + 5", 2),
+    ("7 // 2", 3), ("7 % 4", 3), ("1.5 * 4", 6.0), ("6 x 7", 42), ("9 \u00f7 3", 3),
+])
+def test_calculator(expression: str, value: float) -> None:
+    assert calculate(expression) == value
+
+
+@pytest.mark.parametrize("expression", [
+    "__import__('os').system('true')", "().__class__", "a + 1", "2 ** 100000", "9 ** 9 ** 9",
+    "1 / 0", "10 ** 200", "[1, 2]", "1 if 1 else 2", "lambda: 1", "(" * 300 + "1" + ")" * 300,
+])
+def test_calculator_refuses_anything_but_bounded_arithmetic(expression: str) -> None:
+    with pytest.raises(CalculationError):
+        calculate(expression)
+
+
+@pytest.mark.parametrize("text, expression", [
+    ("what is 2 + 2?", "2 + 2"), ("compute (3+4)*5 please", "(3+4)*5"),
+    ("what is my name?", None), ("I have 3 cats", None), ("born in 1990", None),
+])
+def test_find_expression(text: str, expression: str | None) -> None:
+    assert find_expression(text) == expression
+
+
+def chat(agent: BuiltinBackend, memory: dict[str, str], text: str) -> str:
+    reply = agent.reply(Turn(content=text, memory=dict(memory)))
+    memory.update(reply.memory)
+    assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
+    return reply.content
+
+
+def test_remembers_facts_within_the_session() -> None:
+    agent, memory = BuiltinBackend(), {}
+    assert "haven't told me your name" in chat(agent, memory, "what is my name?")
+    assert "Ada" in chat(agent, memory, "My name is Ada.")
+    assert chat(agent, memory, "what's my name?") == "Your name is Ada."
+    assert chat(agent, memory, "who am I?") == "Your name is Ada."
+    chat(agent, memory, "my favorite color is teal")
+    assert chat(agent, memory, "What is my favourite color?") == "Your favourite color is teal."
+    assert chat(agent, {}, "what is my name?") != "Your name is Ada."  # other session
+
+
+def test_time_is_from_the_clock() -> None:
+    fixed = datetime(2030, 5, 17, 8, 30, 0, tzinfo=UTC)
+    answer = BuiltinBackend(clock=lambda: fixed).reply(Turn("what time is it?")).content
+    assert "08:30:00 UTC" in answer and "2030-05-17T08:30:00Z" in answer
+
+
+def test_fallback_is_helpful() -> None:
+    answer = BuiltinBackend().reply(Turn("sing me a song")).content
+    assert "arithmetic" in answer and "time" in answer and "remember" in answer
