@@ -47,7 +47,7 @@ class Finding:
     container: str | None = None
     file: str | None = None          # repository-relative path of the source to change
     line: int | None = None          # 1-based line in `file`
-    overlay: str | None = None       # repository-relative overlay dir the resource was rendered from
+    overlay: str | None = None       # repository-relative overlay dir it was rendered from
     source: str = "kustodian"        # "kustodian", "schema" or "conftest"
     status: str | None = None        # PR mode: "new", "unchanged" or "fixed"
     field_path: str | None = None    # the offending field in the rendered resource

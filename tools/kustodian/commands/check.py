@@ -1,3 +1,138 @@
-"""`kustodian check` and `kustodian docs` (owned by the policy-gate work)."""
+"""`kustodian check` (the policy gate) and `kustodian docs` (the rule catalogue)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from kustodian.errors import KustodianError
+from kustodian.model import Severity
+
+FAIL_ON_DEFAULT = "low"
+_SEVERITIES = [str(s) for s in Severity]
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write a whole file or nothing (temp file + rename)."""
+    target = Path(path)
+    if target.parent and not target.parent.is_dir():
+        raise KustodianError("output directory does not exist", file=str(target.parent))
+    fd, tmp = tempfile.mkstemp(prefix=".kustodian-", dir=str(target.parent or "."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise KustodianError(f"cannot write output: {exc.strerror}", file=path) from None
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--env", "env", metavar="ENV",
+              help="Environment of the PATHs (overrides the mapping); without PATH, check "
+                   "only that environment's overlays.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]),
+              default="text", show_default=True, help="Report format.")
+@click.option("--fail-on", type=click.Choice(_SEVERITIES, case_sensitive=False),
+              default=FAIL_ON_DEFAULT, show_default=True,
+              help="Exit 1 when a finding has at least this severity.")
+@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (atomically).")
+@click.option("--no-conftest", is_flag=True, help="Skip the Rego policies (conftest).")
+@click.option("--no-schema", is_flag=True, help="Skip schema validation.")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Repository root (default: nearest dir with .kustodian.yaml or .git).")
+@click.option("--base-ref", metavar="REF",
+              help="Pull-request mode: compare with REF's merge base (new/fixed/unchanged).")
+@click.option("--new-only", is_flag=True, help="PR mode: only new findings fail the gate.")
+@click.option("--summary", "summary_file", metavar="FILE",
+              help="PR mode: write the Markdown summary (for a PR comment) to FILE.")
+def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, output: str | None,
+          no_conftest: bool, no_schema: bool, root: str | None, base_ref: str | None,
+          new_only: bool, summary_file: str | None) -> None:
+    """Render, validate and evaluate overlays (or manifest files) and report findings.
+
+    PATH: overlay directories (with a kustomization.yaml) or plain manifest files or
+    directories. No PATH: every overlay under overlays/ plus argocd/.
+
+    Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage/render/parse error.
+    """
+    from kustodian.config import find_root, load_config
+    from kustodian.discover import discover
+    from kustodian.pipeline import CheckOptions, Pipeline
+    from kustodian.render import find_kustomize
+    from kustodian.report import render_report
+
+    if (new_only or summary_file) and not base_ref:
+        raise click.UsageError("--new-only and --summary need --base-ref")
+    repo = Path(root).resolve() if root else find_root(Path.cwd())
+    config = load_config(repo)
+    threshold = Severity.parse(fail_on)
+    options = CheckOptions(env=env, schema=not no_schema, conftest=not no_conftest)
+    targets = discover(list(paths), repo, config, env)
+    if any(t.kind == "overlay" for t in targets) or base_ref:
+        options.kustomize = find_kustomize(repo)
+    if base_ref:
+        report, markdown = _pr_mode(repo, base_ref, targets, options)
+        if summary_file:
+            _write_atomic(summary_file, markdown)
+    else:
+        report = Pipeline(repo, config, options).run(targets)
+    color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get(
+        "NO_COLOR")
+    text = render_report(report, fmt, fail_on=threshold, color=color)
+    if output:
+        _write_atomic(output, text)
+    else:
+        click.echo(text, nl=False)
+    for err in report.errors:
+        click.echo(f"kustodian: error: {err}", err=True)
+    counted = [f for f in report.findings if not new_only or f.status == "new"]
+    if report.errors:
+        sys.exit(2)
+    sys.exit(1 if any(f.severity >= threshold for f in counted) else 0)
+
+
+def _pr_mode(repo: Path, base_ref: str, targets, options):
+    from kustodian.config import load_config
+    from kustodian.discover import Target
+    from kustodian.model import Report
+    from kustodian.pipeline import CheckOptions, Pipeline
+
+    try:
+        from kustodian.prmode import run_pr_check
+    except ImportError:
+        raise KustodianError("pull-request mode is not available in this build") from None
+
+    envs = {t.display: t.env for t in targets if t.kind == "overlay"}
+
+    def run_check(tree: Path, overlay_dirs: list[str]) -> Report:
+        tree_config = load_config(tree)
+        tree_targets = []
+        for rel in overlay_dirs:
+            env = envs.get(rel) or tree_config.env_for(rel)
+            tree_targets.append(Target("overlay", tree / rel, rel, env))
+        opts = CheckOptions(**{**options.__dict__, "keep_rendered": True})
+        report = Pipeline(tree, tree_config, opts).run(tree_targets)
+        if report.errors and tree != repo:
+            raise KustodianError("; ".join(report.errors))
+        return report
+
+    overlays = [t.display for t in targets if t.kind == "overlay"]
+    result = run_pr_check(repo, base_ref, overlays, run_check)
+    return result.report, result.markdown
+
+
+@click.command("docs")
+def docs() -> None:
+    """Print the rule catalogue as Markdown (docs/policies.md is generated from it)."""
+    from kustodian.docsgen import generate
+
+    click.echo(generate(), nl=False)
+
+
+COMMANDS = [check, docs]

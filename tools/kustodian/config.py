@@ -1,0 +1,147 @@
+"""`.kustodian.yaml`: environments, the overlay -> env mapping, release settings and profiles.
+
+profiles (per environment, plus `default` for every environment):
+
+    profiles:
+      default:
+        disable: [rule-id, ...]          # never run these
+        severity: {rule-id: low}         # override a rule's severity
+      prod:
+        enable: [rule-id, ...]           # run these even if the rule's own envs exclude prod
+        disable: [...]
+        severity: {...}
+
+The env profile is applied on top of `default`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kustodian.errors import KustodianError
+from kustodian.model import Severity
+
+CONFIG_NAME = ".kustodian.yaml"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Rule selection and severity overrides for one environment."""
+
+    enable: frozenset[str] = frozenset()
+    disable: frozenset[str] = frozenset()
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+
+@dataclass
+class RepoConfig:
+    """The parsed repository configuration (all keys optional)."""
+
+    root: Path
+    env_order: list[str] = field(default_factory=list)
+    overlays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    release: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    path: Path | None = None
+
+    def env_for(self, overlay_rel: str) -> str | None:
+        """The env of a repository-relative overlay dir, from the mapping or its dir name."""
+        entry = self.overlays.get(overlay_rel.rstrip("/"))
+        if entry and entry.get("env"):
+            return str(entry["env"])
+        return infer_env(Path(overlay_rel).name, self.env_order)
+
+    def profile(self, env: str | None) -> Profile:
+        """`default` merged with the env's own profile."""
+        base = self.profiles.get("default", Profile())
+        own = self.profiles.get(env or "", Profile())
+        return Profile(enable=base.enable | own.enable, disable=(base.disable - own.enable)
+                       | own.disable, severity={**base.severity, **own.severity})
+
+
+KNOWN_ENVS = ("dev", "development", "test", "qa", "staging", "stage", "preprod", "prod",
+              "production")
+
+
+def infer_env(dirname: str, order: list[str]) -> str | None:
+    """`prod`, `prod-canary`, `prod-eu` -> `prod` when `prod` is a known env name."""
+    names = list(order) or list(KNOWN_ENVS)
+    lowered = dirname.lower()
+    for env in sorted(names, key=len, reverse=True):
+        if lowered == env or lowered.startswith(env + "-") or lowered.startswith(env + "_"):
+            return env
+    return None
+
+
+def find_root(start: Path) -> Path:
+    """The nearest ancestor holding `.kustodian.yaml` (else `.git`), else `start`."""
+    start = start.resolve()
+    for marker in (CONFIG_NAME, ".git"):
+        for candidate in (start, *start.parents):
+            if (candidate / marker).exists():
+                return candidate
+    return start
+
+
+def _str_list(value: Any, where: str, file: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KustodianError(f"{where} must be a list of rule ids", file=file)
+    return frozenset(value)
+
+
+def _profile(name: str, data: Any, file: str) -> Profile:
+    if data is None:
+        return Profile()
+    if not isinstance(data, dict):
+        raise KustodianError(f"profiles.{name} must be a mapping", file=file)
+    unknown = set(data) - {"enable", "disable", "severity"}
+    if unknown:
+        raise KustodianError(f"profiles.{name}: unknown key(s) {sorted(unknown)}", file=file,
+                             hint="a profile has enable, disable and severity")
+    severity: dict[str, Severity] = {}
+    raw = data.get("severity") or {}
+    if not isinstance(raw, dict):
+        raise KustodianError(f"profiles.{name}.severity must map rule ids to severities",
+                             file=file)
+    for rule, sev in raw.items():
+        try:
+            severity[str(rule)] = Severity.parse(str(sev))
+        except ValueError as exc:
+            raise KustodianError(f"profiles.{name}.severity.{rule}: {exc}", file=file) from None
+    return Profile(enable=_str_list(data.get("enable"), f"profiles.{name}.enable", file),
+                   disable=_str_list(data.get("disable"), f"profiles.{name}.disable", file),
+                   severity=severity)
+
+
+def load_config(root: Path) -> RepoConfig:
+    """Read `<root>/.kustodian.yaml`; a missing file gives the defaults."""
+    from kustodian.yamlio import load_documents, read_text
+
+    path = root / CONFIG_NAME
+    if not path.exists():
+        return RepoConfig(root=root)
+    display = str(path)
+    docs = load_documents(read_text(path, display), display)
+    data = docs[0][1] if docs else {}
+    if not isinstance(data, dict):
+        raise KustodianError("the configuration must be a mapping", file=display)
+    envs = data.get("environments") or {}
+    order = envs.get("order") if isinstance(envs, dict) else None
+    if order is not None and not (isinstance(order, list) and all(isinstance(e, str)
+                                                                  for e in order)):
+        raise KustodianError("environments.order must be a list of env names", file=display)
+    overlays = data.get("overlays") or {}
+    if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
+        raise KustodianError("overlays must map overlay dirs to {env: ...}", file=display)
+    profiles_raw = data.get("profiles") or {}
+    if not isinstance(profiles_raw, dict):
+        raise KustodianError("profiles must map env names to profiles", file=display)
+    return RepoConfig(
+        root=root, env_order=list(order or []),
+        overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
+        release=data.get("release") or {}, path=path,
+        profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()})

@@ -1,0 +1,123 @@
+"""Turn the command line's PATHs into targets: overlays to render and plain manifest files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kustodian.config import RepoConfig
+from kustodian.errors import KustodianError
+from kustodian.sourcemap import kustomization_file
+from kustodian.yamlio import load_documents, read_text
+
+DEFAULT_ROOTS = ("overlays", "argocd")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass
+class Target:
+    """An overlay directory (rendered by kustomize) or a group of plain manifest files."""
+
+    kind: str                         # "overlay" | "files"
+    path: Path                        # overlay dir (or the first path given)
+    display: str                      # repository-relative (or as given) path
+    env: str | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def display_path(path: Path, root: Path) -> str:
+    """Repository-relative when inside the root, else relative to cwd, else absolute."""
+    real = Path(os.path.realpath(path))
+    for base in (Path(os.path.realpath(root)), Path(os.path.realpath(os.getcwd()))):
+        try:
+            rel = real.relative_to(base)
+            return str(rel) if str(rel) != "." else "."
+        except ValueError:
+            continue
+    return str(real)
+
+
+def is_component(kfile: Path) -> bool:
+    """True for `kind: Component` kustomizations (rendered only through their includers)."""
+    try:
+        docs = load_documents(read_text(kfile, str(kfile)), str(kfile))
+    except KustodianError:
+        return False  # let kustomize report the real problem
+    data = docs[0][1] if docs else None
+    return isinstance(data, dict) and data.get("kind") == "Component"
+
+
+def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
+    """(overlay dirs, plain manifest files) under `directory`; kustomization trees are
+    not descended into, Components and hidden dirs are skipped."""
+    overlays: list[Path] = []
+    files: list[Path] = []
+    for current, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(current)
+        kfile = kustomization_file(here)
+        if kfile is not None:
+            dirs[:] = []
+            if not is_component(kfile):
+                overlays.append(here)
+            continue
+        files.extend(here / n for n in sorted(names) if n.endswith(MANIFEST_SUFFIXES)
+                     and not n.startswith("."))
+    # plain files that sit inside a kustomization tree were handled by the walk
+    return overlays, files
+
+
+def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
+    """Targets for the given PATHs, or every overlay (and argocd/) of the repository."""
+    targets: list[Target] = []
+    plain: list[Path] = []
+    explicit = bool(paths)
+    if not explicit:
+        roots = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
+        if not roots:
+            raise KustodianError(
+                f"no overlays/ or argocd/ directory under {root}",
+                hint="pass the overlay directories or manifest files to check as PATH")
+        candidates = roots
+    else:
+        candidates = [Path(p) for p in paths]
+    for path in candidates:
+        shown = display_path(path, root)
+        if not path.exists():
+            raise KustodianError("no such file or directory", file=str(path),
+                                 hint="pass an overlay directory or a manifest file")
+        if path.is_file():
+            plain.append(path)
+            continue
+        kfile = kustomization_file(path)
+        if kfile is not None and is_component(kfile):
+            if explicit:
+                raise KustodianError(
+                    "is a kustomize Component; it is checked through the overlays that "
+                    "include it", file=shown, hint="pass the overlay directory instead")
+            continue
+        if kfile is not None:
+            targets.append(_overlay_target(path, root, config, env, explicit))
+            continue
+        overlays, files = _walk(path)
+        targets.extend(_overlay_target(o, root, config, env, explicit) for o in overlays)
+        plain.extend(files)
+        if explicit and not overlays and not files:
+            raise KustodianError("no kustomization or YAML manifest found in this directory",
+                                 file=shown)
+    if plain:
+        first = plain[0]
+        targets.append(Target("files", first, display_path(first.parent, root), env,
+                              list(dict.fromkeys(plain))))
+    if env and not explicit:
+        targets = [t for t in targets if t.env == env or (t.kind == "files")]
+    return targets
+
+
+def _overlay_target(path: Path, root: Path, config: RepoConfig, env: str | None,
+                    explicit: bool) -> Target:
+    shown = display_path(path, root)
+    own = config.env_for(shown)
+    chosen = (env or own) if explicit else own
+    return Target("overlay", path, shown, chosen)

@@ -1,0 +1,132 @@
+"""Exemption annotations: parse, validate, match violations, count what they suppress.
+
+Syntax (on the resource's metadata or on its pod template's metadata):
+
+    kustodian.io/exempt: |
+      <rule-id>: <reason>; expires=YYYY-MM-DD
+      <rule-id>: <reason>
+    kustodian.io/exempt.<container>: "<rule-id>: <reason>; expires=YYYY-MM-DD"
+
+One exemption per line (commas stay free for the reason). `kustodian.io/exempt` covers the
+whole resource, `kustodian.io/exempt.<container>` only findings on that container. An
+exemption stops suppressing after its `expires` date (inclusive) and is reported as
+`exemption-expired`; a line that does not parse, names an unknown rule or has no reason is
+reported as `exemption-malformed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from kustodian.resources import Resource
+
+PREFIX = "kustodian.io/exempt"
+_LINE = re.compile(r"^\s*(?P<rule>[A-Za-z0-9][A-Za-z0-9._/-]*)\s*:\s*(?P<rest>.*?)\s*$")
+_EXPIRES = re.compile(r"^expires\s*=\s*(?P<date>\S+)$")
+
+
+@dataclass
+class Exemption:
+    """One parsed exemption line."""
+
+    rule: str
+    reason: str
+    expires: dt.date | None
+    container: str | None        # None: the whole resource
+    path: tuple                  # annotation field in the rendered resource
+    expired: bool = False
+    suppressed: int = 0
+
+
+@dataclass(frozen=True)
+class ExemptionProblem:
+    """A malformed or expired exemption, to report as its own finding."""
+
+    rule: str                    # exemption-malformed | exemption-expired
+    message: str
+    path: tuple
+    container: str | None
+
+
+def _annotation_sources(resource: Resource) -> list[tuple[tuple, dict]]:
+    sources: list[tuple[tuple, dict]] = [(("metadata", "annotations"), resource.annotations)]
+    w = resource.workload
+    if w is not None and w.template_path:
+        sources.append(((*w.template_path, "metadata", "annotations"), w.pod_annotations))
+    return sources
+
+
+def parse(resource: Resource, known_rules: set[str], today: dt.date
+          ) -> tuple[list[Exemption], list[ExemptionProblem]]:
+    """Every exemption declared on `resource` (and its pod template), plus the problems."""
+    found: list[Exemption] = []
+    problems: list[ExemptionProblem] = []
+    for base_path, values in _annotation_sources(resource):
+        for key, value in values.items():
+            if not isinstance(key, str) or not (key == PREFIX or key.startswith(PREFIX + ".")):
+                continue
+            container = key[len(PREFIX) + 1:] or None if key != PREFIX else None
+            path = (*base_path, key)
+            if not isinstance(value, str) or not value.strip():
+                problems.append(ExemptionProblem(
+                    "exemption-malformed", f"annotation {key} is empty", path, container))
+                continue
+            for line in value.splitlines():
+                if not line.strip():
+                    continue
+                item, problem = _parse_line(line, known_rules, container, path, key)
+                if problem is not None:
+                    problems.append(problem)
+                    continue
+                assert item is not None
+                if item.expires is not None and item.expires < today:
+                    item.expired = True
+                    problems.append(ExemptionProblem(
+                        "exemption-expired", f"exemption for {item.rule} expired on "
+                        f"{item.expires.isoformat()} ({key}); the finding is reported again",
+                        path, container))
+                found.append(item)
+    return found, problems
+
+
+def _parse_line(line: str, known: set[str], container: str | None, path: tuple, key: str
+                ) -> tuple[Exemption | None, ExemptionProblem | None]:
+    def bad(why: str) -> tuple[None, ExemptionProblem]:
+        return None, ExemptionProblem(
+            "exemption-malformed", f"{key}: {why} in {line.strip()!r}; expected "
+            "'<rule-id>: <reason>; expires=YYYY-MM-DD'", path, container)
+
+    match = _LINE.match(line)
+    if not match:
+        return bad("no '<rule-id>:' prefix")
+    rule, rest = match.group("rule"), match.group("rest")
+    if rule not in known:
+        return bad(f"unknown rule id {rule!r}")
+    parts = [p.strip() for p in rest.split(";")]
+    reason, options = parts[0], [p for p in parts[1:] if p]
+    if not reason:
+        return bad("no reason given")
+    expires = None
+    for option in options:
+        opt = _EXPIRES.match(option)
+        if not opt:
+            return bad(f"unknown option {option!r}")
+        try:
+            expires = dt.date.fromisoformat(opt.group("date"))
+        except ValueError:
+            return bad(f"invalid date {opt.group('date')!r}")
+    return Exemption(rule, reason, expires, container, path), None
+
+
+def matching(exemptions: list[Exemption], rule: str, container: str | None) -> Exemption | None:
+    """The active exemption that covers (rule, container), container-specific first."""
+    for ex in exemptions:
+        if not ex.expired and ex.rule == rule and ex.container is not None \
+                and ex.container == container:
+            return ex
+    for ex in exemptions:
+        if not ex.expired and ex.rule == rule and ex.container is None:
+            return ex
+    return None

@@ -1,0 +1,324 @@
+"""`kustodian check` end to end: discover -> render -> load -> validate -> evaluate -> report.
+
+Renders run in a thread pool of kustomize processes; each overlay is loaded, validated and
+evaluated as soon as its render finishes, while the others are still rendering.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kustodian.config import RepoConfig, load_config
+from kustodian.discover import Target, discover, display_path
+from kustodian.errors import KustodianError
+from kustodian.model import Finding, Report, Severity
+from kustodian.render import Rendered, find_kustomize, render_all, strip_origin
+from kustodian.resources import ORIGIN_ANNOTATION, Resource
+from kustodian.sourcemap import SourceMap, TreeBuilder
+
+
+@dataclass
+class CheckOptions:
+    """What to run and with which tools."""
+
+    env: str | None = None
+    schema: bool = True
+    conftest: bool = True
+    keep_rendered: bool = False
+    kustomize: str | None = None
+    conftest_bin: str | None = None
+    policy_dir: Path | None = None
+    dockerfile: Path | None = None
+    workers: int | None = None
+    today: dt.date | None = None
+
+
+@dataclass
+class _Group:
+    """Resources of one target, with the map back to their sources."""
+
+    target: Target
+    resources: list[Resource]
+    sourcemap: SourceMap
+    rendered_text: str | None = None
+
+
+@dataclass
+class Pipeline:
+    root: Path
+    config: RepoConfig
+    options: CheckOptions
+    report: Report = field(default_factory=Report)
+    _validator: Any = None
+    _builder: TreeBuilder = field(default_factory=TreeBuilder)
+    _groups: list[_Group] = field(default_factory=list)
+
+    # --- entry points -----------------------------------------------------------------
+    def run(self, targets: list[Target]) -> Report:
+        started = time.perf_counter()
+        timings = self.report.timings
+        overlays = [t for t in targets if t.kind == "overlay"]
+        self.report.overlays = [t.display for t in targets]
+        kustomize = self.options.kustomize or (find_kustomize(self.root) if overlays else "")
+        render_time = 0.0
+        pending = render_all([(t.path, t.display) for t in overlays], kustomize,
+                             self.options.workers) if overlays else iter(())
+        for t in targets:
+            if t.kind == "files":
+                self._guard(t.display, lambda t=t: self._evaluate(self._load_files(t)))
+        by_path = {t.path: t for t in overlays}
+        for rendered in pending:
+            render_time += rendered.seconds
+            target = by_path[rendered.overlay]
+            if rendered.error is not None:
+                self.report.errors.append(str(rendered.error))
+                continue
+            self._guard(target.display,
+                        lambda t=target, r=rendered: self._evaluate(self._load_rendered(t, r)))
+        timings["render_cpu_s"] = round(render_time, 4)
+        if self.options.conftest:
+            t0 = time.perf_counter()
+            self._guard("conftest", self._run_conftest)
+            timings["conftest_s"] = round(time.perf_counter() - t0, 4)
+        self.report.findings.sort(key=_sort_key)
+        timings["total_s"] = round(time.perf_counter() - started, 4)
+        return self.report
+
+    def _guard(self, where: str, action: Callable[[], Any]) -> None:
+        """Run one stage; a KustodianError becomes a report error (exit 2), not a crash."""
+        try:
+            action()
+        except KustodianError as exc:
+            self.report.errors.append(str(exc))
+        except RecursionError:
+            self.report.errors.append(f"{where}: input nested too deeply")
+
+    # --- loading ------------------------------------------------------------------------
+    def _load_files(self, target: Target) -> _Group:
+        from kustodian.yamlio import load_documents, read_text
+
+        resources: list[Resource] = []
+        for path in target.files:
+            shown = display_path(path, self.root)
+            text = read_text(path, shown)
+            for index, doc in load_documents(text, shown):
+                resources.extend(_resources_of(doc, shown, index, str(path.resolve())))
+        return _Group(target, resources, SourceMap(builder=self._builder))
+
+    def _load_rendered(self, target: Target, rendered: Rendered) -> _Group:
+        from kustodian.yamlio import load_documents
+
+        resources: list[Resource] = []
+        for _, doc in load_documents(rendered.text, target.display, strict=False):
+            if not isinstance(doc, dict):
+                raise KustodianError("kustomize produced a non-mapping document",
+                                     file=target.display)
+            origin = _pop_origin(doc)
+            resources.append(Resource(doc, origin=origin, overlay=target.display,
+                                      env=target.env))
+        text = strip_origin(rendered.text)
+        if self.options.keep_rendered:
+            self.report.rendered[target.display] = text
+        smap = SourceMap(Path(os.path.realpath(target.path)), rendered.wrapper_dir,
+                         self._builder)
+        return _Group(target, resources, smap, text)
+
+    # --- evaluation ---------------------------------------------------------------------
+    def _evaluate(self, group: _Group) -> None:
+        from kustodian.rules.context import OverlayContext
+        from kustodian.rules.runner import Evaluator, Selection
+
+        t0 = time.perf_counter()
+        self._groups.append(group)
+        target = group.target
+        for r in group.resources:
+            r.env = target.env
+            r.overlay = target.display if target.kind == "overlay" else None
+        self.report.resources += len(group.resources)
+        if self.options.schema:
+            self._validate_schema(group)
+        ctx = OverlayContext(group.resources, target.env,
+                             target.display if target.kind == "overlay" else None)
+        selection = Selection.for_env(target.env, self.config.profile(target.env))
+        result = Evaluator(ctx, selection, group.sourcemap.locate, self._display,
+                           self.options.today).run()
+        self.report.findings.extend(result.findings)
+        self.report.exemptions.extend(result.exemptions)
+        self.report.timings["evaluate_s"] = round(
+            self.report.timings.get("evaluate_s", 0.0) + time.perf_counter() - t0, 4)
+
+    def _display(self, file: str | None) -> str | None:
+        return display_path(Path(file), self.root) if file else None
+
+    def _validate_schema(self, group: _Group) -> None:
+        from kustodian.rules.meta import SCHEMA_INVALID
+
+        if self._validator is None:
+            from kustodian.schemas import SchemaValidator
+
+            self._validator = SchemaValidator()
+        profile = self.config.profile(group.target.env)
+        if SCHEMA_INVALID.id in profile.disable:
+            return
+        severity = profile.severity.get(SCHEMA_INVALID.id, SCHEMA_INVALID.severity)
+        for r in group.resources:
+            for issue in self._validator.validate(r.obj):
+                path = parse_dotted(issue.path)
+                file, line = group.sourcemap.locate(r, path)
+                self.report.findings.append(Finding(
+                    rule=SCHEMA_INVALID.id, severity=severity, category="schema",
+                    message=f"{issue.path or r.kind}: {issue.message}",
+                    remediation=SCHEMA_INVALID.remediation, env=group.target.env,
+                    kind=r.kind, name=r.name, namespace=r.namespace,
+                    file=self._display(file), line=line, overlay=r.overlay, source="schema",
+                    field_path=issue.path or None, title=SCHEMA_INVALID.title))
+
+    # --- conftest -----------------------------------------------------------------------
+    def _run_conftest(self) -> None:
+        policy_dir = self.options.policy_dir or self.root / "policies"
+        conftest_bin = self.options.conftest_bin or _find_conftest(self.root)
+        if conftest_bin is None or not policy_dir.is_dir():
+            return
+        try:
+            from kustodian.conftest_runner import ConftestInput, run_conftest
+        except ImportError:
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="kustodian-inputs-"))
+        try:
+            inputs = []
+            index: dict[tuple, tuple[_Group, Resource]] = {}
+            for n, group in enumerate(self._groups):
+                t = group.target
+                if t.kind == "overlay":
+                    path = tmp / f"{n:04d}-{t.display.replace('/', '_')}.yaml"
+                    path.write_text(group.rendered_text or "", encoding="utf-8")
+                    inputs.append(ConftestInput(path, "k8s", t.env, t.display))
+                else:
+                    inputs.extend(ConftestInput(p, "k8s", t.env, None) for p in t.files)
+                for r in group.resources:
+                    index.setdefault((t.display if t.kind == "overlay" else None, r.kind,
+                                      r.namespace, r.name), (group, r))
+            dockerfile = self.options.dockerfile or self.root / "Dockerfile"
+            if dockerfile.is_file():
+                inputs.append(ConftestInput(dockerfile, "dockerfile", None, None))
+            findings = run_conftest(inputs, policy_dir=policy_dir, conftest_bin=conftest_bin)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for f in findings:
+            self.report.findings.append(self._map_conftest(f, index))
+
+    def _map_conftest(self, f: Finding, index: dict) -> Finding:
+        from dataclasses import replace
+
+        if f.file is not None or f.kind is None:
+            return f
+        hit = index.get((f.overlay, f.kind, f.namespace, f.name)) or next(
+            (v for k, v in index.items() if k[1:] == (f.kind, f.namespace, f.name)), None)
+        if hit is None:
+            return f
+        group, r = hit
+        path: tuple = ()
+        w = r.workload
+        if f.container and w is not None:
+            path = next((c.path for c in w.containers() if c.name == f.container), ())
+        file, line = group.sourcemap.locate(r, path)
+        return replace(f, file=self._display(file), line=line)
+
+
+def _find_conftest(root: Path) -> str | None:
+    from kustodian.render import find_tool
+
+    return find_tool("conftest", root)
+
+
+def _pop_origin(doc: dict) -> dict | None:
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        return None
+    ann = meta.get("annotations")
+    if not isinstance(ann, dict) or ORIGIN_ANNOTATION not in ann:
+        return None
+    raw = ann.pop(ORIGIN_ANNOTATION)
+    if not ann:
+        del meta["annotations"]
+    origin: dict[str, Any] = {}
+    for line in str(raw).splitlines():   # flat `key: value` lines (nested configuredBy skipped)
+        if ":" in line and not line.startswith(" "):
+            key, _, value = line.partition(":")
+            origin[key.strip()] = value.strip().strip("'\"")
+    return origin
+
+
+def _resources_of(doc: Any, shown: str, index: int, real: str) -> list[Resource]:
+    """Resources of one plain document (`kind: List` items expanded)."""
+    if not isinstance(doc, dict):
+        raise KustodianError(f"document {index + 1} is a {type(doc).__name__}, not a "
+                             "Kubernetes resource (a mapping)", file=shown,
+                             hint="every YAML document must be a mapping with apiVersion "
+                                  "and kind")
+    if doc.get("kind") == "List" or (str(doc.get("kind", "")).endswith("List")
+                                     and isinstance(doc.get("items"), list)):
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise KustodianError(f"document {index + 1}: List items must be a list",
+                                 file=shown)
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise KustodianError(f"document {index + 1}: List item {i} is not a mapping",
+                                     file=shown)
+            out.append(Resource(item, file=real, doc_index=index, item_index=i))
+        return out
+    return [Resource(doc, file=real, doc_index=index)]
+
+
+def parse_dotted(path: str) -> tuple:
+    """'spec.containers[0].image' -> ('spec', 'containers', 0, 'image')."""
+    out: list[Any] = []
+    token = ""
+    i = 0
+    while i < len(path):
+        ch = path[i]
+        if ch == ".":
+            if token:
+                out.append(token)
+            token = ""
+        elif ch == "[":
+            if token:
+                out.append(token)
+            token = ""
+            end = path.find("]", i)
+            inner = path[i + 1:end if end != -1 else len(path)]
+            inner = inner.strip("'\"")
+            out.append(int(inner) if inner.isdigit() else inner)
+            i = end if end != -1 else len(path)
+        else:
+            token += ch
+        i += 1
+    if token:
+        out.append(token)
+    return tuple(out)
+
+
+_SEV = {s: i for i, s in enumerate(Severity)}
+
+
+def _sort_key(f: Finding) -> tuple:
+    return (f.env or "", f.file or "", f.line or 0, -int(f.severity), f.rule, f.name or "",
+            f.container or "")
+
+
+def run_check(root: Path, paths: list[str], options: CheckOptions,
+              config: RepoConfig | None = None) -> Report:
+    """The whole check over `paths` (or every overlay of `root`)."""
+    config = config or load_config(root)
+    targets = discover(paths, root, config, options.env)
+    return Pipeline(root, config, options).run(targets)

@@ -1,0 +1,30 @@
+"""network-policy-coverage: every production pod is selected by a NetworkPolicy."""
+
+from __future__ import annotations
+
+from kustodian.rules.catalog._common import HIGH, OVERLAY, Rule, Violation
+from kustodian.rules.context import selector_matches
+
+
+def check(ctx):
+    policies = ctx.of_kind("NetworkPolicy")
+    for w in ctx.workloads:
+        r = w.resource
+        if r.kind == "PodTemplate":
+            continue
+        if any(ctx.same_namespace(p, r) and selector_matches(p.spec.get("podSelector"),
+                                                             w.pod_labels) for p in policies):
+            continue
+        yield Violation(f"no NetworkPolicy selects the pods of {r.kind} {r.name}",
+                        (*w.template_path, "metadata", "labels"), resource=r)
+
+
+RULE = Rule(
+    id="network-policy-coverage", severity=HIGH, category="cross-resource", scope=OVERLAY,
+    envs=("prod",),
+    title="Every production pod is covered by a NetworkPolicy",
+    rationale="Pods no NetworkPolicy selects accept traffic from anywhere in the cluster; a "
+              "default-deny policy plus explicit allows limits the blast radius of a breach.",
+    remediation="Add a NetworkPolicy whose podSelector matches the pod labels (a default-deny "
+                "policy with podSelector: {} covers the namespace).",
+    check=check)

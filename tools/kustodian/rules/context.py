@@ -1,0 +1,115 @@
+"""Everything cross-resource rules need about one rendered overlay: indexes and selectors."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from kustodian.resources import Resource, Workload, as_dict, as_list
+
+
+def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels AND matchExpressions) against labels.
+
+    An empty selector {} matches everything; a null selector matches nothing.
+    """
+    if selector is None or not isinstance(selector, dict):
+        return False
+    for key, value in as_dict(selector.get("matchLabels")).items():
+        if str(labels.get(key)) != str(value) or key not in labels:
+            return False
+    for expr in as_list(selector.get("matchExpressions")):
+        if not isinstance(expr, dict):
+            return False
+        key, op = expr.get("key"), expr.get("operator")
+        values = {str(v) for v in as_list(expr.get("values"))}
+        present = key in labels
+        if op == "In" and not (present and str(labels[key]) in values):
+            return False
+        if op == "NotIn" and present and str(labels[key]) in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def map_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
+    """A Service-style selector (plain map, all pairs must match); empty/None selects nothing."""
+    if not isinstance(selector, dict) or not selector:
+        return False
+    return all(k in labels and str(labels[k]) == str(v) for k, v in selector.items())
+
+
+@dataclass
+class OverlayContext:
+    """The resources rendered from one overlay (or one set of plain manifest files)."""
+
+    resources: list[Resource]
+    env: str | None = None
+    overlay: str | None = None
+    _by_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        by_kind: dict[str, list[Resource]] = defaultdict(list)
+        for r in self.resources:
+            by_kind[r.kind].append(r)
+        self._by_kind = dict(by_kind)
+
+    def of_kind(self, *kinds: str) -> list[Resource]:
+        out: list[Resource] = []
+        for kind in kinds:
+            out.extend(self._by_kind.get(kind, ()))
+        return out
+
+    @cached_property
+    def workloads(self) -> list[Workload]:
+        return [w for r in self.resources if (w := r.workload) is not None]
+
+    @staticmethod
+    def same_namespace(a: Resource, b: Resource) -> bool:
+        return (a.namespace or "") == (b.namespace or "")
+
+    def workloads_selected_by(self, owner: Resource, selector: Any, *,
+                              map_style: bool = False) -> list[Workload]:
+        """Workloads in `owner`'s namespace whose pod labels the selector matches."""
+        match = map_selector_matches if map_style else selector_matches
+        return [w for w in self.workloads
+                if self.same_namespace(owner, w.resource) and match(selector, w.pod_labels)]
+
+    @cached_property
+    def hpa_targets(self) -> dict[tuple[str, str | None, str], Resource]:
+        """(kind, namespace, name) of each scaleTargetRef -> the HPA targeting it."""
+        out: dict[tuple[str, str | None, str], Resource] = {}
+        for hpa in self.of_kind("HorizontalPodAutoscaler"):
+            ref = as_dict(hpa.spec.get("scaleTargetRef"))
+            if ref.get("kind") and ref.get("name"):
+                out[(str(ref["kind"]), hpa.namespace, str(ref["name"]))] = hpa
+        return out
+
+    def hpa_for(self, resource: Resource) -> Resource | None:
+        return self.hpa_targets.get((resource.kind, resource.namespace, resource.name))
+
+    def min_replicas(self, w: Workload) -> int | None:
+        """What a workload runs at least: the HPA's minReplicas (default 1), else replicas."""
+        hpa = self.hpa_for(w.resource)
+        if hpa is not None:
+            value = hpa.spec.get("minReplicas", 1)
+            return value if isinstance(value, int) else None
+        if w.resource.kind in ("Deployment", "StatefulSet", "ReplicaSet",
+                               "ReplicationController"):
+            replicas = w.resource.spec.get("replicas", 1)
+            return replicas if isinstance(replicas, int) and not isinstance(replicas,
+                                                                            bool) else None
+        return None
+
+    def find(self, kind: str, namespace: str | None, name: str) -> Resource | None:
+        for r in self._by_kind.get(kind, ()):
+            if r.name == name and (r.namespace or "") == (namespace or ""):
+                return r
+        return None

@@ -1,0 +1,39 @@
+"""Findings the pipeline itself raises (exemptions, schema), listed in the catalogue too."""
+
+from __future__ import annotations
+
+from kustodian.model import Severity
+from kustodian.rules.base import Rule
+
+
+def _none(*_args):
+    return ()
+
+
+META = "meta"
+
+EXEMPTION_MALFORMED = Rule(
+    id="exemption-malformed", severity=Severity.MEDIUM, category="hygiene", scope=META,
+    title="Exemption annotations are well formed",
+    rationale="An exemption that cannot be parsed (unknown rule id, no reason, bad date) "
+              "suppresses nothing and hides intent; it is reported instead of ignored.",
+    remediation='Write `kustodian.io/exempt: "<rule-id>: <reason>; expires=YYYY-MM-DD"`, one '
+                "exemption per line.",
+    check=_none)
+EXEMPTION_EXPIRED = Rule(
+    id="exemption-expired", severity=Severity.MEDIUM, category="hygiene", scope=META,
+    title="Exemptions have not expired",
+    rationale="Exemptions are temporary by design; once expired they stop suppressing and "
+              "the original finding is reported again, together with this one.",
+    remediation="Fix the underlying finding and remove the exemption, or renew it with a new "
+                "expires= date and a reason.",
+    check=_none)
+SCHEMA_INVALID = Rule(
+    id="schema-invalid", severity=Severity.HIGH, category="schema", scope=META,
+    title="Resources are valid against the Kubernetes and CRD schemas",
+    rationale="The API server rejects (or silently drops fields of) objects that do not "
+              "match their schema; strict validation catches typos such as `replica:`.",
+    remediation="Fix the field named in the message (spelling, type, required fields).",
+    check=_none)
+
+META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, SCHEMA_INVALID)

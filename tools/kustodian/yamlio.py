@@ -1,0 +1,172 @@
+"""Safe YAML loading: size and alias-expansion limits, duplicate keys and positions in errors.
+
+Two speeds: `load_documents` builds plain Python objects with the C parser (fast, used for
+everything we evaluate); `compose_file` keeps the node tree with line marks and is only
+called for the few files a finding has to point into (see `sourcemap`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kustodian.errors import KustodianError
+
+MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file or one rendered overlay
+MAX_EXPANDED_NODES = 1_000_000          # nodes after alias expansion (billion-laughs guard)
+MAX_ALIASES = 10_000
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]")
+
+
+class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The C-accelerated safe loader, refusing duplicate mapping keys."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found an unhashable mapping key", key_node.start_mark) from None
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    f"while constructing a mapping (first {key!r} on line {seen[key]})",
+                    node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_yaml_map)
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> KustodianError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return KustodianError(text, file=file, line=line,
+                          hint="fix the YAML syntax at that line (check indentation, quotes, "
+                               "and that every key appears once per mapping)")
+
+
+def check_size(text: str | bytes, file: str, limit: int = MAX_FILE_BYTES) -> None:
+    """Refuse inputs larger than `limit` bytes."""
+    if len(text) > limit:
+        raise KustodianError(
+            f"file is {len(text)} bytes, over the {limit}-byte limit for one YAML input",
+            file=file, hint="split the file, or check that it is really a Kubernetes manifest")
+
+
+def check_aliases(text: str, file: str) -> None:
+    """Refuse alias bombs: count the nodes aliases would expand to, without expanding."""
+    if "*" not in text or not _ALIAS_HINT.search(text):
+        return
+    sizes: dict[str, int] = {}
+    stack: list[list] = []   # [anchor, node count]
+    total = 0
+    aliases = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise KustodianError(f"more than {MAX_ALIASES} YAML aliases", file=file,
+                                         line=event.start_mark.line + 1,
+                                         hint="expand the aliases; manifests rarely need them")
+                count = sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                count = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                stack.append([event.anchor, 1])
+                continue
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, count = stack.pop()
+                if anchor:
+                    sizes[anchor] = count
+            else:
+                continue
+            total += count
+            if stack:
+                stack[-1][1] += count
+            if total > MAX_EXPANDED_NODES:
+                raise KustodianError(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
+                    "(an alias bomb?)", file=file, line=event.start_mark.line + 1,
+                    hint="remove the nested anchors/aliases")
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+
+
+def load_documents(text: str, file: str, *, strict: bool = True) -> list[tuple[int, Any]]:
+    """All non-empty documents of `text` as (document index, object).
+
+    `strict` refuses duplicate keys; rendered kustomize output skips that check (it cannot
+    contain duplicates and is the hot path).
+    """
+    check_size(text, file)
+    check_aliases(text, file)
+    loader = _StrictLoader if strict else _Loader
+    try:
+        docs = list(yaml.load_all(text, Loader=loader))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    except RecursionError:
+        raise KustodianError("YAML nesting is too deep", file=file,
+                             hint="flatten the document") from None
+    return [(i, d) for i, d in enumerate(docs) if d is not None]
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a file as UTF-8 with a clear error when missing, unreadable or too large."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise KustodianError("file not found", file=display,
+                             hint="check the path (it is relative to the current directory)"
+                             ) from None
+    except OSError as exc:
+        raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
+    if size > MAX_FILE_BYTES:
+        raise KustodianError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                             file=display, hint="split the file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KustodianError(f"not UTF-8 text (byte {exc.start})", file=display,
+                             hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
+
+
+@lru_cache(maxsize=512)
+def compose_file(path: str) -> tuple[yaml.Node, ...]:
+    """The node trees (with line marks) of every document of a file; () when unreadable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if len(text) > MAX_FILE_BYTES:
+            return ()
+        check_aliases(text, path)
+        return tuple(n for n in yaml.compose_all(text, Loader=_Loader) if n is not None)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KustodianError, RecursionError):
+        return ()
+
+
+def compose_text(text: str) -> yaml.Node | None:
+    """The node tree of one YAML string (an inline patch); None when it does not parse."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        return None
