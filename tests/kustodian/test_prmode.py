@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from kustodian.errors import KustodianError
 from kustodian.model import Finding, Report, Severity
-from kustodian.prmode import classify, run_pr_check
+from kustodian.prmode import (
+    FsReader,
+    affected_overlays,
+    affected_overlays_forward,
+    classify,
+    run_pr_check,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
 OVERLAYS = ["overlays/dev", "overlays/prod"]
@@ -264,3 +271,42 @@ def test_classify_counts_duplicates():
         ("a", "unchanged"), ("a", "new"), ("b", "new")]
     assert [(f.name, f.status) for f in fixed] == [("c", "fixed")]
     assert head.findings[0].status is None                       # the input is not modified
+
+
+def _every_file(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and ".git" not in p.parts)
+
+
+@pytest.mark.parametrize("tree", ["fixture", "generated"])
+def test_backward_search_agrees_with_forward_closure(tree, repo, tmp_path, repo_root):
+    """For a change of any single file, the fast search finds exactly the overlays whose
+    full kustomization closure holds that file."""
+    if tree == "fixture":
+        root, overlays = repo, OVERLAYS
+    else:
+        root = tmp_path / "mono"
+        subprocess.run([sys.executable, str(repo_root / "bench/gen_monorepo.py"), "--apps", "3",
+                        "--out", str(root)], check=True, capture_output=True)
+        overlays = sorted(p.parent.relative_to(root).as_posix()
+                          for p in root.glob("overlays/*/*/kustomization.yaml"))
+        assert len(overlays) >= 12
+    head = FsReader(root)
+    dirs = sorted(p.parent.relative_to(root).as_posix()
+                  for p in root.rglob("kustomization.yaml"))
+    some_affected = 0
+    for path in _every_file(root):
+        if path.startswith("policies/") or path in (".kustodian.yaml", "Dockerfile"):
+            continue
+        fast = affected_overlays(overlays, {path}, head, dirs)
+        assert fast == affected_overlays_forward(overlays, {path}, head), path
+        some_affected += bool(fast)
+    assert some_affected > len(overlays)
+
+
+def test_deleted_component_still_marks_its_users(repo):
+    shutil.rmtree(repo / "components/extra")
+    changed = {"components/extra/kustomization.yaml", "components/extra/patch.yaml"}
+    dirs = ["base", "overlays/dev", "overlays/prod"]
+    assert affected_overlays(OVERLAYS, changed, FsReader(repo), dirs) == ["overlays/prod"]
+    assert affected_overlays_forward(OVERLAYS, changed, FsReader(repo)) == ["overlays/prod"]

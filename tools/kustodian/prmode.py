@@ -43,6 +43,7 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import tempfile
@@ -86,7 +87,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str],
     with GitReader(git, base.commit) as base_reader:
         head_reader = FsReader(Path(repo_root))
         candidates = _candidates(overlays, changed, head_reader, base_reader)
-        affected = affected_overlays(candidates, changed, head_reader)
+        affected = affected_overlays(candidates, changed, head_reader,
+                                     git.kustomization_dirs() if changed else [])
         timings = {"pr_affected_s": time.perf_counter() - started}
         in_base = [o for o in affected if base_reader.kustomization(o)]
         in_head = [o for o in affected if head_reader.kustomization(o)]
@@ -173,6 +175,14 @@ class Git:
             if path and path.startswith(self.prefix):
                 paths.add(path[len(self.prefix):])
         return paths
+
+    def kustomization_dirs(self) -> list[str]:
+        """Dirs holding a kustomization file in the work tree (tracked or untracked)."""
+        out = self._run(["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                        cwd=self.root, what="list kustomization files")
+        dirs = {posixpath.dirname(p) for p in out.split("\0")
+                if posixpath.basename(p) in KUSTOMIZATION_NAMES and (self.root / p).is_file()}
+        return sorted(dirs)
 
     def list_files(self, commit: str) -> list[str]:
         out = self._run(["ls-tree", "-r", "--name-only", "-z", commit, "--",
@@ -309,9 +319,7 @@ class Inputs:
         self.dirs |= other.dirs
 
     def touched_by(self, changed: set[str]) -> bool:
-        if self.files & changed:
-            return True
-        return any(path.startswith(d + "/") for d in self.dirs for path in changed)
+        return bool((self.files | self.dirs) & with_parents(changed))
 
     def paths(self) -> set[str]:
         return self.files | self.dirs
@@ -323,6 +331,7 @@ class InputCollector:
     def __init__(self, reader: FsReader | GitReader) -> None:
         self.reader = reader
         self._memo: dict[str, Inputs] = {}
+        self._direct: dict[str, tuple[set[str], set[str], set[str]]] = {}
         self._active: set[str] = set()
 
     def inputs(self, directory: str) -> Inputs:
@@ -340,22 +349,34 @@ class InputCollector:
         return result
 
     def _collect(self, directory: str) -> Inputs:
-        result = Inputs(files={posixpath.join(directory, n) for n in KUSTOMIZATION_NAMES})
+        files, dirs, kustomizations = self.direct(directory)
+        result = Inputs(files=set(files), dirs=set(dirs))
+        for child in kustomizations:
+            result.add(self.inputs(child))
+        return result
+
+    def direct(self, directory: str) -> tuple[set[str], set[str], set[str]]:
+        """What one kustomization names itself: (files, dirs read whole, kustomization dirs).
+        Its own kustomization file names count as files, so adding or renaming one counts."""
+        if directory in self._direct:
+            return self._direct[directory]
+        files = {posixpath.join(directory, n) for n in KUSTOMIZATION_NAMES}
+        dirs: set[str] = set()
+        kustomizations: set[str] = set()
         kfile = self.reader.kustomization(directory)
         data = _load_mapping(self.reader.read(kfile)) if kfile else None
-        if not data:
-            return result
-        for ref in _references(data):
+        for ref in _references(data or {}):
             path = _resolve(directory, ref.path)
             if path is None:
                 continue
             if ref.kind == "dir":
-                result.dirs.add(path)
+                dirs.add(path)
             elif ref.kind == "any" and self.reader.is_dir(path):
-                result.add(self.inputs(path))
+                kustomizations.add(path)
             else:
-                result.files.add(path)
-        return result
+                files.add(path)
+        self._direct[directory] = (files, dirs, kustomizations)
+        return self._direct[directory]
 
 
 @dataclass(frozen=True)
@@ -464,15 +485,113 @@ def _candidates(overlays: list[str], changed: set[str], head: FsReader,
     return list(dict.fromkeys(result))
 
 
-def affected_overlays(overlays: list[str], changed: set[str],
-                      head: FsReader) -> list[str]:
-    """The overlays whose inputs (at HEAD, see the module docstring) include a changed path."""
+def affected_overlays(overlays: list[str], changed: set[str], head: FsReader,
+                      kustomization_dirs: Iterable[str] | None = None) -> list[str]:
+    """The overlays whose inputs (at HEAD, see the module docstring) include a changed path.
+
+    Searched backwards, so a one-file change in a monorepo reads every kustomization file
+    once but parses only the few that can name a changed path: start from the kustomizations
+    naming a changed file (or whose own kustomization file changed), then climb to the
+    kustomizations naming those, and so on. A kustomization can only name a path through a
+    string ending in that path's last component (or in `..`), which a text scan finds."""
     if not changed:
         return []
     if any(_is_global(path) for path in changed):
         return list(overlays)
+    if kustomization_dirs is None:
+        return affected_overlays_forward(overlays, changed, head)
+    collector = InputCollector(head)
+    texts = {}
+    for directory in kustomization_dirs:
+        text = _kustomization_text(head, directory)
+        if text is not None:
+            texts[directory] = text
+    reached = {posixpath.dirname(p) for p in changed if posixpath.basename(p) in
+               KUSTOMIZATION_NAMES}
+    hit = with_parents(changed)
+    seeds = _naming(texts, hit, hit)
+    for directory in seeds:
+        files, dirs, _ = collector.direct(directory)
+        if (files | dirs) & hit:
+            reached.add(directory)
+    frontier = set(reached)
+    while frontier:
+        nxt = set()
+        for directory in _naming(texts, frontier, frontier) - reached:
+            if collector.direct(directory)[2] & frontier:
+                nxt.add(directory)
+        reached |= nxt
+        frontier = nxt
+    return [o for o in overlays if posixpath.normpath(o) in reached]
+
+
+def affected_overlays_forward(overlays: list[str], changed: set[str],
+                              head: FsReader) -> list[str]:
+    """The same answer computed forwards, overlay by overlay (simple, slower on monorepos)."""
     collector = InputCollector(head)
     return [o for o in overlays if collector.inputs(o).touched_by(changed)]
+
+
+def with_parents(paths: set[str]) -> set[str]:
+    """The paths and every dir above them: a reference to a dir is hit by changes inside it
+    (also when the dir is gone, so a deleted component still marks its users)."""
+    result = set(paths)
+    for path in paths:
+        parent = posixpath.dirname(path)
+        while parent and parent not in result:
+            result.add(parent)
+            parent = posixpath.dirname(parent)
+    return result
+
+
+def _kustomization_text(reader: FsReader, directory: str) -> str | None:
+    for name in KUSTOMIZATION_NAMES:
+        try:
+            with open(os.path.join(reader.root, directory, name), "rb") as handle:
+                return handle.read(_MAX_KUSTOMIZATION_BYTES).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+    return None
+
+
+_DOTS = re.compile(r"\.\.?/?(?=[\s\"'\],#]|$)", re.MULTILINE)
+_TOKEN = re.compile(r"[^\s\"'\[\],#=]+")
+_DELIMITERS = " \t\r\n\"'[],#="             # what ends a path-like token in YAML text
+_TOKEN_START = _DELIMITERS + "/"
+
+
+def _has_dots_ref(text: str) -> bool:
+    """Whether the text may hold a reference ending in `.` or `..` (e.g. `resources: [..]`)."""
+    return any(m.start() == 0 or text[m.start() - 1] in _TOKEN_START
+               for m in _DOTS.finditer(text))
+
+
+def _token_ending_at(text: str, start: int, end: int) -> str:
+    """The whole token (path-like word) that ends with text[start:end]."""
+    while start > 0 and text[start - 1] not in _DELIMITERS:
+        start -= 1
+    return text[start:end]
+
+
+def _naming(texts: dict[str, str], paths: Iterable[str], targets: set[str]) -> set[str]:
+    """Kustomization dirs whose text holds a token that resolves, relative to the dir, to
+    one of `targets`: a superset of the dirs naming them (the caller parses these few).
+    A reference to a path ends with the path's last component, or with `.`/`..`."""
+    names = {posixpath.basename(p.rstrip("/")) for p in paths} - {"", ".", ".."}
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    endings = re.compile(r"(?:" + alternatives + r")/?(?=[\s\"'\],#]|$)",
+                         re.MULTILINE) if names else None
+    found = set()
+    for directory, text in texts.items():
+        candidates = [_token_ending_at(text, m.start(), m.end())
+                      for m in endings.finditer(text)] if endings else []
+        if _has_dots_ref(text):
+            candidates += _TOKEN.findall(text)
+        for token in candidates:
+            if _resolve(directory, token.rstrip("/") or token) in targets:
+                found.add(directory)
+                break
+    return found
 
 
 def _base_paths(overlays: list[str], base: GitReader) -> list[str]:
