@@ -84,11 +84,24 @@ class SessionStore:
             return None
         return Session(id=session_id, created_at=data.get("created_at", ""), owner=owner)
 
+    def load(self, session_id: str, owner: str) -> tuple[Session, list[dict[str, Any]],
+                                                         dict[str, str]] | None:
+        """Session, history and memory in one round trip; None if missing or not `owner`'s."""
+        if not SESSION_ID.match(session_id):
+            return None
+        meta, messages, memory = _keys(session_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(meta)
+        pipe.lrange(messages, 0, -1)
+        pipe.hgetall(memory)
+        data, items, facts = pipe.execute()
+        if not data or not secrets.compare_digest(data.get("owner", ""), owner):
+            return None
+        session = Session(id=session_id, created_at=data.get("created_at", ""), owner=owner)
+        return session, [json.loads(item) for item in items], facts
+
     def history(self, session_id: str) -> list[dict[str, Any]]:
         return [json.loads(item) for item in self.client.lrange(_keys(session_id)[1], 0, -1)]
-
-    def memory(self, session_id: str) -> dict[str, str]:
-        return self.client.hgetall(_keys(session_id)[2])
 
     def ttl_left(self, session_id: str) -> int:
         return max(int(self.client.ttl(_keys(session_id)[0])), 0)

@@ -31,12 +31,16 @@ def guard() -> None:
     svc.limiter.check(g.owner)
 
 
+def _not_found(session_id: str) -> ApiError:
+    return ApiError(404, "session_not_found",
+                    f"no session {session_id!r} (it never existed, expired or was deleted); "
+                    "create one with POST /v1/sessions")
+
+
 def _session_or_404(session_id: str) -> Session:
     session = services().sessions.get(session_id, g.owner)
     if session is None:
-        raise ApiError(404, "session_not_found",
-                       f"no session {session_id!r} (it never existed, expired or was deleted); "
-                       "create one with POST /v1/sessions")
+        raise _not_found(session_id)
     return session
 
 
@@ -71,11 +75,13 @@ def post_message(session_id: str) -> Response:
     body = json_body(required=True)
     check_fields(body, {"content": {"type": str, "required": True, "min": 1,
                                     "max": svc.settings.max_message_chars}})
-    session = _session_or_404(session_id)
-    history = svc.sessions.history(session.id)
+    loaded = svc.sessions.load(session_id, g.owner)
+    if loaded is None:
+        raise _not_found(session_id)
+    session, history, memory = loaded
     turn = Turn(content=body["content"],
                 history=[{"role": m["role"], "content": m["content"]} for m in history],
-                memory=svc.sessions.memory(session.id))
+                memory=memory)
     reply = _run_backend(turn)
     user = {"role": "user", "content": body["content"], "created_at": utc_now()}
     answer = {"role": "assistant", "content": reply.content, "created_at": utc_now()}

@@ -1,0 +1,134 @@
+"""Agent service benchmark (not a test): wrk against gunicorn on loopback.
+
+Measures req/s and p50/p99 latency for /healthz, a bare Flask hello route served with the
+same gunicorn settings (the ceiling), and POST /v1/sessions/{id}/messages with the builtin
+agent (auth, shared Redis rate limit, Redis history, metrics, JSON log line). Prints a table
+and the agent/ceiling ratio; writes bench/out/agent.json.
+
+    .venv/bin/python bench/agent/run.py [--duration 10] [--connections 16] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.agent import GUNICORN_ARGS, agent_environment  # noqa: E402
+from support.processes import (  # noqa: E402
+    ManagedProcess,
+    RedisServer,
+    free_port,
+    wait_for_http,
+)
+
+HERE = Path(__file__).resolve().parent
+API_KEY = "bench-key-0001"
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """req/s, p50/p99 (ms) and non-2xx count from `wrk --latency` output."""
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": millis("50"), "p99_ms": millis("99"),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "none",
+    }
+
+
+def wrk(url: str, args: argparse.Namespace, script: Path | None = None,
+        env: dict[str, str] | None = None) -> dict[str, float]:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    result = subprocess.run([*command, url], capture_output=True, text=True, check=True,
+                            env={**os.environ, **(env or {})})
+    return parse_wrk(result.stdout)
+
+
+def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str) -> tuple:
+    port = free_port()
+    env = agent_environment(redis_url, args.workers, Path(metrics_dir), port, {
+        "AGENT_API_KEYS": API_KEY, "AGENT_RATE_LIMIT": "100000000/minute",
+        "GUNICORN_THREADS": str(args.gunicorn_threads), "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(HERE)})
+    argv = [sys.executable, *GUNICORN_ARGS[:-1], app]
+    process = ManagedProcess(argv, env=env, cwd=str(ROOT),
+                             log_path=Path(metrics_dir) / "server.log").start()
+    wait_for_http(f"http://127.0.0.1:{port}/healthz" if app.startswith("agent")
+                  else f"http://127.0.0.1:{port}/hello", timeout=30)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+
+    redis = RedisServer().start()
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name, app in (("ceiling", "hello_app:app"), ("agent", "agent.wsgi:app")):
+            tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
+            process, base = serve(app, redis.url, args, tmp)
+            try:
+                if name == "ceiling":
+                    results["hello (bare Flask, ceiling)"] = wrk(f"{base}/hello", args)
+                    continue
+                results["agent GET /healthz"] = wrk(f"{base}/healthz", args)
+                session = requests.post(f"{base}/v1/sessions", timeout=10,
+                                        headers={"Authorization": f"Bearer {API_KEY}"}).json()
+                results["agent POST messages (builtin)"] = wrk(
+                    base, args, HERE / "post_message.lua",
+                    {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]})
+            finally:
+                process.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        redis.stop()
+
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
+          f"{args.workers} workers x {args.gunicorn_threads} threads, {os.cpu_count()} CPUs\n")
+    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, r in results.items():
+        print(f"{name:34} {r['requests_per_second']:9.0f} {r['p50_ms']:8.2f} "
+              f"{r['p99_ms']:8.2f} {r['non_2xx']:8d}")
+    ceiling = results["hello (bare Flask, ceiling)"]["requests_per_second"]
+    for name in ("agent GET /healthz", "agent POST messages (builtin)"):
+        ratio = results[name]["requests_per_second"] / ceiling
+        print(f"ratio {name} / ceiling: {ratio:.2f}")
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "agent.json").write_text(json.dumps({"settings": vars(args), "results": results},
+                                               indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
