@@ -27,6 +27,14 @@ def test_defaults() -> None:
     assert "key-aaaaaaaa" not in repr(settings)  # secrets stay out of logs
 
 
+def test_builtin_backend_ignores_the_openai_key_file() -> None:
+    settings = load_settings({**BASE, "AGENT_OPENAI_API_KEY_FILE": "/not/mounted"})
+    assert settings.backend == "builtin" and settings.openai.api_key == ""
+    text = problems({**BASE, "AGENT_BACKEND": "openai",
+                     "AGENT_OPENAI_API_KEY_FILE": "/not/mounted"})
+    assert "AGENT_OPENAI_API_KEY_FILE='/not/mounted' cannot be read" in text
+
+
 def test_keys_from_file_with_comments(tmp_path) -> None:
     keys = tmp_path / "keys"
     keys.write_text("# rotated 2026-01\nfirst-key-111\nsecond-key-22, third-key-333\n")

@@ -175,20 +175,33 @@ def _rate_limit(reader: _Reader) -> str:
     return value
 
 
+def _openai_key(reader: _Reader) -> str:
+    inline, path = reader.raw("AGENT_OPENAI_API_KEY"), reader.raw("AGENT_OPENAI_API_KEY_FILE")
+    if inline and path:
+        reader.problems.append("AGENT_OPENAI_API_KEY and AGENT_OPENAI_API_KEY_FILE are both set; "
+                               "set only one")
+        return ""
+    if inline:
+        return inline
+    if path:
+        key = reader.secret_file("AGENT_OPENAI_API_KEY_FILE")
+        if key == "":
+            reader.problems.append(f"AGENT_OPENAI_API_KEY_FILE={path!r} is empty; write the key")
+        return key or ""
+    reader.problems.append("AGENT_BACKEND=openai needs AGENT_OPENAI_API_KEY or "
+                           "AGENT_OPENAI_API_KEY_FILE")
+    return ""
+
+
 def _openai(reader: _Reader, required: bool) -> OpenAISettings:
     defaults = OpenAISettings()
     base_url = reader.text("AGENT_OPENAI_BASE_URL", defaults.base_url).rstrip("/")
     if urlparse(base_url).scheme not in ("http", "https") or not urlparse(base_url).netloc:
         reader.problems.append(f"AGENT_OPENAI_BASE_URL={base_url!r} must be an http(s) URL "
                                "such as https://api.openai.com/v1")
-    inline, path = reader.raw("AGENT_OPENAI_API_KEY"), reader.raw("AGENT_OPENAI_API_KEY_FILE")
-    if inline and path:
-        reader.problems.append("AGENT_OPENAI_API_KEY and AGENT_OPENAI_API_KEY_FILE are both set; "
-                               "set only one")
-    key = inline or reader.secret_file("AGENT_OPENAI_API_KEY_FILE") or ""
-    if required and not key and not (inline and path):
-        reader.problems.append("AGENT_BACKEND=openai needs AGENT_OPENAI_API_KEY or "
-                               "AGENT_OPENAI_API_KEY_FILE")
+    key = ""
+    if required:  # the builtin backend ignores the key (its secret file may not be mounted)
+        key = _openai_key(reader)
     return OpenAISettings(
         base_url=base_url,
         model=reader.text("AGENT_OPENAI_MODEL", defaults.model),
