@@ -41,3 +41,41 @@ def init_repo(path: Path) -> Path:
 def copy_fixture(dest: Path) -> Path:
     shutil.copytree(FIXTURE_REPO, dest)
     return init_repo(dest)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (outside .git) by relative path."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def changed_lines(before: bytes, after: bytes) -> list[tuple[bytes, bytes]]:
+    """(old, new) for each line that changed; the line count must stay the same."""
+    old, new = before.splitlines(), after.splitlines()
+    assert len(old) == len(new), "lines were added or removed"
+    return [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+
+
+def build(repo: Path, overlay: str) -> list[dict]:
+    """`kustomize build` of an overlay (real binary), parsed."""
+    from ruamel.yaml import YAML
+    from support.processes import require_tool
+
+    out = subprocess.run([require_tool("kustomize"), "build", str(repo / overlay)], check=True,
+                         capture_output=True, text=True).stdout
+    return [d for d in YAML(typ="safe", pure=True).load_all(out) if isinstance(d, dict)]
+
+
+def rendered_images(repo: Path, overlay: str) -> set[str]:
+    return {c["image"] for d in build(repo, overlay) if d["kind"] == "Deployment"
+            for c in d["spec"]["template"]["spec"]["containers"]}
+
+
+def canary_state(repo: Path, overlay: str) -> tuple[int, int, int]:
+    """(stable weight, canary weight, canary replicas) as kustomize renders the overlay."""
+    docs = build(repo, overlay)
+    route = next(d for d in docs if d["kind"] == "HTTPRoute")
+    weights = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+    canary = next(d for d in docs if d["kind"] == "Deployment"
+                  and d["spec"]["template"]["metadata"]["labels"].get("track") == "canary")
+    return weights["agent"], weights["agent-canary"], canary["spec"]["replicas"]

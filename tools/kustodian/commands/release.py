@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from kustodian.errors import KustodianError
 from kustodian.release.config import ReleaseConfig, find_root, load_config
 from kustodian.release.execute import Options, execute
 from kustodian.release.reference import ImageVersion, validate_name
@@ -51,7 +52,8 @@ def _opts(kw: dict) -> Options:
 
 def _version(tag: str | None, digest: str | None) -> ImageVersion:
     if tag is None and digest is None:
-        raise click.UsageError("give --tag, --digest, or both")
+        raise KustodianError("give --tag, --digest, or both",
+                             hint="e.g. --tag 1.4.2 --digest sha256:<64 hex>")
     return ImageVersion(tag=tag, digest=digest)
 
 

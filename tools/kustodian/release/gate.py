@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from kustodian.errors import KustodianError
+from kustodian.release.kustomization import kustomize_binary
 
 
 @dataclass
@@ -28,7 +30,9 @@ def finding_key(finding: dict) -> tuple:
 def run_check(root: Path, overlays: list[str]) -> CheckResult:
     """`python -m kustodian check --format json <overlays>` in the repository (a subprocess)."""
     args = [sys.executable, "-m", "kustodian", "check", "--format", "json", *overlays]
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, check=False)
+    tool_dir = os.path.dirname(kustomize_binary(root))      # the same kustomize releases use
+    env = {**os.environ, "PATH": tool_dir + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, check=False, env=env)
     if proc.returncode not in (0, 1):
         detail = proc.stderr.strip().splitlines()
         raise KustodianError(
