@@ -72,6 +72,8 @@ def test_every_problem_is_reported_at_once() -> None:
 @pytest.mark.parametrize("env, expected", [
     ({"AGENT_BACKEND": "nope"}, "AGENT_BACKEND='nope' is not one of builtin, openai"),
     ({"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS='many' is not an integer"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not one of DEBUG, INFO, WARNING, ERROR"),
+    ({"AGENT_API_KEYS": ""}, "AGENT_API_KEYS (comma separated) or AGENT_API_KEYS_FILE"),
     ({"AGENT_DRAIN_SECONDS": "30", "GUNICORN_GRACEFUL_TIMEOUT": "10"},
      "AGENT_DRAIN_SECONDS=30 must be shorter than GUNICORN_GRACEFUL_TIMEOUT=10"),
     ({"PROMETHEUS_MULTIPROC_DIR": "/proc/agent-metrics"}, "is not a writable directory"),

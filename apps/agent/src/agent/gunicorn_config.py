@@ -82,7 +82,9 @@ access_log_format = (
     '"request_id":"%({x-request-id}o)s","user_agent":"%(a)s"}'
 )
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
+if loglevel not in ("debug", "info", "warning", "error"):
+    _fail(f"LOG_LEVEL={os.environ['LOG_LEVEL']!r} is not one of DEBUG, INFO, WARNING, ERROR")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
