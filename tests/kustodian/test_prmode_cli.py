@@ -1,0 +1,121 @@
+"""`kustodian check --base-ref` end to end: the real CLI on a temp git repository, rendering
+with the real kustomize and running the shipped Rego through the real conftest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def kustodian(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kustodian", "check", *args], cwd=repo,
+                          capture_output=True, text=True)
+
+
+def pr_check(repo: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict, str]:
+    proc = kustodian(repo, "--base-ref", "HEAD~1", "--summary", "out.md", "--format", "json",
+                     "--output", "out.json", *extra)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads((repo / "out.json").read_text()) if (repo / "out.json").exists() else {}
+    summary = (repo / "out.md").read_text() if (repo / "out.md").exists() else ""
+    return proc, report, summary
+
+
+def statuses(report: dict, status: str) -> list[tuple[str, str]]:
+    return sorted((f["rule"], f["env"]) for f in report["findings"] if f["status"] == status)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, repo_root: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURE, root)
+    shutil.copytree(repo_root / "policies", root / "policies")
+    (root / ".gitignore").write_text("out.md\nout.json\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "user.name", "test")
+    commit_all(root, "base")
+    return root
+
+
+def use_registry(repo: Path, overlay: str, image: str) -> None:
+    """Point the overlay's agent image at `image`, pinned by tag and digest."""
+    path = repo / overlay / "kustomization.yaml"
+    path.write_text(path.read_text() + f"images:\n  - name: ghcr.io/acme/agent\n"
+                                       f"    newName: {image}\n    newTag: \"1.0\"\n"
+                                       f"    digest: sha256:{'ab' * 32}\n")
+
+
+def test_new_conftest_finding_fails_new_only_and_other_overlays_are_not_rendered(repo):
+    use_registry(repo, "overlays/dev", "docker.io/library/agent")
+    commit_all(repo, "dev from docker hub")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 1, proc.stderr
+    assert statuses(report, "new") == [("allowed-registries", "dev")]
+    assert statuses(report, "unchanged")                        # the fixture's base posture
+    assert report["summary"]["overlays"] == ["overlays/dev"]    # prod was not rendered
+    assert all(f["env"] == "dev" for f in report["findings"])
+    new = next(f for f in report["findings"] if f["status"] == "new")
+    assert new["source"] == "conftest" and new["file"] and new["line"]
+    assert "### New findings (1)" in summary and "`allowed-registries`" in summary
+    assert "+      - image: docker.io/library/agent:1.0@sha256:abab" in summary
+
+
+def test_change_without_new_findings_passes_new_only_only(repo):
+    path = repo / "overlays/dev/replicas.yaml"
+    path.write_text(path.read_text().replace("replicas: 1", "replicas: 2"))
+    commit_all(repo, "dev: 2 replicas")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert statuses(report, "new") == []
+    assert statuses(report, "unchanged")
+    assert "**no new findings**" in summary and "+  replicas: 2" in summary
+    proc, report, _ = pr_check(repo)                            # without --new-only
+    assert proc.returncode == 1
+    assert all(f["status"] == "unchanged" for f in report["findings"])
+
+
+def test_fixed_finding_is_listed(repo):
+    use_registry(repo, "overlays/prod", "quay.io/acme/agent")
+    commit_all(repo, "prod from quay")
+    path = repo / "overlays/prod/kustomization.yaml"
+    path.write_text(path.read_text().replace("quay.io/acme/agent", "ghcr.io/acme/agent"))
+    commit_all(repo, "prod back on ghcr")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["summary"]["overlays"] == ["overlays/prod"]
+    assert "### Fixed findings (1)" in summary
+    assert "quay.io/acme/agent" in summary
+
+
+def test_unrelated_change_renders_nothing(repo):
+    (repo / "base/README.md").write_text("# reworded\n")
+    commit_all(repo, "docs")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["findings"] == [] and report["summary"]["overlays"] == []
+    assert "nothing was rendered" in summary
+
+
+def test_unknown_base_ref_is_a_usage_error(repo):
+    proc = kustodian(repo, "--base-ref", "origin/does-not-exist", "--summary", "out.md")
+    assert proc.returncode == 2
+    assert "unknown --base-ref 'origin/does-not-exist'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (repo / "out.md").exists()
