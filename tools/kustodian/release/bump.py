@@ -99,7 +99,7 @@ def plan_bump(config: ReleaseConfig, env: str, image: str, version: ImageVersion
     check_version_for_env(config, env, version)
     overlay = config.stable_overlay(env).path
     changes = ChangeSet("bump", env, image, before="", after=str(version),
-                        overlays=config.env_overlays(env))
+                        overlays=config.env_overlays(env), slug=version.short())
     old = plan_image(config, overlay, image, version, changes)
     changes.before = str(old) if old and not old.empty else "(unpinned)"
     return changes
@@ -128,7 +128,8 @@ def plan_promote(config: ReleaseConfig, source: str, target: str, image: str,
     check_version_for_env(config, target, version)
     overlay = config.stable_overlay(target).path
     changes = ChangeSet("promote", target, image, before="", after=str(version),
-                        overlays=config.env_overlays(target), source_env=source)
+                        overlays=config.env_overlays(target), source_env=source,
+                        slug=version.short())
     old = plan_image(config, overlay, image, version, changes)
     changes.before = str(old) if old and not old.empty else "(unpinned)"
     _plan_settings(config, source, target, changes)

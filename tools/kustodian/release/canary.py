@@ -365,6 +365,7 @@ def plan_start(config: ReleaseConfig, env: str, version: ImageVersion,
             hint=f"finish it first: kustodian canary promote|abort --env {env}")
     changes = _changes(state, "canary start", f"weight {state.weight}",
                        f"{version} weight {first}")
+    changes.slug = f"canary-{version.short()}"
     _plan_state(changes, state, first, max(1, state.replicas_now))
     plan_image(config, state.overlay, config.canary_image, version, changes,
                new_name=config.image)
@@ -388,6 +389,7 @@ def plan_weight(config: ReleaseConfig, env: str, weight: str) -> ChangeSet:
     if not 0 <= value <= 100:
         raise KustodianError(f"weight {value} is outside 0..100")
     changes = _changes(state, "canary weight", f"weight {now}", f"weight {value}")
+    changes.slug = f"canary-weight-{value}"
     _plan_state(changes, state, value, state.replicas_now)
     return changes
 
@@ -402,6 +404,7 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
     check_version_for_env(config, env, version)
     changes = _changes(state, "canary promote", f"weight {state.weight}", f"stable {version}")
     changes.image = config.image
+    changes.slug = f"canary-promote-{version.short()}"
     changes.overlays = config.env_overlays(env)
     _plan_state(changes, state, 0, 0)
     plan_image(config, config.stable_overlay(env).path, config.image, version, changes)
@@ -411,5 +414,6 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
 def plan_abort(config: ReleaseConfig, env: str) -> ChangeSet:
     state = load_state(config, env)
     changes = _changes(state, "canary abort", f"weight {state.weight}", "weight 0")
+    changes.slug = "canary-abort"
     _plan_state(changes, state, 0, 0)
     return changes

@@ -34,6 +34,7 @@ class ChangeSet:
     overlays: list[str] = field(default_factory=list)   # affected overlay dirs (repo-relative)
     notes: list[str] = field(default_factory=list)
     source_env: str | None = None
+    slug: str = ""                   # branch name part, e.g. "1.4.2-0123abcd4567"
 
     def add(self, path: Path, rel: str, old: bytes | None, new: bytes) -> None:
         if old == new:

@@ -56,11 +56,9 @@ def current_branch(root: Path) -> str | None:
 
 
 def branch_name(changes: ChangeSet) -> str:
-    """`release/<env>/<what>`, e.g. release/prod/1.4.2 or release/prod/canary-25."""
-    what = _UNSAFE_REF.sub("-", changes.after.lstrip("@")).strip("-./")[:48] or "change"
-    action = changes.action.replace("canary ", "canary-").replace(" ", "-")
-    prefix = "" if action in ("bump", "promote") else f"{action}-"
-    return f"release/{changes.env}/{prefix}{what}".replace("..", ".")
+    """`release/<env>/<slug>`, e.g. release/prod/1.4.2-0123abcd4567 or release/prod/canary-25."""
+    slug = _UNSAFE_REF.sub("-", changes.slug or changes.after).strip("-./")[:60] or "change"
+    return f"release/{changes.env}/{slug}".replace("..", ".")
 
 
 def unique_branch(root: Path, base: str) -> str:

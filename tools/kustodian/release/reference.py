@@ -87,10 +87,11 @@ class ImageVersion:
         return text + (f"@{self.digest}" if self.digest else "")
 
     def short(self) -> str:
-        """A label for branch names: the tag, else the first 12 hex digits of the digest."""
-        if self.tag:
-            return self.tag
-        return (self.digest or "none").split(":", 1)[-1][:12]
+        """A label for branch names: the tag and/or the first 12 hex digits of the digest."""
+        parts = [self.tag] if self.tag else []
+        if self.digest:
+            parts.append(self.digest.split(":", 1)[-1][:12])
+        return "-".join(parts) or "none"
 
 
 def split_new_tag(value: str) -> ImageVersion:
