@@ -5,15 +5,17 @@ Usage: crd_to_jsonschema.py OUT_DIR CRD_FILE...
 For every served version of every CRD it writes OUT_DIR/<group>/<kind>_<version>.json (kind in
 lower case) and an OUT_DIR/index.json mapping "<group>/<version>/<Kind>" to that file. The
 OpenAPI v3 schema becomes JSON Schema (draft 2020-12) the way the API server reads it:
-`nullable` admits null, and every object that lists `properties` rejects unknown fields unless
-it is marked `x-kubernetes-preserve-unknown-fields` (the server would prune them; strict
-validation reports them). CEL rules (`x-kubernetes-validations`) are not evaluated.
+`nullable` admits null, Go (RE2) patterns become Python ones, and every object that lists
+`properties` rejects unknown fields unless it is marked `x-kubernetes-preserve-unknown-fields`
+(the server would prune them; strict validation reports them). CEL rules
+(`x-kubernetes-validations`) are not evaluated.
 Documents that are not CRDs (kustomization files, admission policies) are skipped.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,23 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _NESTED_MAPS = ("properties", "patternProperties", "$defs", "definitions")
 _NESTED_LISTS = ("allOf", "anyOf", "oneOf")
 _NESTED_ONE = ("items", "additionalProperties", "not")
+
+
+def python_pattern(pattern: str) -> str | None:
+    """The upstream (Go RE2) pattern as a Python regex; None when Python cannot express it.
+
+    RE2 accepts inline flags anywhere (`^(?i)(a|b)$`); Python only at the very start."""
+    candidates = [pattern]
+    flags = re.findall(r"\(\?[aiLmsux]+\)", pattern)
+    if flags:
+        candidates.append("".join(flags) + re.sub(r"\(\?[aiLmsux]+\)", "", pattern))
+    for candidate in candidates:
+        try:
+            re.compile(candidate)
+        except re.error:
+            continue
+        return candidate
+    return None
 
 
 def strictify(node: Any) -> Any:
@@ -41,6 +60,12 @@ def strictify(node: Any) -> Any:
             out[key] = strictify(value)
         else:
             out[key] = value
+    if isinstance(out.get("pattern"), str):
+        converted = python_pattern(out["pattern"])
+        if converted is None:       # keep it as an annotation rather than crash validation
+            out["x-kubernetes-unchecked-pattern"] = out.pop("pattern")
+        else:
+            out["pattern"] = converted
     if out.get("nullable") is True and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     open_object = out.get("x-kubernetes-preserve-unknown-fields") is True
