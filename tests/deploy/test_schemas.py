@@ -160,3 +160,14 @@ def test_issue_is_printable():
     assert str(SchemaIssue("spec.replicas", "bad")) == "spec.replicas: bad"
     assert str(SchemaIssue("", "bad")) == "<resource>: bad"
     assert json.dumps(SchemaIssue("a", "b").__dict__)
+
+
+def test_absurdly_deep_documents_are_an_issue_not_a_crash(validator):
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    resource = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": deep}
+    issues = validator.validate(resource)
+    assert issues and all(isinstance(i, SchemaIssue) for i in issues)

@@ -39,6 +39,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
 
 from kustodian.errors import KustodianError
 
@@ -343,9 +344,13 @@ class SchemaValidator:
             yield from self._checked(self._meta, resource["metadata"], _join(base, "metadata"))
 
     def _checked(self, entry: _Kind, instance: Any, base: str) -> Iterable[SchemaIssue]:
-        if entry.fast is not None and entry.fast(instance):
-            return
-        yield from self._errors(entry.validator, instance, base)
+        try:
+            if entry.fast is not None and entry.fast(instance):
+                return
+            issues = list(self._errors(entry.validator, instance, base))
+        except (re.error, Unresolvable, RecursionError) as exc:
+            issues = [SchemaIssue(base, f"cannot be validated against its schema: {exc}")]
+        yield from issues
 
     def _errors(self, validator: Draft202012Validator, instance: Any,
                 base: str) -> Iterable[SchemaIssue]:
