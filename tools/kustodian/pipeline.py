@@ -70,7 +70,8 @@ class Pipeline:
         kustomize = self.options.kustomize or (find_kustomize(self.root) if overlays else "")
         render_time = 0.0
         pending = render_all([(t.path, t.display) for t in overlays], kustomize,
-                             self.options.workers) if overlays else iter(())
+                             self.options.workers)
+        self._warm_up()   # imports and schema loading overlap with the kustomize processes
         for t in targets:
             if t.kind == "files":
                 self._guard(t.display, lambda t=t: self._evaluate(self._load_files(t)))
@@ -91,6 +92,22 @@ class Pipeline:
         self.report.findings.sort(key=_sort_key)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         return self.report
+
+    def _warm_up(self) -> None:
+        from kustodian.rules.registry import all_rules
+
+        all_rules()
+        if self.options.schema:
+            self._guard("schema", self._schema_validator)
+
+    def _schema_validator(self) -> Any:
+        """B's SchemaValidator, built once; None after a failed construction (reported once)."""
+        if self._validator is None:
+            from kustodian.schemas import SchemaValidator
+
+            self._validator = False
+            self._validator = SchemaValidator()
+        return self._validator or None
 
     def _guard(self, where: str, action: Callable[[], Any]) -> None:
         """Run one stage; a KustodianError becomes a report error (exit 2), not a crash."""
@@ -161,16 +178,15 @@ class Pipeline:
     def _validate_schema(self, group: _Group) -> None:
         from kustodian.rules.meta import SCHEMA_INVALID
 
-        if self._validator is None:
-            from kustodian.schemas import SchemaValidator
-
-            self._validator = SchemaValidator()
+        validator = self._schema_validator()
+        if validator is None:
+            return
         profile = self.config.profile(group.target.env)
         if SCHEMA_INVALID.id in profile.disable:
             return
         severity = profile.severity.get(SCHEMA_INVALID.id, SCHEMA_INVALID.severity)
         for r in group.resources:
-            for issue in self._validator.validate(r.obj):
+            for issue in validator.validate(r.obj):
                 path = parse_dotted(issue.path)
                 file, line = group.sourcemap.locate(r, path)
                 self.report.findings.append(Finding(

@@ -98,18 +98,22 @@ def _clean_error(text: str, wrapper: str, rel: str, display: str) -> str:
 
 def render_all(overlays: list[tuple[Path, str]], kustomize: str,
                workers: int | None = None) -> Iterator[Rendered]:
-    """Render every overlay in a thread pool of kustomize processes; yield as they finish."""
+    """Start rendering every overlay now (a thread pool of kustomize processes) and return
+    an iterator yielding the results as they finish."""
     if not overlays:
-        return
+        return iter(())
     workers = max(1, min(workers or os.cpu_count() or 2, len(overlays)))
-    if workers == 1:
-        for overlay, display in overlays:
-            yield render(overlay, display, kustomize)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize") as pool:
-        futures = [pool.submit(render, o, d, kustomize) for o, d in overlays]
-        for future in as_completed(futures):
-            yield future.result()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
+    futures = [pool.submit(render, o, d, kustomize) for o, d in overlays]
+
+    def results() -> Iterator[Rendered]:
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return results()
 
 
 _ORIGIN_KEY = "config.kubernetes.io/origin:"

@@ -9,8 +9,8 @@ MINIMUM = 2
 
 def check(w, ctx):
     r = w.resource
-    if r.kind not in SCALABLE:
-        return
+    if r.kind not in SCALABLE or w.pod_labels.get("track") == "canary":
+        return  # a canary is a partial copy; the stable track carries availability
     hpa = ctx.hpa_for(r)
     if hpa is not None:
         value = hpa.spec.get("minReplicas", 1)
@@ -34,6 +34,7 @@ RULE = Rule(
     id="min-replicas", severity=HIGH, category="reliability", envs=("prod",),
     title="Production workloads run at least two replicas",
     rationale="One replica means downtime on every node drain, eviction or crash. An HPA's "
-              "minReplicas counts; replicas: 0 (a parked canary) is allowed.",
+              "minReplicas counts; replicas: 0 (parked) is allowed, and canary copies "
+              "(pod label track: canary) are exempt: the stable track carries availability.",
     remediation="Set spec.replicas >= 2, or an HPA with minReplicas >= 2 (and no replicas).",
     check=check)

@@ -1,0 +1,172 @@
+"""The CI and pre-commit wiring of the PR gate: .github/workflows/pr.yaml and
+.pre-commit-config.yaml, run for real where they can be (the gate step's script against a
+temp repo with an `origin` remote; the pre-commit hooks through the real pre-commit)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+@pytest.fixture(scope="module")
+def workflow(repo_root: Path) -> dict:
+    return yaml.safe_load((repo_root / ".github/workflows/pr.yaml").read_text())
+
+
+def steps_of(workflow: dict, job: str) -> list[dict]:
+    return workflow["jobs"][job]["steps"]
+
+
+def gate_step(workflow: dict) -> dict:
+    return next(s for s in steps_of(workflow, "gate") if s.get("id") == "gate")
+
+
+def test_workflow_runs_on_pull_requests_with_full_history(workflow):
+    triggers = workflow.get("on") or workflow.get(True)        # YAML 1.1 reads `on` as True
+    assert "pull_request" in triggers
+    checkout = steps_of(workflow, "gate")[0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["fetch-depth"] == 0
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["gate"]["permissions"] == {
+        "contents": "read", "security-events": "write", "pull-requests": "write"}
+
+
+def test_every_action_is_pinned_by_commit_sha(workflow):
+    uses = [s["uses"] for job in workflow["jobs"].values() for s in job["steps"] if "uses" in s]
+    assert len(uses) >= 8
+    assert [u for u in uses if not SHA_PIN.match(u)] == []
+
+
+def test_gate_sarif_comment_and_tests_are_wired_together(workflow):
+    gate = gate_step(workflow)
+    script = gate["run"]
+    assert gate["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert ('kustodian check --base-ref "origin/${BASE_REF}" --format sarif --output '
+            'kustodian.sarif --summary summary.md') in script
+    steps = steps_of(workflow, "gate")
+    upload = next(s for s in steps if "upload-sarif" in s.get("uses", ""))
+    assert upload["with"]["sarif_file"] == "kustodian.sarif"
+    assert "always()" in upload["if"]
+    comment = next(s for s in steps if "github-script" in s.get("uses", ""))
+    assert "summary.md" in comment["with"]["script"]
+    assert "updateComment" in comment["with"]["script"]        # one sticky comment
+    last = steps[-1]
+    assert "steps.gate.outputs.status" in last["if"] and 'exit "${STATUS}"' in last["run"]
+    setups = [s["run"] for s in steps if s.get("run") == "make setup"]
+    assert setups == ["make setup"]
+    assert any(s.get("run") == "make test" for s in steps_of(workflow, "test"))
+    python = next(s for s in steps if "setup-python" in s.get("uses", ""))
+    assert python["with"]["python-version"] == "${{ env.PYTHON_VERSION }}"
+    assert workflow["env"]["PYTHON_VERSION"] == "3.11"
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def clone(tmp_path: Path, repo_root: Path) -> Path:
+    """A PR checkout: `origin/main` is the base, the feature branch adds a commit later."""
+    origin = tmp_path / "origin"
+    shutil.copytree(FIXTURE, origin)
+    shutil.copytree(repo_root / "policies", origin / "policies")
+    shutil.copytree(repo_root / "tools/hooks", origin / "tools/hooks")
+    shutil.copy(repo_root / ".pre-commit-config.yaml", origin / ".pre-commit-config.yaml")
+    (origin / ".gitignore").write_text(".venv\nkustodian.sarif\nsummary.md\n")
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "config", "user.email", "test@example.com")
+    _git(origin, "config", "user.name", "test")
+    _commit(origin, "base")
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True)
+    _git(work, "config", "user.email", "test@example.com")
+    _git(work, "config", "user.name", "test")
+    _git(work, "checkout", "-q", "-b", "feature")
+    (work / ".venv").symlink_to(repo_root / ".venv")
+    return work
+
+
+def _run_gate_step(workflow: dict, work: Path, tmp_path: Path) -> tuple[int, str, str]:
+    output, summary = tmp_path / "gh-output", tmp_path / "gh-summary"
+    env = {**os.environ, "BASE_REF": "main", "GITHUB_OUTPUT": str(output),
+           "GITHUB_STEP_SUMMARY": str(summary)}
+    proc = subprocess.run(["bash", "-e", "-c", gate_step(workflow)["run"]], cwd=work, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr          # the step itself never fails the job
+    status = re.search(r"^status=(\d+)$", output.read_text(), re.MULTILINE)
+    assert status, output.read_text()
+    return int(status.group(1)), summary.read_text(), proc.stderr
+
+
+def test_gate_step_script_runs_for_real(workflow, clone, tmp_path):
+    kustomization = clone / "overlays/dev/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
+                             "    newName: docker.io/library/agent\n    newTag: \"1.0\"\n")
+    _commit(clone, "dev from docker hub")
+    status, job_summary, stderr = _run_gate_step(workflow, clone, tmp_path)
+    assert status == 1, stderr
+    assert "Compared with `origin/main`" in job_summary
+    assert "`allowed-registries`" in job_summary
+    sarif = (clone / "kustodian.sarif").read_text()
+    assert '"version": "2.1.0"' in sarif and "allowed-registries" in sarif
+
+    kustomization.write_text(kustomization.read_text().replace("docker.io/library/agent",
+                                                               "ghcr.io/acme/agent"))
+    _commit(clone, "back on ghcr")
+    status, job_summary, stderr = _run_gate_step(workflow, clone, tmp_path)
+    assert status == 0, stderr + job_summary
+
+
+def _pre_commit(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    pre_commit = Path(os.path.realpath(work / ".venv")) / "bin" / "pre-commit"
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    return subprocess.run([str(pre_commit), "run"], cwd=work, env=env, capture_output=True,
+                          text=True)
+
+
+def test_pre_commit_hooks_gate_staged_changes(clone, tmp_path):
+    (clone / "base/README.md").write_text("# nothing the gate reads\n")
+    _git(clone, "add", "base/README.md")
+    proc = _pre_commit(clone, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"kustodian check.*Passed", proc.stdout)   # base/ matched: ran, no overlay
+    assert re.search(r"conftest verify.*Skipped", proc.stdout)  # no policies/ change
+
+    kustomization = clone / "overlays/prod/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
+                             "    newName: quay.io/acme/agent\n    newTag: \"1.0\"\n")
+    _git(clone, "add", "overlays/prod/kustomization.yaml")
+    proc = _pre_commit(clone, tmp_path)
+    assert proc.returncode == 1
+    assert re.search(r"kustodian check.*Failed", proc.stdout)
+    assert "allowed-registries" in proc.stdout
+
+
+def test_pre_commit_config_covers_the_gate_inputs(repo_root):
+    config = yaml.safe_load((repo_root / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    pattern = re.compile(hooks["kustodian-check"]["files"])
+    for path in ("base/agent/deployment.yaml", "overlays/prod/kustomization.yaml",
+                 "components/canary/route.yaml", "argocd/appset.yaml", "policies/data.yaml",
+                 "Dockerfile", ".kustodian.yaml"):
+        assert pattern.search(path), path
+    for path in ("apps/agent/src/agent/app.py", "README.md", "docs/Dockerfile.md"):
+        assert not pattern.search(path), path
+    for hook in hooks.values():
+        entry = repo_root / hook["entry"]
+        assert entry.is_file() and os.access(entry, os.X_OK)
