@@ -103,6 +103,8 @@ def clone(tmp_path: Path, repo_root: Path) -> Path:
 
 def _run_gate_step(workflow: dict, work: Path, tmp_path: Path) -> tuple[int, str, str]:
     output, summary = tmp_path / "gh-output", tmp_path / "gh-summary"
+    output.unlink(missing_ok=True)
+    summary.unlink(missing_ok=True)
     env = {**os.environ, "BASE_REF": "main", "GITHUB_OUTPUT": str(output),
            "GITHUB_STEP_SUMMARY": str(summary)}
     proc = subprocess.run(["bash", "-e", "-c", gate_step(workflow)["run"]], cwd=work, env=env,
