@@ -118,8 +118,9 @@ def test_push_rebases_and_retries_when_the_target_moved(tmp_path: Path) -> None:
                      "--no-check").returncode == 0
     # between the second clone's fetch and its push, the first clone lands its commit
     hook = second / ".git" / "hooks" / "pre-push"
-    hook.write_text(f"#!/bin/sh\n[ -e \"$GIT_DIR/raced\" ] && exit 0\ntouch \"$GIT_DIR/raced\"\n"
-                    f"cd {first} && unset GIT_DIR && git push -q origin HEAD:main\n")
+    marker = tmp_path / "raced"
+    hook.write_text(f"#!/bin/sh\n[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
+                    f"cd '{first}' && unset GIT_DIR && git push -q origin HEAD:main\n")
     hook.chmod(0o755)
     proc = kustodian(second, "bump", "--env", "dev", "--tag", "2.2.0", "--commit", "--push",
                      "--no-check")
