@@ -168,21 +168,23 @@ class Git:
     def changed_paths(self, commit: str) -> set[str]:
         diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
                          what="list changed files")
-        untracked = self._run(["ls-files", "--others", "--exclude-standard", "-z"],
-                              what="list untracked files")
-        paths = set()
-        for path in (*diff.split("\0"), *untracked.split("\0")):
-            if path and path.startswith(self.prefix):
-                paths.add(path[len(self.prefix):])
-        return paths
+        paths = {p[len(self.prefix):] for p in diff.split("\0")
+                 if p and p.startswith(self.prefix)}
+        return paths | {path for path, tracked in self._worktree_files() if not tracked}
+
+    def _worktree_files(self) -> list[tuple[str, bool]]:
+        """(path relative to the repository root, tracked?) for the work tree, listed once."""
+        if not hasattr(self, "_listing"):
+            out = self._run(["ls-files", "-z", "-t", "--cached", "--others",
+                             "--exclude-standard"], cwd=self.root, what="list the work tree")
+            self._listing = [(entry[2:], not entry.startswith("? "))
+                             for entry in out.split("\0") if len(entry) > 2]
+        return self._listing
 
     def kustomization_dirs(self) -> list[str]:
         """Dirs holding a kustomization file in the work tree (tracked or untracked)."""
-        out = self._run(["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                        cwd=self.root, what="list kustomization files")
-        dirs = {posixpath.dirname(p) for p in out.split("\0")
-                if posixpath.basename(p) in KUSTOMIZATION_NAMES and (self.root / p).is_file()}
-        return sorted(dirs)
+        return sorted({posixpath.dirname(path) for path, _ in self._worktree_files()
+                       if posixpath.basename(path) in KUSTOMIZATION_NAMES})
 
     def list_files(self, commit: str) -> list[str]:
         out = self._run(["ls-tree", "-r", "--name-only", "-z", commit, "--",
