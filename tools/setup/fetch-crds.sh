@@ -20,7 +20,9 @@ sources=(
   "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION:?} example/prometheus-operator-crd"
   "github.com/external-secrets/external-secrets@${EXTERNAL_SECRETS_VERSION:?} config/crds/bases"
 )
-pins="$(printf '%s\n' "${sources[@]}")"
+# The converter is part of the pin: a changed converter regenerates the cache.
+converter="$root/tools/setup/crd_to_jsonschema.py"
+pins="$(printf '%s\n' "${sources[@]}" "converter $(sha256sum "$converter" | cut -d' ' -f1)")"
 if [ -f "$out/index.json" ] && [ "$(cat "$out/.pins" 2>/dev/null)" = "$pins" ]; then
   exit 0
 fi
