@@ -1,0 +1,91 @@
+"""`kustodian check` wiring of the Rego policies (real conftest) and of pull-request mode
+(--base-ref, --new-only, --summary) on a real git repository."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+from conftest import run_cli, write_tree
+from manifests import fresh, pod_spec
+
+REGO = """
+package main
+
+import rego.v1
+
+deny contains result if {
+	input.kind == "Deployment"
+	not input.metadata.labels.team
+	result := {"msg": "Deployment has no team label", "rule": "team-label",
+		"severity": "medium", "category": "hygiene", "kind": input.kind,
+		"name": input.metadata.name, "namespace": input.metadata.namespace}
+}
+"""
+
+
+def app_yaml(**changes) -> str:
+    docs = fresh()
+    if changes.get("privileged"):
+        pod_spec(docs)["containers"][0]["securityContext"]["privileged"] = True
+    if changes.get("replicas"):
+        docs[0]["spec"]["replicas"] = changes["replicas"]
+    if changes.get("no_liveness"):
+        pod_spec(docs)["containers"][0].pop("livenessProbe")
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def git(root, *args):
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                        "HOME": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_conftest_findings_are_merged_and_mapped(tmp_path, conftest_bin):
+    (tmp_path / ".git").mkdir()
+    write_tree(tmp_path, {"policies/team.rego": REGO,
+                          "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
+                          "overlays/dev/app.yaml": app_yaml()})
+    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    [f] = out.findings
+    assert (f["rule"], f["source"], f["env"], f["kind"], f["name"]) == (
+        "team-label", "conftest", "dev", "Deployment", "web")
+    assert (f["file"], f["line"]) == ("overlays/dev/app.yaml", 1)
+    out = run_cli("check", "--no-conftest", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0 and out.findings == []
+
+
+def test_pr_mode_new_unchanged_fixed(tmp_path, kustomize_bin):
+    write_tree(tmp_path, {
+        ".kustodian.yaml": "overlays:\n  overlays/dev: {env: dev}\n",
+        "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
+        "overlays/dev/app.yaml": app_yaml(no_liveness=True),
+    })
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    (tmp_path / "overlays/dev/app.yaml").write_text(app_yaml(no_liveness=True, privileged=True))
+    git(tmp_path, "commit", "-qam", "head")
+    summary = tmp_path / "summary.md"
+    out = run_cli("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
+                  "--summary", str(summary), cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    status = {f["rule"]: f["status"] for f in out.findings}
+    assert status == {"no-privileged": "new", "liveness-probe": "unchanged"}
+    assert "no-privileged" in summary.read_text()
+    # --new-only: fixing the new problem passes even though an old one remains
+    (tmp_path / "overlays/dev/app.yaml").write_text(app_yaml(no_liveness=True, replicas=4))
+    git(tmp_path, "commit", "-qam", "fix")
+    out = run_cli("check", "--no-conftest", "--new-only", "--base-ref", "main~2",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_cli("check", "--no-conftest", "--base-ref", "main~2", cwd=tmp_path)
+    assert out.returncode == 1
+
+
+def test_pr_flags_need_base_ref(tmp_path):
+    (tmp_path / ".git").mkdir()
+    out = run_cli("check", "--new-only", ".", cwd=tmp_path)
+    assert out.returncode == 2 and "--base-ref" in out.stderr

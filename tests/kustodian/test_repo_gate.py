@@ -1,0 +1,41 @@
+"""The gate on this repository (what `make check` runs) and the generated rule catalogue."""
+
+from __future__ import annotations
+
+from conftest import REPO_ROOT, run_cli
+from kustodian.docsgen import generate
+
+
+def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin):
+    out = run_cli("check", "--format", "json")
+    data = out.json()
+    assert data["summary"]["errors"] == []
+    problems = [(f["rule"], f["env"], f["kind"], f["name"], f["file"], f["line"], f["message"])
+                for f in data["findings"]]
+    assert problems == []
+    assert out.returncode == 0
+    targets = data["summary"]["overlays"]
+    for overlay in ("overlays/dev", "overlays/staging", "overlays/staging-canary",
+                    "overlays/prod", "overlays/prod-canary", "argocd"):
+        assert overlay in targets
+    assert not any("release" in t for t in targets)   # kind: Component dirs are not rendered
+    assert data["summary"]["resources"] > 50
+
+
+def test_env_option_selects_that_envs_overlays(kustomize_bin):
+    out = run_cli("check", "--no-conftest", "--no-schema", "--format", "json", "--env", "prod")
+    assert out.returncode in (0, 1), out.stderr
+    assert set(out.json()["summary"]["overlays"]) == {"overlays/prod", "overlays/prod-canary"}
+
+
+def test_policies_md_is_up_to_date():
+    current = (REPO_ROOT / "docs" / "policies.md").read_text()
+    assert current == generate(), "docs/policies.md is stale: run `make docs`"
+
+
+def test_docs_command_prints_the_catalogue():
+    out = run_cli("docs")
+    assert out.returncode == 0
+    assert out.stdout == generate()
+    for rule in ("run-as-non-root", "canary-split", "no-host-ports", "exemption-expired"):
+        assert f"### {rule}" in out.stdout
