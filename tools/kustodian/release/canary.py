@@ -346,8 +346,12 @@ def _add_replicas_entry(changes: ChangeSet, state: CanaryState, replicas: int) -
 
 
 def _changes(state: CanaryState, action: str, before: str, after: str) -> ChangeSet:
-    return ChangeSet(action, state.env, state.config.canary_image, before, after,
+    return ChangeSet(action, state.env, state.config.image, before, after,
                      overlays=[state.overlay])
+
+
+def _short(image: str) -> str:
+    return image.rsplit("/", 1)[-1]
 
 
 def plan_start(config: ReleaseConfig, env: str, version: ImageVersion,
@@ -366,6 +370,8 @@ def plan_start(config: ReleaseConfig, env: str, version: ImageVersion,
     changes = _changes(state, "canary start", f"weight {state.weight}",
                        f"{version} weight {first}")
     changes.slug = f"canary-{version.short()}"
+    changes.subject = (f"chore(release): start canary of {_short(config.image)} {version} in "
+                       f"{env} at weight {first}")
     _plan_state(changes, state, first, max(1, state.replicas_now))
     plan_image(config, state.overlay, config.canary_image, version, changes,
                new_name=config.image)
@@ -390,6 +396,7 @@ def plan_weight(config: ReleaseConfig, env: str, weight: str) -> ChangeSet:
         raise KustodianError(f"weight {value} is outside 0..100")
     changes = _changes(state, "canary weight", f"weight {now}", f"weight {value}")
     changes.slug = f"canary-weight-{value}"
+    changes.subject = f"chore(release): canary weight {now} -> {value} in {env}"
     _plan_state(changes, state, value, state.replicas_now)
     return changes
 
@@ -403,8 +410,9 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
                              hint=f"kustodian canary start --env {env} --digest ...")
     check_version_for_env(config, env, version)
     changes = _changes(state, "canary promote", f"weight {state.weight}", f"stable {version}")
-    changes.image = config.image
     changes.slug = f"canary-promote-{version.short()}"
+    changes.subject = (f"chore(release): promote canary {_short(config.image)} {version} to "
+                       f"stable in {env}")
     changes.overlays = config.env_overlays(env)
     _plan_state(changes, state, 0, 0)
     plan_image(config, config.stable_overlay(env).path, config.image, version, changes)
@@ -415,5 +423,6 @@ def plan_abort(config: ReleaseConfig, env: str) -> ChangeSet:
     state = load_state(config, env)
     changes = _changes(state, "canary abort", f"weight {state.weight}", "weight 0")
     changes.slug = "canary-abort"
+    changes.subject = f"chore(release): abort canary in {env} (weight {state.weight} -> 0)"
     _plan_state(changes, state, 0, 0)
     return changes

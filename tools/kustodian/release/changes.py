@@ -35,6 +35,7 @@ class ChangeSet:
     notes: list[str] = field(default_factory=list)
     source_env: str | None = None
     slug: str = ""                   # branch name part, e.g. "1.4.2-0123abcd4567"
+    subject: str = ""                # commit subject (default: derived from the action)
 
     def add(self, path: Path, rel: str, old: bytes | None, new: bytes) -> None:
         if old == new:

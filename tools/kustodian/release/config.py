@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kustodian.errors import KustodianError
-from kustodian.release.yamlsplice import load_data
 
 CONFIG_NAME = ".kustodian.yaml"
 
@@ -93,14 +92,15 @@ def _list(value: object, key: str, kind: type) -> list:
 
 
 def load_config(root: Path) -> ReleaseConfig:
-    """Parse and check the parts of `.kustodian.yaml` releases need."""
-    path = root / CONFIG_NAME
-    try:
-        data = load_data(path.read_text(encoding="utf-8"), CONFIG_NAME) or {}
-    except OSError as exc:
-        raise KustodianError(f"cannot read {CONFIG_NAME}: {exc.strerror}") from None
-    if not isinstance(data, dict):
-        raise KustodianError("the configuration must be a mapping", file=CONFIG_NAME)
+    """The release view of `.kustodian.yaml`, parsed by the shared `kustodian.config`."""
+    from kustodian.config import load_config as load_repo_config
+
+    if not (root / CONFIG_NAME).is_file():
+        raise KustodianError(f"no {CONFIG_NAME} in {root}",
+                             hint="releases need environments.order and the overlays mapping")
+    repo = load_repo_config(root)
+    data = {"environments": {"order": repo.env_order}, "overlays": repo.overlays,
+            "release": repo.release}
     order = _list((data.get("environments") or {}).get("order"), "environments.order", str)
     if not order or len(set(order)) != len(order):
         raise KustodianError("environments.order must list each environment once",

@@ -79,7 +79,8 @@ def commit_message(changes: ChangeSet) -> str:
         subject = (f"chore(release): promote {short} {to} from {changes.source_env} "
                    f"to {changes.env}")
     else:
-        subject = f"chore(release): {changes.action} {changes.env}: {changes.before} -> {to}"
+        subject = f"chore(release): {changes.action} in {changes.env} ({changes.before} -> {to})"
+    subject = changes.subject or subject
     body = "\n".join(f"- {c.rel}" for c in changes.files)
     trailers = [f"Env: {changes.env}", f"Image: {changes.image}", f"From: {changes.before}",
                 f"To: {changes.after}"]
