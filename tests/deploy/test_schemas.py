@@ -171,3 +171,24 @@ def test_absurdly_deep_documents_are_an_issue_not_a_crash(validator):
     resource = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": deep}
     issues = validator.validate(resource)
     assert issues and all(isinstance(i, SchemaIssue) for i in issues)
+
+
+def test_ruamel_round_trip_documents_validate_like_plain_ones(validator, tmp_path):
+    from ruamel.yaml import YAML
+
+    text = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  progressDeadlineSeconds: 600
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.27", ports: [{containerPort: 0x50}]}]
+"""
+    doc = YAML().load(text)                      # CommentedMap, ScalarInt, ...
+    assert validator.validate(doc) == []
+    doc["spec"]["replicas"] = "3"
+    assert [i.path for i in validator.validate(doc)] == ["spec.replicas"]

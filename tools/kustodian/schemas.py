@@ -149,10 +149,12 @@ def _type_check(names: list[str]) -> Check:
         _is_type(None, name)                              # reject unknown type names early
     plain = tuple(t for name in names for t in _TYPES.get(name, ()))
     if "number" in names:
-        return lambda value: isinstance(value, plain) or type(value) in (int, float)
+        return lambda value: isinstance(value, plain) or (
+            isinstance(value, int | float) and not isinstance(value, bool))
     if "integer" in names:
-        return lambda value: isinstance(value, plain) or type(value) is int or (
-            type(value) is float and value.is_integer())
+        return lambda value: isinstance(value, plain) or (
+            isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
     return lambda value: isinstance(value, plain)
 
 
