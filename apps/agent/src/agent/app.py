@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Flask
 
 from agent import metrics, request_log
@@ -11,9 +13,11 @@ from agent.errors import register_error_handlers
 from agent.services import Services
 
 
-def create_app(config: Settings | None = None) -> Flask:
-    """Build the app from `config` (default: validated from the environment)."""
-    settings = config or load_settings()
+def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    """Build the app from `config`: validated `Settings`, an env-style mapping (validated
+    like the environment, e.g. {"REDIS_URL": ..., "AGENT_API_KEYS": ...}), or by default
+    the process environment. Raises `ConfigError` listing every bad variable."""
+    settings = config if isinstance(config, Settings) else load_settings(config)
     request_log.configure_logging(settings.log_level)
     app = Flask("agent")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
