@@ -20,12 +20,16 @@ allowed(image) if {
 	glob.match(pattern, [], repo)
 }
 
+_shown_patterns := concat(", ", sort([p | some p in allowed_patterns])) if count(allowed_patterns) > 0
+
+_shown_patterns := "none configured" if count(allowed_patterns) == 0
+
 deny contains result if {
 	some obj in k8s.objects
 	some c in k8s.containers(obj)
 	image := object.get(c, "image", "")
 	not allowed(image)
-	patterns := concat(", ", sort([p | some p in allowed_patterns]))
+	patterns := _shown_patterns
 	msg := sprintf("container %q runs image %q from a registry that is not allowed (allowed: %s)", [c.name, image, patterns])
 	fix := "Mirror the image into an allowed registry, or add its repository to kustodian_policy.registries in policies/data.yaml"
 	result := k8s.result("allowed-registries", "high", "supply-chain", obj, c.name, msg, fix)

@@ -74,3 +74,9 @@ test_shipped_data_allows_this_repo if {
 	count(registries.deny) == 0 with input as deployment(["ghcr.io/acme/agent:1", "ghcr.io/acme/agent:1"])
 	data.kustodian_policy.registries.allowed
 }
+
+test_no_configured_registry_denies_everything if {
+	some r in registries.deny with input as deployment(["ghcr.io/acme/a:1", "ghcr.io/acme/b:1"])
+		with data.kustodian_policy as {"registries": {"allowed": []}}
+	contains(r.msg, "none configured")
+}

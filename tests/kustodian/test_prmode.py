@@ -310,3 +310,21 @@ def test_deleted_component_still_marks_its_users(repo):
     dirs = ["base", "overlays/dev", "overlays/prod"]
     assert affected_overlays(OVERLAYS, changed, FsReader(repo), dirs) == ["overlays/prod"]
     assert affected_overlays_forward(OVERLAYS, changed, FsReader(repo)) == ["overlays/prod"]
+
+
+def test_repository_in_a_subdirectory_of_the_git_work_tree(tmp_path, checker):
+    top = tmp_path / "mono"
+    shutil.copytree(FIXTURE, top / "deploy")
+    (top / "README.md").write_text("top\n")
+    git(top, "init", "-q", "-b", "main")
+    git(top, "config", "user.email", "test@example.com")
+    git(top, "config", "user.name", "test")
+    commit_all(top, "base")
+    root = top / "deploy"
+    edit(root / "overlays/prod/replicas.yaml", "replicas: 3", "replicas: 4")
+    (top / "README.md").write_text("outside the repository root: ignored\n")
+    result = run_pr_check(root, "HEAD", [str(root / "overlays/prod"), "overlays/dev/"], checker)
+    assert result.affected == ["overlays/prod"]
+    base_files = checker.calls[0][2]
+    assert "overlays/prod/replicas.yaml" in base_files and "base/deployment.yaml" in base_files
+    assert "-  replicas: 3" in result.markdown and "+  replicas: 4" in result.markdown

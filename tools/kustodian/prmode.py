@@ -474,7 +474,7 @@ def _is_global(path: str) -> bool:
 def _candidates(overlays: list[str], changed: set[str], head: FsReader,
                 base: GitReader) -> list[str]:
     """The given overlays plus overlays deleted next to them (kustomization removed)."""
-    result = [posixpath.normpath(o.rstrip("/")) for o in overlays]
+    result = [_relative(head.root, o) for o in overlays]
     parents = {posixpath.dirname(o) for o in result}
     for path in sorted(changed):
         directory, name = posixpath.split(path)
@@ -485,6 +485,17 @@ def _candidates(overlays: list[str], changed: set[str], head: FsReader,
             if data.get("kind") != "Component":
                 result.append(directory)
     return list(dict.fromkeys(result))
+
+
+def _relative(root: Path, overlay: str) -> str:
+    """An overlay as a normalised repository-relative posix path (absolute ones too)."""
+    path = Path(overlay)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            raise KustodianError("overlay is outside the repository", file=overlay) from None
+    return posixpath.normpath(path.as_posix().rstrip("/") or ".")
 
 
 def affected_overlays(overlays: list[str], changed: set[str], head: FsReader,
