@@ -119,3 +119,24 @@ def test_unknown_base_ref_is_a_usage_error(repo):
     assert "unknown --base-ref 'origin/does-not-exist'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (repo / "out.md").exists()
+
+
+def test_dockerfile_findings_keep_their_identity_across_revisions(repo):
+    (repo / "Dockerfile").write_text("FROM python:3.11-slim\nUSER root\n")
+    commit_all(repo, "a Dockerfile with problems")
+    path = repo / "overlays/dev/replicas.yaml"
+    path.write_text(path.read_text().replace("replicas: 1", "replicas: 2"))
+    commit_all(repo, "dev: 2 replicas")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    docker = [f for f in report["findings"] if f["rule"].startswith("dockerfile-")]
+    assert {(f["rule"], f["file"], f["line"], f["status"]) for f in docker} == {
+        ("dockerfile-pinned-base-image", "Dockerfile", 1, "unchanged"),
+        ("dockerfile-healthcheck", "Dockerfile", 1, "unchanged"),
+        ("dockerfile-non-root-user", "Dockerfile", 2, "unchanged"),
+    }
+    (repo / "Dockerfile").write_text("FROM python:3.11-slim\nUSER 10001\n")
+    commit_all(repo, "non-root")
+    proc, report, summary = pr_check(repo, "--new-only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "### Fixed findings (1)" in summary and "`dockerfile-non-root-user`" in summary

@@ -245,11 +245,16 @@ def _locate_in_dockerfile(finding: Finding, entry: dict, item: ConftestInput,
     return replace(finding, file=repo_path(Path(item.path)), line=line or 1)
 
 
+ROOT_MARKERS = (".kustodian.yaml", ".git")
+
+
 def repo_path(path: Path) -> str:
-    """`path` relative to its git work tree (posix), else as given."""
+    """`path` relative to its repository root (posix): the nearest dir above it holding
+    .kustodian.yaml or .git, as `kustodian check` finds the root; else `path` as given.
+    (A PR-mode base tree has no .git but has .kustodian.yaml, so paths match across trees.)"""
     absolute = Path(os.path.abspath(path))
     for parent in absolute.parents:
-        if (parent / ".git").exists():
+        if any((parent / marker).exists() for marker in ROOT_MARKERS):
             return absolute.relative_to(parent).as_posix()
     return path.as_posix()
 
