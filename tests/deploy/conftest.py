@@ -3,10 +3,16 @@ kustomize, and one strict schema validator for the whole session."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# tests/ is on sys.path (tests/conftest.py), so the tests/kustodian folder would shadow the
+# kustodian package as a namespace package; the real package dir goes first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+
 from deploy_helpers import kustomize_build
 from kustodian.schemas import SchemaValidator
 
