@@ -48,7 +48,8 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
             if e.container:
                 target += f" [container {e.container}]"
             until = f", expires {e.expires}" if e.expires else ""
-            lines.append(f"  {where}  {e.rule} on {target}: {e.reason} ({e.status}, "
+            env = f"[{e.env}] " if e.env else ""
+            lines.append(f"  {where}  {env}{e.rule} on {target}: {e.reason} ({e.status}, "
                          f"suppressed {e.suppressed}{until})")
     for err in report.errors:
         lines.append(paint(_COLORS[Severity.CRITICAL], f"error: {err}"))
