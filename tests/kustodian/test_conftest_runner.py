@@ -95,7 +95,8 @@ def test_bad_dockerfile_findings_point_at_the_instruction_lines(policies, confte
     assert by_rule["dockerfile-healthcheck"].severity == Severity.MEDIUM
 
 
-@pytest.mark.parametrize("name", ["Dockerfile.good", "Dockerfile.bad", "Dockerfile.comments"])
+@pytest.mark.parametrize("name", ["Dockerfile.good", "Dockerfile.bad", "Dockerfile.comments",
+                                  "Dockerfile.continuations", "Dockerfile.heredocs"])
 def test_instruction_lines_follow_conftests_own_parser(name, conftest_bin):
     """Same instructions, same order as conftest's (BuildKit) parser, at lines that hold them."""
     path = FIXTURES / name
@@ -206,3 +207,13 @@ def test_instruction_splitter_handles_continuations_and_heredocs():
             "COPY <<A <<'B' /dst/\nbody\nA\nmore\nB\nUSER 1\r\nCMD [\"x\"]\n")
     assert dockerfile_instructions(text) == [
         (1, "from"), (3, "comment"), (4, "run"), (8, "copy"), (13, "user"), (14, "cmd")]
+
+
+def test_the_shipped_dockerfile_passes_and_maps_like_conftest(repo_root, policies, conftest_bin):
+    dockerfile = repo_root / "Dockerfile"
+    assert run([ConftestInput(dockerfile, "dockerfile")], policies, conftest_bin) == []
+    parsed = json.loads(subprocess.run(
+        [conftest_bin, "parse", "--parser", "dockerfile", str(dockerfile)],
+        capture_output=True, text=True, check=True).stdout)[0]
+    assert [cmd for _, cmd in dockerfile_instructions(dockerfile.read_text())] == [
+        i["Cmd"] for i in parsed]

@@ -260,7 +260,8 @@ def repo_path(path: Path) -> str:
 
 
 _DIRECTIVE_RE = re.compile(r"^#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
-_HEREDOC_RE = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+_HEREDOC_RE = re.compile(r"(?:^|\s)\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+_QUOTED_RE = re.compile(r"(?<!<<)(?<!<<-)(\"[^\"]*\"|'[^']*')")   # not a heredoc: "…<<EOF…"
 _HEREDOC_CMDS = {"run", "copy", "add"}
 
 
@@ -304,7 +305,7 @@ def dockerfile_instructions(text: str) -> list[tuple[int, str]]:
         cmd = stripped.split(None, 1)[0].lower()
         i += 1
         if cmd in _HEREDOC_CMDS:
-            for dash, _quote, word in _HEREDOC_RE.findall(text_of_instruction):
+            for dash, _quote, word in _HEREDOC_RE.findall(_QUOTED_RE.sub("", text_of_instruction)):
                 while i < len(lines):
                     body = lines[i].lstrip("\t") if dash else lines[i]
                     i += 1
