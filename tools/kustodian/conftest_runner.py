@@ -267,7 +267,8 @@ _HEREDOC_CMDS = {"run", "copy", "add"}
 
 def dockerfile_instructions(text: str) -> list[tuple[int, str]]:
     """(1-based start line, lower-case command) of each entry of conftest's Dockerfile input, in
-    its order: instructions, plus a "comment" entry per comment line before an instruction.
+    its order: instructions, plus a "comment" entry per comment line before an instruction
+    (BuildKit keeps the comments since the last empty `#` line).
     Parser directives and blank lines are skipped; comments inside a line continuation are
     dropped; continuations (with the `# escape=` character) and heredocs fold into one entry."""
     lines = text.replace("\r\n", "\n").split("\n")
@@ -286,8 +287,8 @@ def dockerfile_instructions(text: str) -> list[tuple[int, str]]:
     while i < len(lines):
         stripped = lines[i].strip()
         if not stripped or stripped.startswith("#"):
-            if stripped:
-                comments.append(i + 1)
+            if stripped.startswith("#"):                 # an empty `#` drops the ones above
+                comments = [*comments, i + 1] if stripped[1:].strip() else []
             i += 1
             continue
         result.extend((line, "comment") for line in comments)
