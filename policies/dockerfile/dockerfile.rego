@@ -1,6 +1,7 @@
 # Dockerfile rules. conftest's dockerfile parser gives the instructions as a list of
 # {Cmd, Flags, Value, Stage, ...}; every result carries `index`, the position of the
-# offending instruction in that list, which kustodian maps back to its line.
+# offending instruction in that list, and `occurrence`, how many instructions of the same
+# kind come before it; kustodian maps them back to the instruction's line.
 package dockerfile
 
 import rego.v1
@@ -13,6 +14,13 @@ _result(rule, severity, index, msg, fix) := {
 	"remediation": fix,
 	"index": index,
 	"instruction": upper(input[index].Cmd),
+	"occurrence": _occurrence(index),
+}
+
+# How many instructions with the same command come before input[i].
+_occurrence(i) := n if {
+	cmd := input[i].Cmd
+	n := count([j | some j, other in input; other.Cmd == cmd; j < i])
 }
 
 _pod_security_result(rule, index, msg, fix) := object.union(

@@ -136,3 +136,9 @@ test_healthcheck_none_fails if {
 	bad := json.patch(good, [{"op": "replace", "path": "/5/Value", "value": ["NONE"]}])
 	"dockerfile-healthcheck" in rules(dockerfile.deny) with input as bad
 }
+
+test_results_carry_the_instruction_occurrence if {
+	bad := array.concat(good, df([["add", ["https://example.com/a", "/a"], 1], ["add", ["https://example.com/b", "/b"], 1]]))
+	occurrences := {r.occurrence | some r in dockerfile.deny with input as bad; r.rule == "dockerfile-no-add-url"}
+	occurrences == {0, 1}
+}

@@ -217,3 +217,15 @@ def test_the_shipped_dockerfile_passes_and_maps_like_conftest(repo_root, policie
         capture_output=True, text=True, check=True).stdout)[0]
     assert [cmd for _, cmd in dockerfile_instructions(dockerfile.read_text())] == [
         i["Cmd"] for i in parsed]
+
+
+def test_line_comes_from_the_occurrence_when_indexes_drift(tmp_path, policies, conftest_bin):
+    """Two ADD URLs: each finding lands on its own ADD line (occurrence 0 and 1)."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text((FIXTURES / "Dockerfile.good").read_text()
+                          + "ADD https://example.com/a /a\n# note\nADD https://example.com/b /b\n")
+    lines = dockerfile.read_text().splitlines()
+    findings = run([ConftestInput(dockerfile, "dockerfile")], policies, conftest_bin)
+    got = sorted(f.line for f in findings if f.rule == "dockerfile-no-add-url")
+    assert [lines[n - 1].split()[1] for n in got] == ["https://example.com/a",
+                                                     "https://example.com/b"]

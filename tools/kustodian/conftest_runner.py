@@ -13,8 +13,9 @@ Interface (called by `kustodian check`):
   env of the file under test through `data.conftest.file` (see policies/lib/k8s.rego).
 - Rules return structured results: `{"msg", "rule", "severity", "category", "remediation",
   "kind", "name", "namespace", "container"}` for Kubernetes objects, `{"msg", "rule", ...,
-  "index"}` for Dockerfiles, where `index` is the position of the offending instruction
-  in conftest's instruction list; it is mapped back to the instruction's line here.
+  "index", "instruction", "occurrence"}` for Dockerfiles: the position of the offending
+  instruction in conftest's instruction list, its command, and how many instructions with
+  that command precede it; they are mapped back to the instruction's line here.
   Plain string results work too: the rule id is then derived from the rule name
   (`deny_foo_bar` -> `foo-bar`) or the package.
 - Kubernetes findings carry kind/namespace/name/container and env/overlay, file=None (the
@@ -235,13 +236,16 @@ def _locate_in_dockerfile(finding: Finding, entry: dict, item: ConftestInput,
     meta = entry.get("metadata") or {}
     wanted = str(meta.get("instruction") or "").lower()
     line = None
-    index = meta.get("index")
-    if isinstance(index, int) and 0 <= index < len(instructions):
+    occurrence, index = meta.get("occurrence"), meta.get("index")
+    same = [n for n, cmd in instructions if cmd == wanted]
+    if wanted and isinstance(occurrence, int) and 0 <= occurrence < len(same):
+        line = same[occurrence]                 # robust to how comments are counted
+    elif isinstance(index, int) and 0 <= index < len(instructions):
         found_line, cmd = instructions[index]
         if not wanted or cmd == wanted:
             line = found_line
-    if line is None and wanted:
-        line = next((n for n, cmd in instructions if cmd == wanted), None)
+    if line is None and same:
+        line = same[0]
     return replace(finding, file=repo_path(Path(item.path)), line=line or 1)
 
 
