@@ -328,3 +328,20 @@ def test_repository_in_a_subdirectory_of_the_git_work_tree(tmp_path, checker):
     base_files = checker.calls[0][2]
     assert "overlays/prod/replicas.yaml" in base_files and "base/deployment.yaml" in base_files
     assert "-  replicas: 3" in result.markdown and "+  replicas: 4" in result.markdown
+
+
+def test_deleted_app_with_all_its_overlays_is_found(repo, checker):
+    """Nested overlays (overlays/<app>/<env>) deleted together are all found, the deleted
+    Component is not taken for an overlay."""
+    for env in ("dev", "prod"):
+        shutil.copytree(repo / f"overlays/{env}", repo / f"overlays/billing/{env}")
+        edit(repo / f"overlays/billing/{env}/kustomization.yaml", "../../base", "../../../base")
+    edit(repo / "overlays/billing/prod/kustomization.yaml", "../../components",
+         "../../../components")
+    commit_all(repo, "billing app")
+    shutil.rmtree(repo / "overlays/billing")
+    commit_all(repo, "drop billing")
+    result = run_pr_check(repo, "HEAD~1", OVERLAYS, checker)
+    assert result.affected == ["overlays/billing/dev", "overlays/billing/prod"]
+    assert checker.base_calls == [["overlays/billing/dev", "overlays/billing/prod"]]
+    assert checker.head_calls == []

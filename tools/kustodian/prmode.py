@@ -473,17 +473,25 @@ def _is_global(path: str) -> bool:
 
 def _candidates(overlays: list[str], changed: set[str], head: FsReader,
                 base: GitReader) -> list[str]:
-    """The given overlays plus overlays deleted next to them (kustomization removed)."""
+    """The given overlays plus the overlays the change deleted: a kustomization (not a
+    Component) removed under the same top-level dir as a given overlay (e.g. overlays/), or
+    an overlay the base revision's .kustodian.yaml lists that is gone at HEAD."""
     result = [_relative(head.root, o) for o in overlays]
-    parents = {posixpath.dirname(o) for o in result}
+    tops = {o.split("/", 1)[0] for o in result}
+    deleted = []
     for path in sorted(changed):
         directory, name = posixpath.split(path)
-        if (name in KUSTOMIZATION_NAMES and directory not in result
-                and posixpath.dirname(directory) in parents
-                and not head.kustomization(directory) and base.kustomization(directory)):
-            data = _load_mapping(base.read(path)) or {}
-            if data.get("kind") != "Component":
-                result.append(directory)
+        if name in KUSTOMIZATION_NAMES and directory.split("/", 1)[0] in tops:
+            deleted.append(directory)
+    configured = (_load_mapping(base.read(".kustodian.yaml")) or {}).get("overlays")
+    if isinstance(configured, dict):
+        deleted += [posixpath.normpath(str(o).rstrip("/")) for o in configured]
+    for directory in deleted:
+        kfile = base.kustomization(directory)
+        if directory in result or not kfile or head.kustomization(directory):
+            continue
+        if (_load_mapping(base.read(kfile)) or {}).get("kind") != "Component":
+            result.append(directory)
     return list(dict.fromkeys(result))
 
 
