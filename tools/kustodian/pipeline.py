@@ -60,6 +60,7 @@ class Pipeline:
     _validator: Any = None
     _builder: TreeBuilder = field(default_factory=TreeBuilder)
     _groups: list[_Group] = field(default_factory=list)
+    _selections: dict[str | None, Any] = field(default_factory=dict)
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -164,7 +165,10 @@ class Pipeline:
             self._validate_schema(group)
         ctx = OverlayContext(group.resources, target.env,
                              target.display if target.kind == "overlay" else None)
-        selection = Selection.for_env(target.env, self.config.profile(target.env))
+        selection = self._selections.get(target.env)
+        if selection is None:   # rule applicability is computed once per env
+            selection = Selection.for_env(target.env, self.config.profile(target.env))
+            self._selections[target.env] = selection
         result = Evaluator(ctx, selection, group.sourcemap.locate, self._display,
                            self.options.today).run()
         self.report.findings.extend(result.findings)

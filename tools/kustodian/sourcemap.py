@@ -124,7 +124,8 @@ class Setter:
         if not isinstance(self.node, yaml.SequenceNode):
             return None
         for op in reversed(self.node.value):
-            kind = _scalar((map_get(op, "op") or (None, None))[1] or yaml.ScalarNode("", ""))
+            op_entry = map_get(op, "op")
+            kind = _scalar(op_entry[1]) if op_entry else None
             raw = map_get(op, "path")
             if kind not in ("add", "replace", "copy", "move") or raw is None:
                 continue
