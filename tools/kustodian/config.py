@@ -63,15 +63,24 @@ class RepoConfig:
 
 KNOWN_ENVS = ("dev", "development", "test", "qa", "staging", "stage", "preprod", "prod",
               "production")
+ALIASES = {"production": "prod", "prd": "prod", "stage": "staging", "stg": "staging",
+           "development": "dev"}
+
+
+def canonical_env(name: str | None, order: list[str]) -> str | None:
+    """The env name the rules use: `production` -> `prod` unless the config names it."""
+    if name is None or name in order:
+        return name
+    return ALIASES.get(name.lower(), name)
 
 
 def infer_env(dirname: str, order: list[str]) -> str | None:
-    """`prod`, `prod-canary`, `prod-eu` -> `prod` when `prod` is a known env name."""
+    """`prod`, `prod-canary`, `prod-eu`, `production` -> `prod` (a known env name)."""
     names = list(order) or list(KNOWN_ENVS)
     lowered = dirname.lower()
     for env in sorted(names, key=len, reverse=True):
         if lowered == env or lowered.startswith(env + "-") or lowered.startswith(env + "_"):
-            return env
+            return canonical_env(env, list(order))
     return None
 
 

@@ -70,6 +70,9 @@ def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
 
 def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
     """Targets for the given PATHs, or every overlay (and argocd/) of the repository."""
+    from kustodian.config import canonical_env
+
+    env = canonical_env(env, config.env_order)
     targets: list[Target] = []
     plain: list[Path] = []
     explicit = bool(paths)

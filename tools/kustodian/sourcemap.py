@@ -404,13 +404,20 @@ def target_matches(target: dict[str, Any] | None, resource: Resource, names: lis
         return False
     if target.get("version") and not _regex_match(target["version"], [version]):
         return False
-    if target.get("name") and not _regex_match(target["name"], names):
+    if target.get("name") and not (_regex_match(target["name"], names)
+                                   or _intermediate_name(str(target["name"]), names)):
         return False
     if target.get("namespace") and resource.namespace and not _regex_match(
             target["namespace"], [resource.namespace]):
         return False
     return _labels_match(target.get("labelSelector"), resource.labels) and _labels_match(
         target.get("annotationSelector"), resource.annotations)
+
+
+def _intermediate_name(name: str, names: list[str]) -> bool:
+    """A patch naming the resource as a middle layer saw it (a lower namePrefix applied)."""
+    declared, rendered = (names[0], names[-1]) if names else ("", "")
+    return bool(declared) and declared in name and name in rendered
 
 
 def _image_name(image: str) -> str:
