@@ -113,8 +113,10 @@ def main() -> int:
     finally:
         redis.stop()
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
-          f"{args.workers} workers x {args.gunicorn_threads} threads, {os.cpu_count()} CPUs\n")
+          f"{args.workers} workers x {args.gunicorn_threads} threads, {os.cpu_count()} CPUs, "
+          f"load average after the run {load}\n")
     print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
         print(f"{name:34} {r['requests_per_second']:9.0f} {r['p50_ms']:8.2f} "

@@ -49,10 +49,20 @@ def method_label(method: str) -> str:
     return method if method in HTTP_METHODS else "OTHER"
 
 
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    label = method_label(method)
-    HTTP_REQUESTS.labels(label, route, str(status)).inc()
-    HTTP_DURATION.labels(label, route).observe(seconds)
+    """Count and time one request (label children cached: the label sets are bounded)."""
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        label = method_label(method)
+        children = (HTTP_REQUESTS.labels(label, route, str(status)),
+                    HTTP_DURATION.labels(label, route))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def record_llm_call(backend: str, model: str, outcome: str,

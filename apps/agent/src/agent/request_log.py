@@ -7,8 +7,8 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
@@ -17,6 +17,12 @@ from agent import metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("agent.access")
+_write_lock = threading.Lock()
+
+
+def _utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,8 +30,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts": _utc_iso(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -58,7 +63,7 @@ def route_template() -> str:
 def _start() -> None:
     g.start = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
 def _finish(response: Response) -> Response:
@@ -66,12 +71,24 @@ def _finish(response: Response) -> Response:
     route = route_template()
     response.headers["X-Request-ID"] = g.get("request_id", "")
     metrics.observe_request(request.method, route, response.status_code, elapsed)
-    access_log.info("request", extra={"fields": {
-        "request_id": g.get("request_id", ""), "method": request.method, "route": route,
-        "path": request.path, "status": response.status_code,
-        "duration_ms": round(elapsed * 1000, 2), "remote_addr": request.remote_addr,
-    }})
+    if access_log.isEnabledFor(logging.INFO):
+        _write_access_line({
+            "ts": _utc_iso(time.time()), "level": "info", "logger": "agent.access",
+            "msg": "request", "pid": os.getpid(), "request_id": g.get("request_id", ""),
+            "method": request.method, "route": route, "path": request.path,
+            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+            "remote_addr": request.remote_addr,
+        })
     return response
+
+
+def _write_access_line(entry: dict[str, object]) -> None:
+    """The per-request line, written straight to stdout: the same JSON shape as the other
+    log lines, without the logging machinery's per-record cost on the hot path."""
+    line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+    with _write_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def install(app: Flask) -> None:

@@ -12,13 +12,14 @@ from agent.lifecycle import is_draining
 from agent.services import services
 
 bp = Blueprint("ops", __name__)
+_HEALTHY = b'{"status":"ok"}\n'
 log = logging.getLogger("agent.ops")
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
     """Liveness: the process answers HTTP. Never touches Redis."""
-    return jsonify({"status": "ok"})
+    return Response(_HEALTHY, content_type="application/json")
 
 
 @bp.get("/readyz")
