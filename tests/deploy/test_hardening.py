@@ -138,6 +138,9 @@ def test_network_policies_default_deny_and_cover_every_pod(overlay, render):
     sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                for rule in agent["spec"]["ingress"] for peer in rule["from"]]
     assert sorted(sources) == ["gateway-system", "monitoring"]
+    scraper = next(peer for rule in agent["spec"]["ingress"] for peer in rule["from"]
+                   if "podSelector" in peer)
+    assert scraper["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
     assert [p["port"] for rule in agent["spec"]["ingress"] for p in rule["ports"]] == ["http"]
     egress_ports = sorted({p["port"] for rule in agent["spec"]["egress"] for p in rule["ports"]})
     assert egress_ports == [53, 443, 6379]
