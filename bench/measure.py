@@ -24,6 +24,8 @@ class Measurement:
     wall_s: float
     max_rss_mb: float
     returncode: int | None          # None: killed at the timeout
+    cpu_s: float = 0.0              # user + system CPU of the whole tree (robust to load)
+    load: float = 0.0               # 1-minute load average when the run started
     stdout: str = ""
     stderr: str = ""
 
@@ -36,6 +38,7 @@ def run_measured(cmd: Sequence[str], cwd: Path | str | None = None,
                  env: dict[str, str] | None = None, timeout: float | None = None,
                  keep_output: bool = True) -> Measurement:
     """Run `cmd` to completion (or kill its process group at `timeout`) and measure it."""
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -69,6 +72,7 @@ def run_measured(cmd: Sequence[str], cwd: Path | str | None = None,
     return Measurement(
         cmd=list(cmd), wall_s=wall, max_rss_mb=usage.ru_maxrss / 1024,
         returncode=None if killed.is_set() else proc.returncode,
+        cpu_s=usage.ru_utime + usage.ru_stime, load=load,
         stdout=b"".join(chunks["out"]).decode(errors="replace"),
         stderr=b"".join(chunks["err"]).decode(errors="replace"))
 
@@ -95,6 +99,10 @@ class Series:
         ok = self.ok_runs()
         return max(r.max_rss_mb for r in ok) if ok else None
 
+    def cpu_min(self) -> float | None:
+        ok = self.ok_runs()
+        return min(r.cpu_s for r in ok) if ok else None
+
     def summary(self, resources: int | None = None) -> dict:
         wall_min, wall_med = self.wall_min(), self.wall_median()
         return {
@@ -103,6 +111,8 @@ class Series:
             "timed_out": sum(r.timed_out for r in self.runs),
             "returncodes": [r.returncode for r in self.runs],
             "wall_min_s": _r(wall_min), "wall_median_s": _r(wall_med),
+            "cpu_min_s": _r(self.cpu_min()),
+            "load_at_start": [round(r.load, 1) for r in self.runs],
             "peak_rss_mb": _r(self.rss_max(), 1),
             "resources": resources,
             "resources_per_s": _r(resources / wall_min, 0) if resources and wall_min else None,

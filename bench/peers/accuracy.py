@@ -118,10 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="kustodian,kube-score,checkov,kubeconform,conftest,"
                                            "kube-linter,polaris")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop results of tools not run this time (default: keep them)")
     args = parser.parse_args(argv)
     cases = load_corpus()
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    previous = OUT / "accuracy.json"
+    if previous.exists() and not args.fresh:
+        results = json.loads(previous.read_text()).get("results", {})
     for name in args.tools.split(","):
         if name != "kustodian" and not TOOLS[name].available():
             skipped[name] = "not installed (bench/peers/install.sh)"
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         mapping = None if name == "kustodian" else TOOL_MAPPINGS[name]
         results[name] = score(cases, detected, mapping)
         results[name]["version"] = "repo" if name == "kustodian" else TOOLS[name].version()
+    order = ["kustodian", *TOOLS]
+    results = {k: results[k] for k in sorted(results, key=order.index)}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "accuracy.json").write_text(json.dumps({"results": results, "skipped": skipped},
                                                   indent=1) + "\n")
