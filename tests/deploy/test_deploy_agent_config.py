@@ -69,4 +69,4 @@ def test_container_env_expands_like_the_kubelet():
     deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{
         "env": [{"name": "A", "value": "x"}, {"name": "B", "value": "$(A)-$(MISSING)"}]}]}}}}
     assert container_env([], deployment) == {"A": "x", "B": "x-$(MISSING)"}
-    assert Path(__file__).name == "test_agent_config.py"
+    assert Path(__file__).name == "test_deploy_agent_config.py"
