@@ -5,7 +5,6 @@ mounted from a Secret that an ExternalSecret produces with that key."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from deploy_helpers import OVERLAYS, by_kind, pod_spec
@@ -69,4 +68,3 @@ def test_container_env_expands_like_the_kubelet():
     deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{
         "env": [{"name": "A", "value": "x"}, {"name": "B", "value": "$(A)-$(MISSING)"}]}]}}}}
     assert container_env([], deployment) == {"A": "x", "B": "x-$(MISSING)"}
-    assert Path(__file__).name == "test_deploy_agent_config.py"
