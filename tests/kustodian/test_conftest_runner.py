@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -158,14 +159,16 @@ def test_plain_string_rules_get_derived_ids_and_default_severities(tmp_path, con
         'package main\n\nimport rego.v1\n\n'
         'deny_no_services contains msg if {\n  input.kind == "Service"\n'
         '  msg := "services are not allowed"\n}\n\n'
-        'warn contains "every object is noted" if true\n')
+        'warn contains "every object is noted" if true\n\n'
+        'violation contains {"msg": "odd", "severity": "warning", "category": "x"} if true\n')
     manifest = tmp_path / "m.yaml"
     manifest.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n")
     findings = run_conftest([ConftestInput(manifest, "k8s")], policy_dir=policy,
                             conftest_bin=conftest_bin)
     got = {(f.rule, f.severity, f.category, f.message) for f in findings}
     assert got == {("no-services", Severity.HIGH, "policy", "services are not allowed"),
-                   ("main", Severity.LOW, "policy", "every object is noted")}
+                   ("main", Severity.LOW, "policy", "every object is noted"),
+                   ("main", Severity.MEDIUM, "policy", "odd")}
 
 
 def test_broken_rego_is_a_clear_error(tmp_path, conftest_bin):
@@ -229,3 +232,14 @@ def test_line_comes_from_the_occurrence_when_indexes_drift(tmp_path, policies, c
     got = sorted(f.line for f in findings if f.rule == "dockerfile-no-add-url")
     assert [lines[n - 1].split()[1] for n in got] == ["https://example.com/a",
                                                      "https://example.com/b"]
+
+
+def test_a_directory_of_manifests_is_expanded_and_keeps_its_env(tmp_path, policies,
+                                                                 conftest_bin):
+    folder = tmp_path / "rendered"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copy(FIXTURES / "k8s-bad.yaml", folder / "nested" / "all.yml")
+    (folder / "README.md").write_text("not a manifest\n")
+    findings = run([ConftestInput(folder, "k8s", env="prod")], policies, conftest_bin)
+    assert {f.rule for f in findings} >= {"argocd-prod-no-auto-sync", "allowed-registries"}
+    assert {f.env for f in findings} == {"prod"}

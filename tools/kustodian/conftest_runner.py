@@ -61,8 +61,7 @@ def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
     if not policy_dir.is_dir():
         raise KustodianError("policy directory not found", file=str(policy_dir),
                              hint="pass the folder holding the .rego files (policies/)")
-    for item in inputs:
-        _check_input(item)
+    inputs = [f for item in inputs for f in _expand(item)]
     namespaces = policy_namespaces(policy_dir)
     with tempfile.TemporaryDirectory(prefix="kustodian-conftest-") as tmp:
         jobs = []
@@ -104,12 +103,22 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
-def _check_input(item: ConftestInput) -> None:
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _expand(item: ConftestInput) -> list[ConftestInput]:
+    """Check an input; a directory of Kubernetes manifests becomes its manifest files."""
     if item.kind not in KINDS:
         raise KustodianError(f"unknown conftest input kind {item.kind!r}", file=str(item.path),
                              hint=f"use one of {', '.join(KINDS)}")
-    if not Path(item.path).is_file():
-        raise KustodianError("conftest input file not found", file=str(item.path))
+    path = Path(item.path)
+    if path.is_file():
+        return [item]
+    if path.is_dir() and item.kind == "k8s":
+        files = sorted(p for p in path.rglob("*") if p.is_file()
+                       and p.suffix.lower() in _MANIFEST_SUFFIXES)
+        return [ConftestInput(p, item.kind, item.env, item.overlay) for p in files]
+    raise KustodianError("conftest input file not found", file=str(item.path))
 
 
 def _batches(inputs: list[ConftestInput]) -> Iterable[list[ConftestInput]]:
@@ -197,8 +206,9 @@ def _findings(batch: list[ConftestInput], results: list[dict]) -> list[Finding]:
 def _finding(item: ConftestInput, entry: dict, level: str, namespace: str) -> Finding:
     meta = entry.get("metadata") or {}
     default = Severity.LOW if level == "warnings" else Severity.HIGH
+    text = str(meta.get("severity", "")).strip().lower()
     try:
-        severity = Severity.parse(str(meta["severity"])) if "severity" in meta else default
+        severity = Severity.parse(_SEVERITY_ALIASES.get(text, text)) if text else default
     except ValueError:
         severity = default
     category = meta.get("category")
@@ -216,6 +226,10 @@ def _finding(item: ConftestInput, entry: dict, level: str, namespace: str) -> Fi
         overlay=item.overlay,
         source="conftest",
     )
+
+
+_SEVERITY_ALIASES = {"error": "high", "warning": "medium", "warn": "medium",
+                     "moderate": "medium", "informational": "info", "note": "info"}
 
 
 def _text(value: object) -> str | None:
