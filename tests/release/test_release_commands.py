@@ -220,3 +220,47 @@ def test_canary_adds_a_replicas_entry_when_the_overlay_has_none(repo: Path) -> N
     ok(repo, "canary", "abort", "--env", "staging")
     assert yh.canary_state(repo, "overlays/staging-canary") == (100, 0, 0)
     assert path.read_text().endswith("replicas:\n  - name: agent-canary\n    count: 0\n")
+
+
+INLINE_WEIGHTS = """    patch: |-
+      - op: replace
+        path: /spec/rules/0/backendRefs/0/weight
+        value: 100
+      - op: replace
+        path: /spec/rules/0/backendRefs/1/weight
+        value: 0"""
+
+
+def _flow_ops_crlf(repo: Path) -> None:
+    path = repo / PROD_CANARY
+    text = path.read_text().replace(INLINE_WEIGHTS, """    patch: |
+      - {op: replace, path: /spec/rules/0/backendRefs/0/weight, value: 100}   # stable
+      - {op: replace, path: /spec/rules/0/backendRefs/1/weight, value: 0}     # canary
+""")
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+
+
+def _weights_in_a_file(repo: Path) -> None:
+    path = repo / PROD_CANARY
+    ops = "\n".join(line[6:] for line in INLINE_WEIGHTS.splitlines()[1:]) + "\n"
+    (repo / "overlays/prod-canary/weights.yaml").write_text("# route weights\n" + ops)
+    path.write_text(path.read_text().replace(INLINE_WEIGHTS, "    path: weights.yaml"))
+
+
+@pytest.mark.parametrize("variant", [_flow_ops_crlf, _weights_in_a_file])
+def test_canary_weights_in_other_styles(repo: Path, variant) -> None:
+    variant(repo)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "variant"], cwd=repo, check=True)
+    before = yh.snapshot(repo)
+    ok(repo, "canary", "start", "--env", "prod", "--digest", DIGEST_B, "--weight", "25")
+    assert yh.canary_state(repo, "overlays/prod-canary") == (75, 25, 1)
+    ok(repo, "canary", "abort", "--env", "prod")
+    assert yh.canary_state(repo, "overlays/prod-canary") == (100, 0, 0)
+    after = yh.snapshot(repo)
+    changed = [k for k in after if after[k] != before[k]]
+    assert changed == [PROD_CANARY]           # only the image pin differs after the round trip
+    old, new = before[PROD_CANARY], after[PROD_CANARY]
+    assert [(a.strip(), b.strip()) for a, b in yh.changed_lines(old, new)] == [
+        (b"newTag: 1.0.0@sha256:" + b"0" * 64, b"digest: " + DIGEST_B.encode())]
+    assert old.count(b"\r\n") == new.count(b"\r\n")

@@ -415,7 +415,8 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
                        f"stable in {env}")
     changes.overlays = config.env_overlays(env)
     _plan_state(changes, state, 0, 0)
-    plan_image(config, config.stable_overlay(env).path, config.image, version, changes)
+    stable = config.canary_overlay(env).stable or config.stable_overlay(env).path
+    plan_image(config, stable.rstrip("/"), config.image, version, changes)
     return changes
 
 
