@@ -194,3 +194,22 @@ def test_metrics_use_route_templates(agent: AgentServer) -> None:
     assert any('kind="completion"' in k for k in tokens)
     calls = metric_samples(agent, "agent_llm_calls_total")
     assert calls['{backend="builtin",model="builtin",outcome="ok"}'] >= 1
+
+
+def test_redis_keys_carry_the_ttl_and_the_gauge_counts_sessions(module_redis,
+                                                                agent: AgentServer) -> None:
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(module_redis.url, decode_responses=True)
+    before = metric_samples(agent, "agent_sessions_active")[""]
+    sid = new_session(agent)
+    say(agent, sid, "my name is Lin")
+    keys = sorted(client.scan_iter(f"agent:s:{{{sid}}}:*"))
+    assert [k.rsplit(":", 1)[1] for k in keys] == ["memory", "messages", "meta"]
+    assert all(0 < client.ttl(k) <= 3600 for k in keys)
+    assert client.hget(f"agent:s:{{{sid}}}:memory", "name") == "Lin"
+    assert metric_samples(agent, "agent_sessions_active")[""] == before + 1
+
+    requests.delete(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    assert not list(client.scan_iter(f"agent:s:{{{sid}}}:*"))
+    assert metric_samples(agent, "agent_sessions_active")[""] == before

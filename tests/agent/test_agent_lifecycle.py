@@ -184,3 +184,14 @@ def test_fault_rate_injects_counted_500s(redis: RedisServer) -> None:
         codes = {requests.post(agent.url("/v1/sessions"), headers=agent.headers(),
                                timeout=10).status_code for _ in range(60)}
         assert codes == {201, 500}
+
+
+def test_sessions_expire_after_their_ttl(redis: RedisServer) -> None:
+    with agent_server(redis.url, workers=1, env={"AGENT_SESSION_TTL_SECONDS": "1"}) as agent:
+        sid = new_session(agent)
+        assert say(agent, sid, "my name is Ada").status_code == 200  # a turn extends the TTL
+        url, headers = agent.url(f"/v1/sessions/{sid}"), agent.headers()  # reads do not
+        eventually(lambda: requests.get(url, headers=headers, timeout=5).status_code == 404,
+                   timeout=15)
+        assert say(agent, sid, "what is my name?").status_code == 404
+        eventually(lambda: metric_samples(agent, "agent_sessions_active").get("") == 0.0)

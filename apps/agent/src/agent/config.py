@@ -225,7 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backend=backend,
         port=reader.number("PORT", 8000, int, 1, 65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
-        session_ttl_seconds=reader.number("AGENT_SESSION_TTL_SECONDS", 3600, int, 10, 30 * 86400,
+        session_ttl_seconds=reader.number("AGENT_SESSION_TTL_SECONDS", 3600, int, 1, 30 * 86400,
                                           " seconds"),
         history_max_messages=reader.number("AGENT_HISTORY_MAX_MESSAGES", 50, int, 2, 10000),
         max_body_bytes=reader.number("AGENT_MAX_BODY_BYTES", 64 * 1024, int, 256, 16 * 2**20,
