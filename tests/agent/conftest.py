@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-import requests
 from agent_fake_llm import FakeLLM
 from support.agent import AgentServer, agent_server
 from support.processes import RedisServer
@@ -36,26 +34,3 @@ def fake_llm() -> Iterator[FakeLLM]:
     server = FakeLLM().start()
     yield server
     server.stop()
-
-
-def new_session(server: AgentServer, key: str | None = None) -> str:
-    response = requests.post(server.url("/v1/sessions"), headers=server.headers(key), timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def say(server: AgentServer, session_id: str, content: str,
-        key: str | None = None) -> requests.Response:
-    return requests.post(server.url(f"/v1/sessions/{session_id}/messages"),
-                         headers=server.headers(key), json={"content": content}, timeout=30)
-
-
-def metric_samples(server: AgentServer, name: str) -> dict[str, float]:
-    """Samples of one metric from /metrics, keyed by their label text (`{...}` or '')."""
-    text = requests.get(server.url("/metrics"), timeout=10).text
-    samples = {}
-    for line in text.splitlines():
-        match = re.match(rf"^{re.escape(name)}(\{{.*\}})? (\S+)$", line)
-        if match:
-            samples[match.group(1) or ""] = float(match.group(2))
-    return samples

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import requests
-from conftest import metric_samples, new_session, say
+from agent_helpers import metric_samples, new_session, say
 from support.agent import AgentServer
 
 ERROR_KEYS = {"code", "message", "request_id"}

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from agent_fake_llm import FakeLLM
-from conftest import metric_samples, new_session, say
+from agent_helpers import metric_samples, new_session, say
 from support.agent import AgentServer, agent_server
 from support.processes import RedisServer
 

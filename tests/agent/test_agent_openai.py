@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from agent_fake_llm import FakeLLM
-from conftest import metric_samples, new_session, say
+from agent_helpers import metric_samples, new_session, say
 from support.agent import AgentServer, agent_server
 
 
