@@ -567,7 +567,8 @@ def init_git(root: Path) -> None:
     """Make OUT a git repository with one commit on `main` (PR-mode benchmarks branch off it)."""
     env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
-    (root / ".gitignore").write_text("/rendered/\n/bench-meta.json\n")
+    (root / ".gitignore").write_text(
+        "/rendered/\n/bench-meta.json\n/.complete\n/rendered-count.txt\n/overlays.txt\n")
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "generated"]):
         subprocess.run(["git", *args], cwd=root, env=env, check=True)
 

@@ -134,15 +134,13 @@ def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float) -> list[dict]
 def bench_pr_mode(mono: Monorepo, runs: int) -> dict:
     """Workload C: a branch whose one commit changes one overlay; --base-ref main --new-only."""
     git = ["git", "-C", str(mono.root)]
-    target = mono.overlays[len(mono.overlays) // 2]
+    target = f"overlays/app-{mono.apps // 2 + 1:04d}/prod"
     env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.invalid",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.invalid"}
     subprocess.run([*git, "checkout", "-q", "-B", "bench-pr", "main"], check=True, env=env)
     patch = mono.root / target / "patches" / "replicas.yaml"
-    if not patch.exists():                        # a canary overlay: edit its kustomization
-        patch = mono.root / target / "kustomization.yaml"
-    patch.write_text(patch.read_text().replace("replicas: 3", "replicas: 4")
-                     .replace("value: 75", "value: 70").replace("value: 25", "value: 30"))
+    text = patch.read_text()
+    patch.write_text(text.replace("replicas: 3", "replicas: 4", 1))
     subprocess.run([*git, "commit", "-q", "-am", f"bench: change {target}"], check=True, env=env)
     try:
         series = repeat("pr", runs, lambda: run_measured(
