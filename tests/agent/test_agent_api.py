@@ -213,3 +213,27 @@ def test_redis_keys_carry_the_ttl_and_the_gauge_counts_sessions(module_redis,
     requests.delete(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
     assert not list(client.scan_iter(f"agent:s:{{{sid}}}:*"))
     assert metric_samples(agent, "agent_sessions_active")[""] == before
+
+
+def test_gunicorn_access_log_is_valid_json_when_enabled(module_redis) -> None:
+    from support.agent import agent_server
+
+    with agent_server(module_redis.url, workers=1, env={"GUNICORN_ACCESS_LOG": "1"}) as one:
+        requests.get(one.url("/healthz?probe=1"), headers={"User-Agent": 'quote " agent'},
+                     timeout=10)
+        lines = eventually_lines(one, '"gunicorn.access"')
+    entries = [json.loads(line) for line in lines]
+    probe = next(e for e in entries if e["query"] == "probe=1")
+    assert probe["user_agent"] == 'quote " agent' and probe["status"] == 200
+
+
+def eventually_lines(server: AgentServer, marker: str) -> list[str]:
+    """Log lines containing `marker` (polls briefly: the worker writes after answering)."""
+    import time
+
+    for _ in range(50):
+        lines = [line for line in server.output().splitlines() if marker in line]
+        if any("probe=1" in line for line in lines):
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"no {marker} line with probe=1 in:\n{server.output()[-2000:]}")

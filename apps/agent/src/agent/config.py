@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from limits import parse as parse_rate_limit
+from redis.connection import parse_url as parse_redis_url
 
 from agent import __version__
 
@@ -160,7 +161,22 @@ def _api_keys(reader: _Reader) -> tuple[str, ...]:
 def _redis_url(reader: _Reader) -> str:
     url = reader.raw("REDIS_URL") or "redis://127.0.0.1:6379/0"
     if urlparse(url).scheme not in ("redis", "rediss", "unix"):
-        reader.problems.append(f"REDIS_URL={url!r} must start with redis://, rediss:// or unix://")
+        reader.problems.append(f"REDIS_URL={_redacted(url)!r} must start with redis://, "
+                               "rediss:// or unix://")
+        return url
+    try:
+        parse_redis_url(url)
+    except ValueError as exc:
+        reader.problems.append(f"REDIS_URL={_redacted(url)!r} is not a valid Redis URL ({exc}); "
+                               "write redis://[:password@]host:port/db")
+    return url
+
+
+def _redacted(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    parts = urlparse(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
     return url
 
 

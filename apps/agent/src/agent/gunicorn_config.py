@@ -74,13 +74,9 @@ limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 proc_name = "agent"
 # The app logs one JSON line per request (with the route template); gunicorn's own access
-# log is off unless GUNICORN_ACCESS_LOG=1, and then it is JSON too.
+# log is off unless GUNICORN_ACCESS_LOG=1, and then it is JSON too (JsonAccessLogger).
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
-access_log_format = (
-    '{"ts":"%(t)s","logger":"gunicorn.access","remote_addr":"%(h)s","method":"%(m)s",'
-    '"path":"%(U)s","status":%(s)s,"bytes":"%(B)s","duration_ms":%(M)s,'
-    '"request_id":"%({x-request-id}o)s","user_agent":"%(a)s"}'
-)
+logger_class = "agent.gunicorn_logging.JsonAccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
 if loglevel not in ("debug", "info", "warning", "error"):

@@ -20,7 +20,7 @@ access_log = logging.getLogger("agent.access")
 _write_lock = threading.Lock()
 
 
-def _utc_iso(timestamp: float) -> str:
+def utc_iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds") \
         .replace("+00:00", "Z")
 
@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": _utc_iso(record.created),
+            "ts": utc_iso(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -73,7 +73,7 @@ def _finish(response: Response) -> Response:
     metrics.observe_request(request.method, route, response.status_code, elapsed)
     if access_log.isEnabledFor(logging.INFO):
         _write_access_line({
-            "ts": _utc_iso(time.time()), "level": "info", "logger": "agent.access",
+            "ts": utc_iso(time.time()), "level": "info", "logger": "agent.access",
             "msg": "request", "pid": os.getpid(), "request_id": g.get("request_id", ""),
             "method": request.method, "route": route, "path": request.path,
             "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
