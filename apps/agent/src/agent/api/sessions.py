@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import random
-from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
 from agent import metrics
-from agent.backends import BackendError, BackendTimeout, Turn
+from agent.backends import BackendError, BackendTimeout, Reply, Turn
 from agent.errors import ApiError
 from agent.services import services
 from agent.sessions import Session, owner_of, utc_now
 from agent.validation import check_fields, json_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
-log = logging.getLogger("agent.api")
 
 
 @bp.before_request
@@ -32,8 +29,9 @@ def guard() -> None:
 
 
 def _not_found(session_id: str) -> ApiError:
+    shown = session_id if len(session_id) <= 64 else session_id[:64] + "..."
     return ApiError(404, "session_not_found",
-                    f"no session {session_id!r} (it never existed, expired or was deleted); "
+                    f"no session {shown!r} (it never existed, expired or was deleted); "
                     "create one with POST /v1/sessions")
 
 
@@ -72,6 +70,7 @@ def delete_session(session_id: str) -> tuple[str, int]:
 @bp.post("/sessions/<session_id>/messages")
 def post_message(session_id: str) -> Response:
     svc = services()
+    received_at = utc_now()
     body = json_body(required=True)
     check_fields(body, {"content": {"type": str, "required": True, "min": 1,
                                     "max": svc.settings.max_message_chars}})
@@ -83,7 +82,7 @@ def post_message(session_id: str) -> Response:
                 history=[{"role": m["role"], "content": m["content"]} for m in history],
                 memory=memory)
     reply = _run_backend(turn)
-    user = {"role": "user", "content": body["content"], "created_at": utc_now()}
+    user = {"role": "user", "content": body["content"], "created_at": received_at}
     answer = {"role": "assistant", "content": reply.content, "created_at": utc_now()}
     if not svc.sessions.append_turn(session.id, [user, answer], reply.memory):
         raise ApiError(404, "session_not_found",
@@ -92,7 +91,7 @@ def post_message(session_id: str) -> Response:
     return jsonify({"session_id": session.id, "message": answer, "usage": usage})
 
 
-def _run_backend(turn: Turn) -> Any:
+def _run_backend(turn: Turn) -> Reply:
     backend = services().backend
     try:
         reply = backend.reply(turn)
