@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+_TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(_TESTS))
+# tests/kustodian/ (a folder of tests) must never shadow the kustodian package: the package's
+# own directory goes first, so in-process imports get the real thing.
+sys.path.insert(0, str(_TESTS.parent / "tools"))
 
 from support.processes import REPO_ROOT, RedisServer, require_tool  # noqa: E402
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# tests/kustodian (a test folder) would shadow the kustodian package for in-process imports,
-# because tests/ is on sys.path; the real package dir goes first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-
 from release_helpers import copy_fixture
 
 
