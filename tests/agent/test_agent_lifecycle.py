@@ -195,3 +195,27 @@ def test_sessions_expire_after_their_ttl(redis: RedisServer) -> None:
                    timeout=15)
         assert say(agent, sid, "what is my name?").status_code == 404
         eventually(lambda: metric_samples(agent, "agent_sessions_active").get("") == 0.0)
+
+
+def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# mounted secret\nold-key-00001\n")
+    env = {"AGENT_API_KEYS": "", "AGENT_API_KEYS_FILE": str(keys)}
+    with agent_server(redis.url, workers=2, env=env) as agent:
+        def status(key: str) -> int:
+            return requests.post(agent.url("/v1/sessions"), headers=agent.headers(key),
+                                 timeout=10).status_code
+
+        assert status("old-key-00001") == 201 and status("new-key-00002") == 401
+        replacement = tmp_path / "keys.new"  # written aside and renamed, like a secret update
+        replacement.write_text("new-key-00002\n")
+        replacement.replace(keys)
+        os.utime(keys, (time.time() + 5, time.time() + 5))
+        eventually(lambda: all(status("new-key-00002") == 201 for _ in range(6)))
+        assert all(status("old-key-00001") == 401 for _ in range(6))
+
+        keys.write_text("short\n")  # a bad rotation is ignored, the current key keeps working
+        os.utime(keys, (time.time() + 10, time.time() + 10))
+        time.sleep(2.5)  # let both workers look at the file (a wait, not an assertion)
+        assert all(status("new-key-00002") == 201 for _ in range(6))
+        assert '"reloaded 1 API key(s)' in agent.output() and "weak key" in agent.output()

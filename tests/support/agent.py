@@ -13,7 +13,8 @@ Stable interface (other suites rely on it; extend only with new keyword argument
         agent.url("/v1/sessions"), agent.headers(), agent.output()
 
 `env` is merged over a minimal environment (PATH, HOME, ...), so AGENT_API_KEYS,
-AGENT_FAULT_RATE, AGENT_BACKEND, AGENT_RATE_LIMIT, ... can be set per test. The context
+AGENT_FAULT_RATE, AGENT_BACKEND, AGENT_RATE_LIMIT, ... can be set per test (an empty value
+counts as unset, e.g. {"AGENT_API_KEYS": "", "AGENT_API_KEYS_FILE": path}). The context
 manager waits for /healthz (not /readyz: Redis may be down on purpose), and on exit stops
 gunicorn with SIGTERM (SIGKILL after `stop_timeout`) and removes the metrics dir.
 """

@@ -1,19 +1,68 @@
-"""Bearer API-key authentication, compared in constant time against every configured key."""
+"""Bearer API-key authentication, compared in constant time against every configured key.
+
+Keys from AGENT_API_KEYS_FILE (a mounted secret) are re-read when the file changes, checked
+at most every RELOAD_CHECK_SECONDS, so rotating a key needs no restart. A changed file that
+is unreadable, empty or holds weak keys is ignored (logged); the previous keys stay.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import threading
+import time
+from pathlib import Path
 
 from flask import request
 
+from agent.config import split_keys, weak_keys
 from agent.errors import ApiError
+
+RELOAD_CHECK_SECONDS = 2.0
+log = logging.getLogger("agent.auth")
 
 
 class KeyRing:
-    """The accepted API keys."""
+    """The accepted API keys (optionally followed from a key file)."""
 
-    def __init__(self, keys: tuple[str, ...]) -> None:
+    def __init__(self, keys: tuple[str, ...], path: str | None = None) -> None:
         self._keys = tuple(key.encode() for key in keys)
+        self._path = Path(path) if path else None
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        if self._path is None:
+            return None
+        try:
+            info = os.stat(self._path)
+        except OSError:
+            return None
+        return info.st_mtime, info.st_size
+
+    def refresh(self) -> None:
+        """Re-read the key file if it changed since the last look (rate limited)."""
+        if self._path is None or time.monotonic() - self._checked < RELOAD_CHECK_SECONDS:
+            return
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._file_stamp()
+            if stamp is None or stamp == self._stamp:
+                return
+            self._stamp = stamp
+            try:
+                keys = split_keys(self._path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                log.warning("cannot re-read %s (%s); keeping the previous keys", self._path, exc)
+                return
+            if not keys or weak_keys(keys):
+                log.warning("%s changed but holds no key or a weak key; keeping the previous "
+                            "keys", self._path)
+                return
+            self._keys = tuple(key.encode() for key in keys)
+            log.info("reloaded %d API key(s) from %s", len(keys), self._path)
 
     def matches(self, candidate: str) -> bool:
         """True when `candidate` is a configured key; checks all keys (no early exit)."""
@@ -25,6 +74,7 @@ class KeyRing:
 
     def authenticate(self) -> str:
         """The API key of the current request, or a 401 ApiError."""
+        self.refresh()
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="agent"'}

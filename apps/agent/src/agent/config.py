@@ -55,6 +55,7 @@ class Settings:
 
     redis_url: str
     api_keys: tuple[str, ...] = field(repr=False)
+    api_keys_file: str | None = None
     backend: str = "builtin"
     port: int = 8000
     log_level: str = "INFO"
@@ -128,7 +129,7 @@ class _Reader:
             return None
 
 
-def _split_keys(text: str) -> list[str]:
+def split_keys(text: str) -> list[str]:
     """API keys separated by commas or newlines; `#` starts a comment line in key files."""
     keys: list[str] = []
     for line in text.splitlines():
@@ -136,6 +137,11 @@ def _split_keys(text: str) -> list[str]:
             continue
         keys += [part.strip() for part in line.split(",") if part.strip()]
     return keys
+
+
+def weak_keys(keys: list[str]) -> list[str]:
+    """Keys too short (< 8 characters) or containing whitespace."""
+    return [k for k in keys if len(k) < 8 or any(c.isspace() for c in k)]
 
 
 def _api_keys(reader: _Reader) -> tuple[str, ...]:
@@ -148,10 +154,10 @@ def _api_keys(reader: _Reader) -> tuple[str, ...]:
                                "(one key per line) is required")
         return ()
     source = "AGENT_API_KEYS" if inline else f"AGENT_API_KEYS_FILE ({path})"
-    keys = _split_keys(inline if inline else (reader.secret_file("AGENT_API_KEYS_FILE") or ""))
+    keys = split_keys(inline if inline else (reader.secret_file("AGENT_API_KEYS_FILE") or ""))
     if not keys and not reader.problems:
         reader.problems.append(f"{source} holds no API key")
-    bad = [k for k in keys if len(k) < 8 or any(c.isspace() for c in k)]
+    bad = weak_keys(keys)
     if bad:
         reader.problems.append(f"{source}: {len(bad)} key(s) shorter than 8 characters or "
                                "containing whitespace; use long random tokens")
@@ -238,6 +244,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         redis_url=_redis_url(reader),
         api_keys=_api_keys(reader),
+        api_keys_file=reader.raw("AGENT_API_KEYS_FILE"),
         backend=backend,
         port=reader.number("PORT", 8000, int, 1, 65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),

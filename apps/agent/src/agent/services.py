@@ -36,7 +36,7 @@ class Services:
                                   settings.history_max_messages),
             limiter=RateLimiter(settings.redis_url, settings.rate_limit,
                                 settings.redis_timeout_seconds),
-            keys=KeyRing(settings.api_keys),
+            keys=KeyRing(settings.api_keys, settings.api_keys_file),
             backend=make_backend(settings),
         )
 
