@@ -127,8 +127,9 @@ class Pipeline:
         for path in target.files:
             shown = display_path(path, self.root)
             text = read_text(path, shown)
-            for index, doc in load_documents(text, shown):
-                resources.extend(_resources_of(doc, shown, index, str(path.resolve())))
+            real = str(path.resolve())
+            for index, doc in load_documents(text, shown, keep_nodes_as=real):
+                resources.extend(_resources_of(doc, shown, index, real))
         return _Group(target, resources, SourceMap(builder=self._builder))
 
     def _load_rendered(self, target: Target, rendered: Rendered) -> _Group:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -37,7 +38,7 @@ class Resource:
     env: str | None = None
     _workload: Workload | None | bool = field(default=False, repr=False)
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return str(self.obj.get("kind") or "")
 
@@ -45,31 +46,31 @@ class Resource:
     def api_version(self) -> str:
         return str(self.obj.get("apiVersion") or "")
 
-    @property
+    @cached_property
     def metadata(self) -> dict[str, Any]:
         meta = self.obj.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.metadata.get("name") or "")
 
-    @property
+    @cached_property
     def namespace(self) -> str | None:
         ns = self.metadata.get("namespace")
         return str(ns) if ns else None
 
-    @property
+    @cached_property
     def labels(self) -> dict[str, str]:
         labels = self.metadata.get("labels")
         return labels if isinstance(labels, dict) else {}
 
-    @property
+    @cached_property
     def annotations(self) -> dict[str, str]:
         ann = self.metadata.get("annotations")
         return ann if isinstance(ann, dict) else {}
 
-    @property
+    @cached_property
     def spec(self) -> dict[str, Any]:
         spec = self.obj.get("spec")
         return spec if isinstance(spec, dict) else {}
@@ -129,27 +130,27 @@ class Workload:
     def spec_path(self) -> tuple:
         return (*self.template_path, "spec")
 
-    @property
+    @cached_property
     def pod_spec(self) -> dict[str, Any]:
         spec = self.template.get("spec")
         return spec if isinstance(spec, dict) else {}
 
-    @property
+    @cached_property
     def template_metadata(self) -> dict[str, Any]:
         meta = self.template.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
-    @property
+    @cached_property
     def pod_labels(self) -> dict[str, str]:
         labels = self.template_metadata.get("labels")
         return labels if isinstance(labels, dict) else {}
 
-    @property
+    @cached_property
     def pod_annotations(self) -> dict[str, str]:
         ann = self.template_metadata.get("annotations")
         return ann if isinstance(ann, dict) else {}
 
-    @property
+    @cached_property
     def pod_security_context(self) -> dict[str, Any]:
         sc = self.pod_spec.get("securityContext")
         return sc if isinstance(sc, dict) else {}

@@ -25,8 +25,26 @@ _ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]")
 _ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]")
 
 
-class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
-    """The C-accelerated safe loader, refusing duplicate mapping keys."""
+_RESOLVED: dict[str, str] = {}
+
+
+class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The C-accelerated safe loader with memoised implicit tag resolution (manifests repeat
+    the same plain scalars thousands of times; the resolver's regexes run in Python)."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _RESOLVED.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_RESOLVED) < 200_000:
+                    _RESOLVED[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+class _StrictLoader(_FastLoader):
+    """The fast safe loader, refusing duplicate mapping keys."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
@@ -112,18 +130,36 @@ def check_aliases(text: str, file: str) -> None:
         raise _yaml_error(exc, file) from None
 
 
-def load_documents(text: str, file: str, *, strict: bool = True) -> list[tuple[int, Any]]:
+_NODES: dict[str, tuple[yaml.Node, ...]] = {}
+
+
+def load_documents(text: str, file: str, *, strict: bool = True,
+                   keep_nodes_as: str | None = None) -> list[tuple[int, Any]]:
     """All non-empty documents of `text` as (document index, object).
 
     `strict` refuses duplicate keys; rendered kustomize output skips that check (it cannot
-    contain duplicates and is the hot path).
+    contain duplicates and is the hot path). `keep_nodes_as` keeps the node trees of this
+    parse for `compose_file(keep_nodes_as)`, so positions never need a second parse.
     """
     check_size(text, file)
     if strict:   # kustomize output never carries anchors or aliases
         check_aliases(text, file)
-    loader = _StrictLoader if strict else _Loader
+    loader_cls = _StrictLoader if strict else _FastLoader
     try:
-        docs = list(yaml.load_all(text, Loader=loader))
+        if keep_nodes_as is None:
+            docs = list(yaml.load_all(text, Loader=loader_cls))
+        else:   # one parse gives both the objects and the node tree (for positions later)
+            loader = loader_cls(text)
+            nodes: list[yaml.Node] = []
+            docs = []
+            try:
+                while loader.check_node():
+                    node = loader.get_node()
+                    nodes.append(node)
+                    docs.append(loader.construct_document(node))
+            finally:
+                loader.dispose()
+            _NODES[keep_nodes_as] = tuple(nodes)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file) from None
     except RecursionError:
@@ -154,15 +190,20 @@ def read_text(path: Path, display: str) -> str:
         raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
 
 
-@lru_cache(maxsize=512)
 def compose_file(path: str) -> tuple[yaml.Node, ...]:
     """The node trees (with line marks) of every document of a file; () when unreadable."""
+    kept = _NODES.get(path)
+    return kept if kept is not None else _compose_file(path)
+
+
+@lru_cache(maxsize=512)
+def _compose_file(path: str) -> tuple[yaml.Node, ...]:
     try:
         text = Path(path).read_text(encoding="utf-8")
         if len(text) > MAX_FILE_BYTES:
             return ()
         check_aliases(text, path)
-        return tuple(n for n in yaml.compose_all(text, Loader=_Loader) if n is not None)
+        return tuple(n for n in yaml.compose_all(text, Loader=_FastLoader) if n is not None)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KustodianError, RecursionError):
         return ()
 
@@ -170,6 +211,6 @@ def compose_file(path: str) -> tuple[yaml.Node, ...]:
 def compose_text(text: str) -> yaml.Node | None:
     """The node tree of one YAML string (an inline patch); None when it does not parse."""
     try:
-        return yaml.compose(text, Loader=_Loader)
+        return yaml.compose(text, Loader=_FastLoader)
     except (yaml.YAMLError, RecursionError):
         return None

@@ -54,6 +54,7 @@ class OverlayContext:
     env: str | None = None
     overlay: str | None = None
     _by_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
+    _selected: dict[tuple, list[Workload]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[str, list[Resource]] = defaultdict(list)
@@ -75,12 +76,48 @@ class OverlayContext:
     def same_namespace(a: Resource, b: Resource) -> bool:
         return (a.namespace or "") == (b.namespace or "")
 
+    @cached_property
+    def _pod_index(self) -> tuple[dict[str, list[Workload]],
+                                  dict[tuple[str, str, str], list[Workload]]]:
+        """Workloads by namespace, and by (namespace, label key, label value)."""
+        by_ns: dict[str, list[Workload]] = defaultdict(list)
+        by_label: dict[tuple[str, str, str], list[Workload]] = defaultdict(list)
+        for w in self.workloads:
+            ns = w.resource.namespace or ""
+            by_ns[ns].append(w)
+            for key, value in w.pod_labels.items():
+                by_label[(ns, str(key), str(value))].append(w)
+        return by_ns, by_label
+
     def workloads_selected_by(self, owner: Resource, selector: Any, *,
                               map_style: bool = False) -> list[Workload]:
         """Workloads in `owner`'s namespace whose pod labels the selector matches."""
+        ns = owner.namespace or ""
+        key = (ns, repr(selector), map_style)
+        cached = self._selected.get(key)
+        if cached is None:
+            cached = self._select(ns, selector, map_style)
+            self._selected[key] = cached
+        return cached
+
+    def _select(self, ns: str, selector: Any, map_style: bool) -> list[Workload]:
         match = map_selector_matches if map_style else selector_matches
-        return [w for w in self.workloads
-                if self.same_namespace(owner, w.resource) and match(selector, w.pod_labels)]
+        by_ns, by_label = self._pod_index
+        pairs = (selector if map_style else selector.get("matchLabels")) if isinstance(
+            selector, dict) else None
+        candidates = by_ns.get(ns, [])
+        if isinstance(pairs, dict) and pairs:   # narrow down through the label index
+            key, value = next(iter(pairs.items()))
+            candidates = by_label.get((ns, str(key), str(value)), [])
+        return [w for w in candidates if match(selector, w.pod_labels)]
+
+    def covered_workloads(self, kind: str, selector_field: str) -> set[int]:
+        """ids of the workloads selected by at least one `kind` object (same namespace)."""
+        covered: set[int] = set()
+        for obj in self.of_kind(kind):
+            for w in self.workloads_selected_by(obj, obj.spec.get(selector_field)):
+                covered.add(id(w))
+        return covered
 
     @cached_property
     def hpa_targets(self) -> dict[tuple[str, str | None, str], Resource]:
@@ -108,8 +145,12 @@ class OverlayContext:
                                                                             bool) else None
         return None
 
+    @cached_property
+    def _by_identity(self) -> dict[tuple[str, str, str], Resource]:
+        out: dict[tuple[str, str, str], Resource] = {}
+        for r in self.resources:
+            out.setdefault((r.kind, r.namespace or "", r.name), r)
+        return out
+
     def find(self, kind: str, namespace: str | None, name: str) -> Resource | None:
-        for r in self._by_kind.get(kind, ()):
-            if r.name == name and (r.namespace or "") == (namespace or ""):
-                return r
-        return None
+        return self._by_identity.get((kind, namespace or "", name))

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from kustodian.rules.catalog._common import HIGH, OVERLAY, Rule, Violation
-from kustodian.rules.context import selector_matches
 
 
 def check(ctx):
-    policies = ctx.of_kind("NetworkPolicy")
+    covered = ctx.covered_workloads("NetworkPolicy", "podSelector")
     for w in ctx.workloads:
         r = w.resource
         if r.kind == "PodTemplate":
             continue
-        if any(ctx.same_namespace(p, r) and selector_matches(p.spec.get("podSelector"),
-                                                             w.pod_labels) for p in policies):
+        if id(w) in covered:
             continue
         yield Violation(f"no NetworkPolicy selects the pods of {r.kind} {r.name}",
                         (*w.template_path, "metadata", "labels"), resource=r)

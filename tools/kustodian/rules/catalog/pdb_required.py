@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from kustodian.rules.catalog._common import HIGH, OVERLAY, SCALABLE, Rule, Violation
-from kustodian.rules.context import selector_matches
 
 
 def check(ctx):
-    pdbs = ctx.of_kind("PodDisruptionBudget")
+    covered = ctx.covered_workloads("PodDisruptionBudget", "selector")
     for w in ctx.workloads:
         r = w.resource
         if r.kind not in SCALABLE:
@@ -16,8 +15,7 @@ def check(ctx):
         replicas = w.replicas()
         if hpa is None and (replicas is None or replicas <= 1):
             continue
-        if any(ctx.same_namespace(p, r) and selector_matches(p.spec.get("selector"),
-                                                             w.pod_labels) for p in pdbs):
+        if id(w) in covered:
             continue
         why = f"is scaled by HPA {hpa.name}" if hpa else f"runs {replicas} replicas"
         yield Violation(f"{r.kind} {r.name} {why} but no PodDisruptionBudget selects its pods",
