@@ -243,3 +243,16 @@ def test_user_files_are_not_modified(repo, prod):
         assert (repo / rel).read_text() == textwrap.dedent(text).lstrip("\n"), rel
     assert sorted(p.name for p in (repo / "overlays/prod").iterdir()) == [
         "kustomization.yaml", "patches", "release"]
+
+
+def test_missing_field_in_existing_block_points_at_container(tmp_path):
+    (tmp_path / ".git").mkdir()
+    text = deployment("api", "ghcr.io/acme/api:1.0").replace(
+        "            allowPrivilegeEscalation: false\n", "")
+    (tmp_path / "api.yaml").write_text(text)
+    out = run_cli("check", "--no-conftest", "--format", "json", "--env", "dev", "api.yaml",
+                  cwd=tmp_path)
+    f = find(out.findings, "no-privilege-escalation", "api")
+    assert (f["file"], f["line"]) == ("api.yaml", line_of(tmp_path / "api.yaml", "- name: api"))
+    assert f["field_path"] == (
+        "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation")

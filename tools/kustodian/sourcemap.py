@@ -536,7 +536,7 @@ class SourceMap:
         line = find_line(origin.node, path, r.obj)
         if line is not None:
             return origin.file, line
-        for k in range(len(path) - 1, -1, -1):
+        for k in range(_missing_anchor(path), -1, -1):
             prefix = path[:k]
             line = find_line(origin.node, prefix, r.obj)
             if line is not None:
@@ -580,6 +580,15 @@ class SourceMap:
             if found is not None:
                 return winner.file, found[0].start_mark.line + 1
         return winner.file, winner.node.start_mark.line + 1
+
+
+def _missing_anchor(path: tuple) -> int:
+    """Length of the prefix a missing field maps to: its container when it is inside one
+    (the line where the container is declared), else its nearest declared ancestor."""
+    for i in range(1, len(path)):
+        if path[i - 1] in CONTAINER_LISTS and isinstance(path[i], int):
+            return min(i + 1, len(path) - 1)
+    return len(path) - 1
 
 
 def _doc_at(docs: tuple, index: int) -> yaml.Node | None:
