@@ -89,3 +89,15 @@ def test_pr_flags_need_base_ref(tmp_path):
     (tmp_path / ".git").mkdir()
     out = run_cli("check", "--new-only", ".", cwd=tmp_path)
     assert out.returncode == 2 and "--base-ref" in out.stderr
+
+
+def test_dockerfile_path_goes_to_the_rego(tmp_path, conftest_bin):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM ubuntu:latest\nADD https://example.com/x.tgz /x\n"
+                          "CMD [\"sleep\", \"1\"]\n")
+    out = run_cli("check", "--format", "json", str(dockerfile))
+    assert out.returncode == 1, out.stderr
+    rules = {f["rule"] for f in out.findings}
+    assert {"dockerfile-non-root-user", "dockerfile-no-add-url"} <= rules
+    add = next(f for f in out.findings if f["rule"] == "dockerfile-no-add-url")
+    assert add["line"] == 2 and add["source"] == "conftest"

@@ -19,11 +19,18 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 class Target:
     """An overlay directory (rendered by kustomize) or a group of plain manifest files."""
 
-    kind: str                         # "overlay" | "files"
+    kind: str                         # "overlay" | "files" | "dockerfile" (conftest only)
     path: Path                        # overlay dir (or the first path given)
     display: str                      # repository-relative (or as given) path
     env: str | None = None
     files: list[Path] = field(default_factory=list)
+
+
+def is_dockerfile(path: Path) -> bool:
+    """`Dockerfile`, `Dockerfile.<x>` or `<x>.Dockerfile` (checked by the Rego, not parsed)."""
+    name = path.name
+    return name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(
+        ".Dockerfile")
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -75,6 +82,7 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
     env = canonical_env(env, config.env_order)
     targets: list[Target] = []
     plain: list[Path] = []
+    dockerfiles: list[Path] = []
     explicit = bool(paths)
     if not explicit:
         roots = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
@@ -91,7 +99,10 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
             raise KustodianError("no such file or directory", file=str(path),
                                  hint="pass an overlay directory or a manifest file")
         if path.is_file():
-            plain.append(path)
+            if is_dockerfile(path):
+                dockerfiles.append(path)
+            else:
+                plain.append(path)
             continue
         kfile = kustomization_file(path)
         if kfile is not None and is_component(kfile):
@@ -113,8 +124,13 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
         first = plain[0]
         targets.append(Target("files", first, display_path(first.parent, root), env,
                               list(dict.fromkeys(plain))))
+    if not explicit and (root / "Dockerfile").is_file():
+        dockerfiles.append(root / "Dockerfile")
+    if dockerfiles:
+        targets.append(Target("dockerfile", dockerfiles[0], display_path(dockerfiles[0], root),
+                              None, dockerfiles))
     if env and not explicit:
-        targets = [t for t in targets if t.env == env or (t.kind == "files")]
+        targets = [t for t in targets if t.env == env or t.kind != "overlay"]
     return targets
 
 

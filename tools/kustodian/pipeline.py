@@ -36,7 +36,6 @@ class CheckOptions:
     kustomize: str | None = None
     conftest_bin: str | None = None
     policy_dir: Path | None = None
-    dockerfile: Path | None = None
     workers: int | None = None
     today: dt.date | None = None
 
@@ -61,13 +60,15 @@ class Pipeline:
     _builder: TreeBuilder = field(default_factory=TreeBuilder)
     _groups: list[_Group] = field(default_factory=list)
     _selections: dict[str | None, Any] = field(default_factory=dict)
+    _dockerfiles: list[Target] = field(default_factory=list)
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
         started = time.perf_counter()
         timings = self.report.timings
         overlays = [t for t in targets if t.kind == "overlay"]
-        self.report.overlays = [t.display for t in targets]
+        self.report.overlays = [t.display for t in targets if t.kind != "dockerfile"]
+        self._dockerfiles = [t for t in targets if t.kind == "dockerfile"]
         kustomize = self.options.kustomize or (find_kustomize(self.root) if overlays else "")
         render_time = 0.0
         pending = render_all([(t.path, t.display) for t in overlays], kustomize,
@@ -227,9 +228,8 @@ class Pipeline:
                 for r in group.resources:
                     index.setdefault((t.display if t.kind == "overlay" else None, r.kind,
                                       r.namespace, r.name), (group, r))
-            dockerfile = self.options.dockerfile or self.root / "Dockerfile"
-            if dockerfile.is_file():
-                inputs.append(ConftestInput(dockerfile, "dockerfile", None, None))
+            for t in self._dockerfiles:
+                inputs.extend(ConftestInput(p, "dockerfile", None, None) for p in t.files)
             findings = run_conftest(inputs, policy_dir=policy_dir, conftest_bin=conftest_bin)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

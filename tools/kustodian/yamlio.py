@@ -16,7 +16,8 @@ import yaml
 
 from kustodian.errors import KustodianError
 
-MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file or one rendered overlay
+MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file
+MAX_RENDERED_BYTES = 256 * 1024 * 1024  # one rendered overlay (kustomize output)
 MAX_EXPANDED_NODES = 1_000_000          # nodes after alias expansion (billion-laughs guard)
 MAX_ALIASES = 10_000
 
@@ -141,7 +142,7 @@ def load_documents(text: str, file: str, *, strict: bool = True,
     contain duplicates and is the hot path). `keep_nodes_as` keeps the node trees of this
     parse for `compose_file(keep_nodes_as)`, so positions never need a second parse.
     """
-    check_size(text, file)
+    check_size(text, file, MAX_FILE_BYTES if strict else MAX_RENDERED_BYTES)
     if strict:   # kustomize output never carries anchors or aliases
         check_aliases(text, file)
     loader_cls = _StrictLoader if strict else _FastLoader
