@@ -219,3 +219,23 @@ def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) ->
         time.sleep(2.5)  # let both workers look at the file (a wait, not an assertion)
         assert all(status("new-key-00002") == 201 for _ in range(6))
         assert '"reloaded 1 API key(s)' in agent.output() and "weak key" in agent.output()
+
+
+def test_password_protected_redis_as_deployed() -> None:
+    server = RedisServer(password="s3cret-redis-pass").start()
+    try:
+        with agent_server(server.url, workers=1) as agent:
+            assert requests.get(agent.url("/readyz"), timeout=5).status_code == 200
+            sid = new_session(agent)
+            assert say(agent, sid, "what is 2 + 2").json()["message"]["content"] == "2 + 2 = 4"
+        wrong = server.url.replace("s3cret-redis-pass", "wrong-pass")
+        with agent_server(wrong, workers=1) as agent:
+            ready = requests.get(agent.url("/readyz"), timeout=5)
+            assert ready.status_code == 503 and "redis" in ready.json()["error"]["message"]
+            assert "wrong-pass" not in ready.text
+            response = requests.post(agent.url("/v1/sessions"), headers=agent.headers(),
+                                     timeout=10)
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "redis_unavailable"
+    finally:
+        server.stop()
