@@ -24,7 +24,7 @@ $(BIN)/.stamp: tools/setup/go-tools.sh tools/setup/versions.env
 	tools/setup/go-tools.sh
 	@touch $@
 
-.cache/crds/.stamp: tools/setup/fetch-crds.sh tools/setup/versions.env
+.cache/crds/.stamp: tools/setup/fetch-crds.sh tools/setup/crd_to_jsonschema.py tools/setup/versions.env
 	tools/setup/fetch-crds.sh
 	@touch $@
 
