@@ -9,8 +9,6 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUSTODIAN = [sys.executable, "-m", "kustodian"]
 
@@ -54,14 +52,3 @@ def line_of(path: Path, needle: str, nth: int = 1) -> int:
             if seen == nth:
                 return i
     raise AssertionError(f"{needle!r} not found in {path}")
-
-
-@pytest.fixture
-def tree(tmp_path: Path):
-    """write_tree bound to a fresh temp dir (with a .git marker so it is its own root)."""
-    (tmp_path / ".git").mkdir()
-
-    def make(files: dict[str, str]) -> Path:
-        return write_tree(tmp_path, files)
-
-    return make

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli, write_tree
+from check_helpers import run_cli, write_tree
 
 
 def check(root, *args):

@@ -4,7 +4,7 @@ exemption in use is listed in the report, at the source line of the annotation."
 from __future__ import annotations
 
 import yaml
-from conftest import line_of, run_cli
+from check_helpers import line_of, run_cli
 from manifests import fresh, pod_spec
 
 

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import line_of, run_cli, write_tree
+from check_helpers import line_of, run_cli, write_tree
 
 POD = """
   template:

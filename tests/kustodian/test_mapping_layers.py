@@ -3,7 +3,7 @@ files, generated ConfigMaps and `kustomization.yml`; env inferred from `producti
 
 from __future__ import annotations
 
-from conftest import line_of, run_cli, write_tree
+from check_helpers import line_of, run_cli, write_tree
 from test_mapping import deployment
 
 FILES = {

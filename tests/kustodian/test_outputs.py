@@ -10,7 +10,7 @@ from importlib import resources
 import jsonschema
 import pytest
 import yaml
-from conftest import run_cli
+from check_helpers import run_cli
 from manifests import fresh, pod_spec
 
 JSON_KEYS = {"rule", "severity", "category", "env", "kind", "name", "namespace", "container",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from conftest import run_cli, write_tree
+from check_helpers import run_cli, write_tree
 from manifests import fresh, pod_spec
 
 REGO = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO_ROOT, run_cli
+from check_helpers import REPO_ROOT, run_cli
 from kustodian.docsgen import generate
 
 

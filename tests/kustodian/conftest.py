@@ -1,0 +1,19 @@
+"""Fixtures of the kustodian check suites (helpers live in check_helpers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from check_helpers import write_tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    """write_tree bound to a fresh temp dir (with a .git marker so it is its own root)."""
+    (tmp_path / ".git").mkdir()
+
+    def make(files: dict[str, str]) -> Path:
+        return write_tree(tmp_path, files)
+
+    return make
