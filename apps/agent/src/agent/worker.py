@@ -1,10 +1,11 @@
 """gunicorn worker that drains on SIGTERM: /readyz turns 503 at once, requests complete.
 
 On SIGTERM the worker marks itself draining (so /readyz answers 503 immediately) and keeps
-serving for AGENT_DRAIN_SECONDS (default 0) so load balancers can take it out of rotation.
-Then it stops accepting, gives connections it already accepted a moment to send their
-request (plain gthread would drop them), and lets in-flight requests finish within
-gunicorn's graceful_timeout.
+serving: for at least AGENT_DRAIN_SECONDS (default 0; time for load balancers to take the
+pod out of rotation), and beyond that for as long as it still has requests in flight, up to
+half of gunicorn's graceful_timeout. Then it stops accepting, gives connections it already
+accepted a moment to send their request (plain gthread would drop them), and lets the
+remaining requests finish within graceful_timeout. An idle worker stops at once.
 """
 
 from __future__ import annotations
@@ -19,25 +20,33 @@ from gunicorn.workers.gthread import ThreadWorker
 from agent.lifecycle import begin_draining
 
 SETTLE_SECONDS = 0.5
+POLL_SECONDS = 0.05
 
 
 class DrainingThreadWorker(ThreadWorker):
-    """gthread worker with a readiness-aware, optionally delayed, graceful stop."""
+    """gthread worker with a readiness-aware graceful stop."""
 
     _stopper: threading.Thread | None = None
 
     def handle_exit(self, sig: int, frame: object) -> None:
         begin_draining()
         if self._stopper is None:
-            delay = float(os.environ.get("AGENT_DRAIN_SECONDS", "0") or 0)
-            if delay > 0:
-                self.log.info("draining for %.1fs before stopping (AGENT_DRAIN_SECONDS)", delay)
-            self._stopper = threading.Thread(target=self._stop_after, args=(delay,),
+            minimum = float(os.environ.get("AGENT_DRAIN_SECONDS", "0") or 0)
+            maximum = max(minimum, self.cfg.graceful_timeout / 2)
+            self.log.info("draining: serving for %.1fs, then while busy (at most %.1fs)",
+                          minimum, maximum)
+            self._stopper = threading.Thread(target=self._drain, args=(minimum, maximum),
                                              name="drain", daemon=True)
             self._stopper.start()
 
-    def _stop_after(self, delay: float) -> None:
-        time.sleep(delay)
+    def _busy(self) -> bool:
+        return any(not future.done() for future in list(self.futures))
+
+    def _drain(self, minimum: float, maximum: float) -> None:
+        start = time.monotonic()
+        time.sleep(minimum)
+        while self._busy() and time.monotonic() - start < maximum:
+            time.sleep(POLL_SECONDS)
         with self._lock:  # gthread guards poller changes from other threads with this lock
             for sock in self.sockets:
                 with contextlib.suppress(KeyError, ValueError):
