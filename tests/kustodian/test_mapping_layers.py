@@ -69,3 +69,25 @@ def test_layered_prefixes_and_patch_files(tmp_path):
     host = by_rule["no-host-namespaces"]
     assert (host["file"], host["line"]) == (
         "production/hostnet.yaml", line_of(tmp_path / "production/hostnet.yaml", "value: true"))
+
+
+def test_generated_secret_maps_to_its_generator_entry(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write_tree(tmp_path, {
+        "overlays/dev/kustomization.yaml": """
+            namePrefix: dev-
+            resources:
+              - cm.yaml
+            secretGenerator:
+              - name: creds
+                literals: [password=hunter2]
+        """,
+        "overlays/dev/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    })
+    out = run_cli("check", "--no-conftest", "--format", "json", "overlays/dev", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    f = next(f for f in out.findings if f["rule"] == "no-plaintext-secrets")
+    assert f["name"].startswith("dev-creds-")
+    assert (f["file"], f["line"]) == ("overlays/dev/kustomization.yaml",
+                                      line_of(tmp_path / "overlays/dev/kustomization.yaml",
+                                              "- name: creds"))

@@ -141,15 +141,34 @@ class Pipeline:
             if not isinstance(doc, dict):
                 raise KustodianError("kustomize produced a non-mapping document",
                                      file=target.display)
-            origin = _pop_origin(doc)
-            resources.append(Resource(doc, origin=origin, overlay=target.display,
+            resources.append(Resource(doc, origin=_pop_origin(doc), overlay=target.display,
                                       env=target.env))
         text = strip_origin(rendered.text)
         if self.options.keep_rendered:
             self.report.rendered[target.display] = text
-        smap = SourceMap(Path(os.path.realpath(target.path)), rendered.wrapper_dir,
-                         self._builder)
+        smap = SourceMap(Path(os.path.realpath(target.path)), rendered.wrapper_dir or None,
+                         self._builder, fallback=lambda: self._annotated_render(target))
         return _Group(target, resources, smap, text)
+
+    def _annotated_render(self, target: Target) -> tuple[str, dict[tuple, dict]]:
+        """Origins from a render with origin annotations, for the resources the source map
+        cannot place by name (generated, renamed, component-prefixed...)."""
+        from kustodian.render import render
+        from kustodian.yamlio import load_documents
+
+        kustomize = self.options.kustomize or find_kustomize(self.root)
+        rendered = render(target.path, target.display, kustomize, origins=True)
+        origins: dict[tuple, dict] = {}
+        if rendered.error is not None:
+            return "", origins
+        for _, doc in load_documents(rendered.text, target.display, strict=False):
+            if isinstance(doc, dict):
+                origin = _pop_origin(doc)
+                meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+                if origin:
+                    origins[(str(doc.get("kind") or ""), meta.get("namespace") or None,
+                             str(meta.get("name") or ""))] = origin
+        return rendered.wrapper_dir, origins
 
     # --- evaluation ---------------------------------------------------------------------
     def _evaluate(self, group: _Group) -> None:
@@ -270,12 +289,9 @@ def _pop_origin(doc: dict) -> dict | None:
     raw = ann.pop(ORIGIN_ANNOTATION)
     if not ann:
         del meta["annotations"]
-    origin: dict[str, Any] = {}
-    for line in str(raw).splitlines():   # flat `key: value` lines (nested configuredBy skipped)
-        if ":" in line and not line.startswith(" "):
-            key, _, value = line.partition(":")
-            origin[key.strip()] = value.strip().strip("'\"")
-    return origin
+    from kustodian.render import parse_origin
+
+    return parse_origin(raw)
 
 
 def _resources_of(doc: Any, shown: str, index: int, real: str) -> list[Resource]:

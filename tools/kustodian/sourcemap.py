@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,8 @@ class KustNode:
     own: list[Setter] = field(default_factory=list)            # in application order
     generators: dict[str, int] = field(default_factory=dict)   # generated name -> line
     scope: set[str] = field(default_factory=set)
+    prefix: str = ""                                           # namePrefix
+    suffix: str = ""                                           # nameSuffix
 
     def ordered_setters(self) -> list[Setter]:
         out: list[Setter] = []
@@ -245,6 +248,10 @@ class TreeBuilder:
             return None
         root = docs[0]
         node = KustNode(directory, kfile)
+        for key, attr in (("namePrefix", "prefix"), ("nameSuffix", "suffix")):
+            found = map_get(root, key)
+            if found is not None and _scalar(found[1]):
+                setattr(node, attr, _scalar(found[1]) or "")
         for key in ("resources", "bases"):
             for ref in self._str_items(root, key):
                 self._add_resource(node, directory, ref)
@@ -444,13 +451,37 @@ class SourceMap:
     """Locates fields of the resources rendered from one overlay (or read from plain files)."""
 
     def __init__(self, overlay_dir: Path | None = None, wrapper_dir: str | None = None,
-                 builder: TreeBuilder | None = None) -> None:
+                 builder: TreeBuilder | None = None,
+                 fallback: Callable[[], tuple[str, dict[tuple, dict]]] | None = None) -> None:
         self.overlay_dir = overlay_dir
         self.wrapper_dir = wrapper_dir
         self._builder = builder or TreeBuilder()
         self._tree: KustNode | None | bool = False
         self._setters: dict[int, list[Setter]] = {}
         self._origins: dict[int, Origin] = {}
+        self._fallback = fallback
+        self._fallback_result: tuple[str, dict[tuple, dict]] | None = None
+        self._expected: dict[tuple[str, str], list[tuple[str, str]]] | None = None
+
+    def expected_names(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """(kind, rendered name) -> [(origin file, declared name)] for every resource file of
+        the overlay's tree, with each level's namePrefix/nameSuffix applied."""
+        if self._expected is None:
+            out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            if self.tree is not None:
+                _collect_names(self.tree, "", "", out, set())
+            self._expected = out
+        return self._expected
+
+    def _annotated_origin(self, r: Resource) -> tuple[str, dict] | None:
+        """Origin from a second render with origin annotations (only when needed)."""
+        if self._fallback is None:
+            return None
+        if self._fallback_result is None:
+            self._fallback_result = self._fallback()
+        wrapper, origins = self._fallback_result
+        found = origins.get((r.kind, r.namespace, r.name))
+        return (wrapper, found) if found else None
 
     @property
     def tree(self) -> KustNode | None:
@@ -475,8 +506,17 @@ class SourceMap:
                     else node)
             return Origin(r.file, node, [r.name])
         origin = r.origin or {}
-        path = origin.get("path")
         base = self.wrapper_dir or (str(self.overlay_dir) if self.overlay_dir else os.getcwd())
+        if not origin:
+            hits = self.expected_names().get((r.kind, r.name), [])
+            if len(hits) == 1:
+                file, declared = hits[0]
+                return Origin(file, _doc_named(compose_file(file), r.kind, declared),
+                              [declared, r.name])
+            annotated = self._annotated_origin(r)
+            if annotated is not None:
+                base, origin = annotated
+        path = origin.get("path")
         if path and not origin.get("repo"):
             file = os.path.normpath(os.path.join(base, str(path)))
             node, declared = _find_doc(compose_file(file), r)
@@ -580,6 +620,53 @@ class SourceMap:
             if found is not None:
                 return winner.file, found[0].start_mark.line + 1
         return winner.file, winner.node.start_mark.line + 1
+
+
+def _doc_identities(file: str) -> list[tuple[yaml.Node, str, str]]:
+    """(node, kind, name) of every resource declared in a file (List items included)."""
+    out: list[tuple[yaml.Node, str, str]] = []
+    for doc in compose_file(file):
+        kind = _kind_of(doc)
+        if kind == "List":
+            items = map_get(doc, "items")
+            if items and isinstance(items[1], yaml.SequenceNode):
+                out.extend((n, _kind_of(n) or "", name) for item in items[1].value
+                           for n, name in _candidate(item))
+            continue
+        out.extend((n, kind or "", name) for n, name in _candidate(doc))
+    return out
+
+
+def _doc_named(docs: tuple, kind: str, name: str) -> yaml.Node | None:
+    for doc in docs:
+        if _kind_of(doc) == "List":
+            items = map_get(doc, "items")
+            seq = items[1].value if items and isinstance(items[1], yaml.SequenceNode) else []
+            for item in seq:
+                if _kind_of(item) == kind and _candidate(item)[0][1] == name:
+                    return item
+        elif _kind_of(doc) == kind and _candidate(doc)[0][1] == name:
+            return doc
+    return None
+
+
+def _collect_names(node: KustNode, prefix: str, suffix: str,
+                   out: dict[tuple[str, str], list[tuple[str, str]]], active: set[int]) -> None:
+    if id(node) in active:
+        return
+    active.add(id(node))
+    pre, suf = prefix + node.prefix, node.suffix + suffix
+    for file in node.files:
+        for _, kind, name in _doc_identities(file):
+            if name:
+                entry = out.setdefault((kind, pre + name + suf), [])
+                if (file, name) not in entry:
+                    entry.append((file, name))
+    for child in node.children:
+        _collect_names(child, pre, suf, out, active)
+    for comp in node.components:   # a component's resources join its parent's
+        _collect_names(comp, pre, suf, out, active)
+    active.discard(id(node))
 
 
 def _missing_anchor(path: tuple) -> int:
