@@ -116,6 +116,9 @@ def _pr_mode(repo: Path, base_ref: str, targets, options):
         for rel in overlay_dirs:
             env = envs.get(rel) or tree_config.env_for(rel)
             tree_targets.append(Target("overlay", tree / rel, rel, env))
+        if (tree / "Dockerfile").is_file():   # a repository-wide input of the gate
+            tree_targets.append(Target("dockerfile", tree / "Dockerfile", "Dockerfile", None,
+                                       [tree / "Dockerfile"]))
         opts = CheckOptions(**{**options.__dict__, "keep_rendered": True})
         report = Pipeline(tree, tree_config, opts).run(tree_targets)
         if report.errors and tree != repo:
