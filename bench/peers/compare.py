@@ -236,6 +236,32 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
+def _write(args: argparse.Namespace, result: dict, merge: list[str] = ()) -> str:
+    """Merge with what bench/out/<out>.json (and any --merge files) hold, for the N not
+    measured now; write JSON + Markdown; return the Markdown."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = OUT / f"{args.out}.json"
+    rows, pr = list(result["rows"]), result["pr_mode"]
+    sources = [] if args.fresh else [target]
+    sources += [OUT / f"{name}.json" for name in merge]
+    for source in sources:
+        if not source.exists():
+            continue
+        old = json.loads(source.read_text())
+        mine = {r["apps"] for r in rows}
+        rows += [r for r in old.get("rows", []) if r["apps"] not in mine]
+        old_pr = old.get("pr_mode")
+        if old_pr and (pr is None or old_pr["apps"] > pr["apps"]):
+            pr = old_pr
+    rows.sort(key=lambda r: r["apps"])
+    merged = {"machine": result["machine"], "rows": rows, "pr_mode": pr,
+              "targets": targets(rows, pr)}
+    target.write_text(json.dumps(merged, indent=1) + "\n")
+    table = markdown(merged)
+    (OUT / f"{args.out}.md").write_text(table)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, nargs="+", default=[100, 250, 1000])
@@ -247,7 +273,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time sequential kustomize up to this N (slow)")
     parser.add_argument("--peer-timeout", type=float, default=600.0)
     parser.add_argument("--skip-pr", action="store_true")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop earlier results (default: replace only the N measured now)")
+    parser.add_argument("--out", default="compare",
+                        help="result name: bench/out/<out>.json and .md (default compare)")
+    parser.add_argument("--merge", nargs="*", default=[], metavar="NAME",
+                        help="only merge bench/out/<NAME>.json results into --out, no runs")
     args = parser.parse_args(argv)
+    if args.merge:
+        args.apps = []
     result: dict = {"machine": machine(), "rows": [], "pr_mode": None}
     for n in args.apps:
         mono = ensure_monorepo(n)
@@ -256,13 +290,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{runs} run(s)", file=sys.stderr)
         result["rows"] += bench_overlays(mono, runs, n <= args.sequential_max)
         result["rows"] += bench_rendered(mono, runs, args.peer_timeout)
-    if not args.skip_pr:
+        _write(args, result)                     # after each N: a crash keeps what ran
+    if args.apps and not args.skip_pr:
         result["pr_mode"] = bench_pr_mode(ensure_monorepo(max(args.apps)), args.runs)
-    result["targets"] = targets(result["rows"], result["pr_mode"])
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "compare.json").write_text(json.dumps(result, indent=1) + "\n")
-    table = markdown(result)
-    (OUT / "compare.md").write_text(table)
+    table = _write(args, result, merge=args.merge)
     print(table)
     return 0
 
