@@ -39,3 +39,9 @@ def test_docs_command_prints_the_catalogue():
     assert out.stdout == generate()
     for rule in ("run-as-non-root", "canary-split", "no-host-ports", "exemption-expired"):
         assert f"### {rule}" in out.stdout
+
+
+def test_unknown_env_is_a_clear_error():
+    out = run_cli("check", "--no-conftest", "--env", "qa")
+    assert out.returncode == 2
+    assert "no overlay belongs to env 'qa'" in out.stderr and "known envs" in out.stderr

@@ -130,7 +130,13 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
         targets.append(Target("dockerfile", dockerfiles[0], display_path(dockerfiles[0], root),
                               None, dockerfiles))
     if env and not explicit:
+        known = sorted({t.env for t in targets if t.kind == "overlay" and t.env})
         targets = [t for t in targets if t.env == env or t.kind != "overlay"]
+        if not any(t.kind == "overlay" for t in targets):
+            raise KustodianError(f"no overlay belongs to env {env!r}",
+                                 file=str(config.path) if config.path else None,
+                                 hint=f"known envs: {', '.join(known) or 'none'}; map overlays "
+                                      "to envs in .kustodian.yaml `overlays:`")
     return targets
 
 
