@@ -101,3 +101,19 @@ def test_dockerfile_path_goes_to_the_rego(tmp_path, conftest_bin):
     assert {"dockerfile-non-root-user", "dockerfile-no-add-url"} <= rules
     add = next(f for f in out.findings if f["rule"] == "dockerfile-no-add-url")
     assert add["line"] == 2 and add["source"] == "conftest"
+
+
+def test_rego_findings_honour_exemptions(tmp_path, conftest_bin):
+    (tmp_path / ".git").mkdir()
+    docs = fresh()
+    docs[0]["metadata"]["annotations"] = {
+        "kustodian.io/exempt": "team-label: owned by the platform team; expires=2099-01-01"}
+    write_tree(tmp_path, {"policies/team.rego": REGO,
+                          "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
+                          "overlays/dev/app.yaml": yaml.safe_dump_all(docs, sort_keys=False)})
+    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = out.json()
+    assert data["findings"] == []
+    assert [(e["rule"], e["suppressed"], e["status"]) for e in data["exemptions"]] == [
+        ("team-label", 1, "active")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -48,6 +49,7 @@ class _Group:
     resources: list[Resource]
     sourcemap: SourceMap
     rendered_text: str | None = None
+    evaluator: Any = None
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Pipeline:
     _groups: list[_Group] = field(default_factory=list)
     _selections: dict[str | None, Any] = field(default_factory=dict)
     _dockerfiles: list[Target] = field(default_factory=list)
+    _policy_ids: frozenset[str] | None = None
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -91,14 +94,34 @@ class Pipeline:
             t0 = time.perf_counter()
             self._guard("conftest", self._run_conftest)
             timings["conftest_s"] = round(time.perf_counter() - t0, 4)
+        for group in self._groups:
+            if group.evaluator is not None:
+                self.report.exemptions.extend(group.evaluator.exemption_uses())
         self.report.findings.sort(key=_sort_key)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         return self.report
+
+    def _policy_rule_ids(self) -> frozenset[str]:
+        """Kebab-case string literals of the Rego policies: the rule ids an exemption may
+        name besides the built-in ones."""
+        if self._policy_ids is None:
+            ids: set[str] = set()
+            policy_dir = self.options.policy_dir or self.root / "policies"
+            if self.options.conftest and policy_dir.is_dir():
+                for rego in policy_dir.rglob("*.rego"):
+                    if not rego.name.endswith("_test.rego"):
+                        try:
+                            ids.update(_KEBAB.findall(rego.read_text(encoding="utf-8")))
+                        except (OSError, UnicodeDecodeError):
+                            continue
+            self._policy_ids = frozenset(ids)
+        return self._policy_ids
 
     def _warm_up(self) -> None:
         from kustodian.rules.registry import all_rules
 
         all_rules()
+        self._policy_rule_ids()
         if self.options.schema:
             self._guard("schema", self._schema_validator)
 
@@ -190,10 +213,9 @@ class Pipeline:
         if selection is None:   # rule applicability is computed once per env
             selection = Selection.for_env(target.env, self.config.profile(target.env))
             self._selections[target.env] = selection
-        result = Evaluator(ctx, selection, group.sourcemap.locate, self._display,
-                           self.options.today).run()
-        self.report.findings.extend(result.findings)
-        self.report.exemptions.extend(result.exemptions)
+        group.evaluator = Evaluator(ctx, selection, group.sourcemap.locate, self._display,
+                                    self.options.today, self._policy_rule_ids())
+        self.report.findings.extend(group.evaluator.run().findings)
         self.report.timings["evaluate_s"] = round(
             self.report.timings.get("evaluate_s", 0.0) + time.perf_counter() - t0, 4)
 
@@ -253,24 +275,34 @@ class Pipeline:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         for f in findings:
-            self.report.findings.append(self._map_conftest(f, index))
+            mapped = self._map_conftest(f, index)
+            if mapped is not None:
+                self.report.findings.append(mapped)
 
-    def _map_conftest(self, f: Finding, index: dict) -> Finding:
+    def _map_conftest(self, f: Finding, index: dict) -> Finding | None:
+        """A Rego finding at its source line (None when an exemption covers it)."""
         from dataclasses import replace
 
         if f.file is not None or f.kind is None:
             return f
-        hit = index.get((f.overlay, f.kind, f.namespace, f.name)) or next(
-            (v for k, v in index.items() if k[1:] == (f.kind, f.namespace, f.name)), None)
+        hit = index.get((f.overlay, f.kind, f.namespace or None, f.name)) or next(
+            (v for k, v in index.items() if k[1:] == (f.kind, f.namespace or None, f.name)),
+            None)
         if hit is None:
             return f
         group, r = hit
+        if group.evaluator is not None and group.evaluator.exempted(r, f.rule, f.container
+                                                                    or None):
+            return None
         path: tuple = ()
         w = r.workload
         if f.container and w is not None:
             path = next((c.path for c in w.containers() if c.name == f.container), ())
         file, line = group.sourcemap.locate(r, path)
         return replace(f, file=self._display(file), line=line)
+
+
+_KEBAB = re.compile(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"')
 
 
 def _find_conftest(root: Path) -> str | None:

@@ -58,13 +58,14 @@ class Evaluator:
     """Evaluates one overlay context and turns violations into located findings."""
 
     def __init__(self, ctx: OverlayContext, selection: Selection, locate: Locator,
-                 display: Callable[[str | None], str | None], today: dt.date | None = None):
+                 display: Callable[[str | None], str | None], today: dt.date | None = None,
+                 extra_rule_ids: set[str] | frozenset[str] = frozenset()):
         self.ctx = ctx
         self.selection = selection
         self.locate = locate
         self.display = display
         self.today = today or dt.date.today()
-        self.known = set(rules_by_id())
+        self.known = set(rules_by_id()) | set(extra_rule_ids)   # + the Rego's rule ids
         self._exemptions: dict[int, list[ex.Exemption]] = {}
         self.result = OverlayResult()
 
@@ -83,8 +84,16 @@ class Evaluator:
                     self._emit(rule, r, rule.check(r, self.ctx))
         for rule in self.selection.of_scope(OVERLAY):
             self._emit(rule, None, rule.check(self.ctx))
-        self._exemption_uses()
         return self.result
+
+    def exempted(self, r: Resource, rule: str, container: str | None) -> bool:
+        """True (and counted) when an active exemption on `r` covers this finding; used for
+        the Rego's findings too."""
+        exemption = ex.matching(self._exemptions_of(r), rule, container)
+        if exemption is None:
+            return False
+        exemption.suppressed += 1
+        return True
 
     def _exemptions_of(self, r: Resource) -> list[ex.Exemption]:
         key = id(r)
@@ -103,11 +112,8 @@ class Evaluator:
             target = v.resource if v.resource is not None else checked
             if target is None:
                 continue
-            exemption = ex.matching(self._exemptions_of(target), rule.id, v.container)
-            if exemption is not None:
-                exemption.suppressed += 1
-                continue
-            self._add(rule, target, v)
+            if not self.exempted(target, rule.id, v.container):
+                self._add(rule, target, v)
 
     def _add(self, rule: Rule, r: Resource, v: Violation) -> None:
         file, line = self.locate(r, v.path)
@@ -119,7 +125,9 @@ class Evaluator:
             file=self.display(file), line=line, overlay=self.ctx.overlay,
             field_path=format_path(v.path) or None, title=rule.title))
 
-    def _exemption_uses(self) -> None:
+    def exemption_uses(self) -> list[ExemptionUse]:
+        """Every exemption declared in this overlay, with what it suppressed (call last)."""
+        self.result.exemptions = []
         for r in self.ctx.resources:
             for e in self._exemptions.get(id(r), []):
                 file, line = self.locate(r, e.path)
@@ -130,3 +138,4 @@ class Evaluator:
                     name=r.name, namespace=r.namespace, container=e.container,
                     env=self.ctx.env, file=self.display(file), line=line,
                     suppressed=e.suppressed, status=status))
+        return self.result.exemptions
