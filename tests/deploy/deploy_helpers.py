@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 OVERLAYS = ("dev", "staging", "prod", "staging-canary", "prod-canary")
-RENDERABLE = (*(f"overlays/{name}" for name in OVERLAYS), "argocd")
+RENDERABLE = (*(f"overlays/{name}" for name in OVERLAYS), "argocd", "argocd/bootstrap")
 ENV_NAMESPACE = {"dev": "agent-dev", "staging": "agent-staging", "prod": "agent-prod"}
 
 

@@ -101,3 +101,24 @@ def test_hpa_managed_replicas_are_ignored(name, applications):
 
 def test_dev_has_no_hpa_so_nothing_is_ignored(applications):
     assert "ignoreDifferences" not in applications["agent-dev"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def bootstrap(render):
+    return render("argocd/bootstrap")
+
+
+def test_app_of_apps_root_reconciles_argocd_within_its_project(bootstrap, argocd):
+    root = one(bootstrap, "Application", "agent-root")
+    project = one(bootstrap, "AppProject", "agent-bootstrap")["spec"]
+    source, destination = root["spec"]["source"], root["spec"]["destination"]
+    assert (source["repoURL"], source["path"]) == (REPO_URL, "argocd")
+    assert root["spec"]["project"] == "agent-bootstrap"
+    assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert project["sourceRepos"] == [REPO_URL]
+    assert [d["namespace"] for d in project["destinations"]] == [destination["namespace"]]
+    assert project["clusterResourceWhitelist"] == []
+    allowed = {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
+    for resource in argocd:  # everything the root Application would apply
+        assert (resource["apiVersion"].split("/")[0], resource["kind"]) in allowed
+        assert resource["metadata"]["namespace"] == destination["namespace"]
