@@ -146,6 +146,9 @@ FILES = {
                 - name: web
                   securityContext:
                     allowPrivilegeEscalation: true
+                    capabilities:
+                      add:
+                        - NET_ADMIN
     """,
     "overlays/dev/kustomization.yaml": """
         resources:
@@ -187,6 +190,13 @@ def test_value_set_by_overlay_patch(repo, prod):
     assert (f["env"], f["kind"], f["namespace"], f["container"]) == (
         "prod", "Deployment", "shop-prod", "web")
     assert f["overlay"] == "overlays/prod"
+
+
+def test_list_item_set_by_overlay_patch(repo, prod):
+    f = find(prod, "no-added-capabilities", "prod-web")
+    assert (f["file"], f["line"]) == ("overlays/prod/patches/escalate.yaml",
+                                      line_of(repo / "overlays/prod/patches/escalate.yaml",
+                                              "- NET_ADMIN"))
 
 
 def test_value_set_by_component_patch(repo, prod):

@@ -52,6 +52,12 @@ def map_get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | N
 
 def _match_item(seq: yaml.SequenceNode, index: int, rendered_item: Any,
                 by_index: bool) -> yaml.Node | None:
+    if rendered_item is not None and not isinstance(rendered_item, (dict, list)):
+        wanted = str(rendered_item).lower() if isinstance(rendered_item, bool) else str(
+            rendered_item)
+        for item in seq.value:   # scalar lists (capabilities, args...): match by value
+            if _scalar(item) == wanted:
+                return item
     if isinstance(rendered_item, dict):
         for key in MERGE_KEYS:
             if key in rendered_item and not isinstance(rendered_item[key], (dict, list)):
