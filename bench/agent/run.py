@@ -5,7 +5,7 @@ same gunicorn settings (the ceiling), and POST /v1/sessions/{id}/messages with t
 agent (auth, shared Redis rate limit, Redis history, metrics, JSON log line). Prints a table
 and the agent/ceiling ratio; writes bench/out/agent.json.
 
-    .venv/bin/python bench/agent/run.py [--duration 10] [--connections 16] [--workers 2]
+    .venv/bin/python bench/agent/run.py [--duration 5] [--rounds 3] [--connections 16]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,9 +80,20 @@ def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str) 
     return process, f"http://127.0.0.1:{port}"
 
 
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-field median over rounds (non-2xx summed)."""
+    merged: dict[str, float] = {}
+    for field in ("requests_per_second", "p50_ms", "p99_ms"):
+        merged[field] = statistics.median(r[field] for r in runs)
+    merged["non_2xx"] = sum(int(r["non_2xx"]) for r in runs)
+    merged["rounds"] = [r["requests_per_second"] for r in runs]  # type: ignore[assignment]
+    return merged
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per scenario round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -92,35 +104,44 @@ def main() -> int:
         return 1
 
     redis = RedisServer().start()
-    results: dict[str, dict[str, float]] = {}
+    servers, dirs = [], []
+    rounds: dict[str, list[dict[str, float]]] = {}
     try:
         for name, app in (("ceiling", "hello_app:app"), ("agent", "agent.wsgi:app")):
-            tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
-            process, base = serve(app, redis.url, args, tmp)
-            try:
-                if name == "ceiling":
-                    results["hello (bare Flask, ceiling)"] = wrk(f"{base}/hello", args)
-                    continue
-                results["agent GET /healthz"] = wrk(f"{base}/healthz", args)
-                session = requests.post(f"{base}/v1/sessions", timeout=10,
-                                        headers={"Authorization": f"Bearer {API_KEY}"}).json()
-                results["agent POST messages (builtin)"] = wrk(
-                    base, args, HERE / "post_message.lua",
-                    {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]})
-            finally:
-                process.stop()
-                shutil.rmtree(tmp, ignore_errors=True)
+            dirs.append(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+            servers.append(serve(app, redis.url, args, dirs[-1]))
+        (_, hello), (_, agent) = servers
+        session = requests.post(f"{agent}/v1/sessions", timeout=10,
+                                headers={"Authorization": f"Bearer {API_KEY}"}).json()
+        scenarios = [
+            ("hello (bare Flask, ceiling)", lambda: wrk(f"{hello}/hello", args)),
+            ("agent GET /healthz", lambda: wrk(f"{agent}/healthz", args)),
+            ("agent POST messages (builtin)", lambda: wrk(
+                agent, args, HERE / "post_message.lua",
+                {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]})),
+        ]
+        # Interleaved rounds, so a change in machine load hits every scenario alike.
+        for _ in range(args.rounds):
+            for name, run in scenarios:
+                rounds.setdefault(name, []).append(run())
     finally:
+        for process, _ in servers:
+            process.stop()
+        for path in dirs:
+            shutil.rmtree(path, ignore_errors=True)
         redis.stop()
+    results = {name: _median(runs) for name, runs in rounds.items()}
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} "
+          f"interleaved rounds (medians), gunicorn "
           f"{args.workers} workers x {args.gunicorn_threads} threads, {os.cpu_count()} CPUs, "
           f"load average after the run {load}\n")
-    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  rounds req/s")
     for name, r in results.items():
+        per_round = " ".join(f"{x:.0f}" for x in r["rounds"])  # type: ignore[attr-defined]
         print(f"{name:34} {r['requests_per_second']:9.0f} {r['p50_ms']:8.2f} "
-              f"{r['p99_ms']:8.2f} {r['non_2xx']:8d}")
+              f"{r['p99_ms']:8.2f} {int(r['non_2xx']):8d}  {per_round}")
     ceiling = results["hello (bare Flask, ceiling)"]["requests_per_second"]
     for name in ("agent GET /healthz", "agent POST messages (builtin)"):
         ratio = results[name]["requests_per_second"] / ceiling
