@@ -122,3 +122,25 @@ def test_other_overlays_still_reported_when_one_fails(root):
     out = check(root, "--format", "json")
     assert out.returncode == 2
     assert [f["rule"] for f in out.json()["findings"]] == ["no-plaintext-secrets"]
+
+
+def test_kustomize_yaml_error_is_located_in_the_right_file(root):
+    write_tree(root, {
+        "overlays/dev/kustomization.yaml": "resources:\n  - ../../base\n",
+        "base/kustomization.yaml": "resources:\n  - cm.yaml\n",
+        "base/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n",
+    })
+    out = check(root, "overlays/dev")
+    assert out.returncode == 2
+    assert "base/cm.yaml:5: invalid YAML: found duplicate key 'name'" in out.stderr
+    assert "kustomize build failed" in out.stderr
+
+
+def test_missing_resource_names_the_kustomization_line(root):
+    write_tree(root, {"overlays/dev/kustomization.yaml":
+                      "namespace: x\nresources:\n  - deployment.yaml\n  - nope.yaml\n",
+                      "overlays/dev/deployment.yaml":
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"})
+    out = check(root, "overlays/dev")
+    assert out.returncode == 2
+    assert "overlays/dev/kustomization.yaml:4: 'nope.yaml' does not exist" in out.stderr

@@ -85,7 +85,7 @@ class Pipeline:
             render_time += rendered.seconds
             target = by_path[rendered.overlay]
             if rendered.error is not None:
-                self.report.errors.append(str(rendered.error))
+                self.report.errors.append(self._render_error(target, rendered))
                 continue
             self._guard(target.display,
                         lambda t=target, r=rendered: self._evaluate(self._load_rendered(t, r)))
@@ -133,6 +133,17 @@ class Pipeline:
             self._validator = False
             self._validator = SchemaValidator()
         return self._validator or None
+
+    def _render_error(self, target: Target, rendered: Rendered) -> str:
+        """kustomize's message, preceded by the file:line at fault when we can find it."""
+        from kustodian.diagnose import diagnose
+
+        try:
+            cause = diagnose(target.path, lambda p: display_path(p, self.root))
+        except (OSError, RecursionError, KustodianError):
+            cause = None
+        text = str(rendered.error)
+        return f"{cause}\n  kustomize: {text}" if cause is not None else text
 
     def _guard(self, where: str, action: Callable[[], Any]) -> None:
         """Run one stage; a KustodianError becomes a report error (exit 2), not a crash."""
