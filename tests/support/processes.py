@@ -33,7 +33,8 @@ def require_tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if not found:
-        raise RuntimeError(f"{name} is not installed; run `make setup` (it installs the pinned tools)")
+        raise RuntimeError(f"{name} is not installed; run `make setup` "
+                           "(it installs the pinned tools)")
     return found
 
 
@@ -57,7 +58,7 @@ def wait_for_http(url: str, timeout: float = 15.0, expect: int = 200) -> None:
                 if resp.status == expect:
                     return
                 last = resp.status
-        except Exception as exc:  # noqa: BLE001 - polling until ready
+        except Exception as exc:  # polling until ready: any failure means not yet
             last = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer {expect} within {timeout}s (last: {last})")
