@@ -32,5 +32,7 @@ deny contains result if {
 	patterns := _shown_patterns
 	msg := sprintf("container %q runs image %q from a registry that is not allowed (allowed: %s)", [c.name, image, patterns])
 	fix := "Mirror the image into an allowed registry, or add its repository to kustodian_policy.registries in policies/data.yaml"
-	result := k8s.result("allowed-registries", "high", "supply-chain", obj, c.name, msg, fix)
+	# "field" (relative to the container) lets kustodian point at the line that sets the image:
+	# the base manifest or the overlay's `images:` entry.
+	result := object.union(k8s.result("allowed-registries", "high", "supply-chain", obj, c.name, msg, fix), {"field": "image"})
 }

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import yaml
-from check_helpers import run_cli, write_tree
+from check_helpers import REPO_ROOT, run_cli, write_tree
 from manifests import fresh, pod_spec
 
 REGO = """
@@ -117,3 +118,39 @@ def test_rego_findings_honour_exemptions(tmp_path, conftest_bin):
     assert data["findings"] == []
     assert [(e["rule"], e["suppressed"], e["status"]) for e in data["exemptions"]] == [
         ("team-label", 1, "active")]
+
+
+def _images_tree(tag: str, registry: str = "ghcr.io/acme") -> dict[str, str]:
+    return {
+        ".kustodian.yaml": "overlays:\n  overlays/prod: {env: prod}\n",
+        "overlays/prod/kustomization.yaml":
+            "resources:\n  - app.yaml\nimages:\n  - name: ghcr.io/acme/web\n"
+            f"    newName: {registry}/web\n    newTag: \"{tag}\"\n",
+        "overlays/prod/app.yaml": app_yaml(),
+    }
+
+
+def test_rego_image_finding_points_at_the_images_entry(tmp_path, conftest_bin):
+    """allowed-registries (Rego) names the overlay line that set the image, not the base."""
+    (tmp_path / ".git").mkdir()
+    write_tree(tmp_path, _images_tree("1.0@sha256:" + "a" * 64, registry="docker.io/evil"))
+    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")  # the shipped Rego
+    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    [f] = [f for f in out.findings if f["rule"] == "allowed-registries"]
+    assert f["file"] == "overlays/prod/kustomization.yaml"
+    assert f["line"] in (4, 5, 6)  # the images: entry (name/newName/newTag), not the base
+    assert f["field_path"].endswith(".image")
+
+
+def test_pr_mode_retagging_an_undigested_image_is_not_a_new_finding(tmp_path, kustomize_bin):
+    write_tree(tmp_path, _images_tree("1.0"))
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    write_tree(tmp_path, _images_tree("1.1"))
+    git(tmp_path, "commit", "-qam", "retag")
+    out = run_cli("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
+                  "--new-only", cwd=tmp_path)
+    digest = [f for f in out.findings if f["rule"] == "image-digest-pinned"]
+    assert digest and {f["status"] for f in digest} == {"unchanged"}, out.stdout
+    assert out.returncode == 0, out.stdout

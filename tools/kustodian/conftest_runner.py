@@ -223,6 +223,7 @@ def _finding(item: ConftestInput, entry: dict, level: str, namespace: str) -> Fi
         name=_text(meta.get("name")),
         namespace=_text(meta.get("namespace")),
         container=_text(meta.get("container")),
+        field_path=_text(meta.get("field")),
         overlay=item.overlay,
         source="conftest",
     )

@@ -54,9 +54,11 @@ class Finding:
     title: str | None = None         # the rule's one-line title
 
     def fingerprint(self) -> tuple:
-        """Identity across revisions (no line numbers: they move when unrelated lines change)."""
+        """Identity across revisions: no line numbers (they move when unrelated lines change),
+        and the offending field rather than the message when known (messages quote values, so a
+        retagged image without a digest is the same finding, not a new one)."""
         return (self.rule, self.env, self.kind, self.namespace, self.name, self.container,
-                self.file, self.message)
+                self.file, self.field_path or self.message)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -294,6 +294,8 @@ class Pipeline:
         """A Rego finding at its source line (None when an exemption covers it)."""
         from dataclasses import replace
 
+        from kustodian.rules.runner import format_path
+
         if f.file is not None or f.kind is None:
             return f
         hit = index.get((f.overlay, f.kind, f.namespace or None, f.name)) or next(
@@ -309,8 +311,11 @@ class Pipeline:
         w = r.workload
         if f.container and w is not None:
             path = next((c.path for c in w.containers() if c.name == f.container), ())
+            if path and f.field_path:  # a Rego "field" is relative to the container
+                path = (*path, *f.field_path.split("."))
         file, line = group.sourcemap.locate(r, path)
-        return replace(f, file=self._display(file), line=line)
+        field = format_path(path) if path else f.field_path
+        return replace(f, file=self._display(file), line=line, field_path=field)
 
 
 _KEBAB = re.compile(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"')
