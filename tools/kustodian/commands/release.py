@@ -6,13 +6,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kustodian.errors import KustodianError
 from kustodian.release.config import ReleaseConfig, find_root, load_config
-from kustodian.release.execute import Options, execute
 from kustodian.release.reference import ImageVersion, validate_name
+
+if TYPE_CHECKING:
+    from kustodian.release.execute import Options
 
 
 def _release_options(func: Callable) -> Callable:
@@ -45,9 +48,19 @@ def _config(repo: Path | None) -> ReleaseConfig:
 
 
 def _opts(kw: dict) -> Options:
+    from kustodian.release.execute import Options
+
     return Options(dry_run=kw["dry_run"], commit=kw["commit"], allow_dirty=kw["allow_dirty"],
                    pr_body=kw["pr_body"], push=kw["push"], remote=kw["remote"],
                    target=kw["target"], check=not kw["no_check"])
+
+
+def _execute(config: ReleaseConfig, changes, options: Options, echo: Callable) -> None:
+    """Apply planned changes (imported lazily: git/kustomize machinery is not needed for
+    `kustodian check`, which shares this CLI's start-up)."""
+    from kustodian.release.execute import execute
+
+    execute(config, changes, options, echo)
 
 
 def _version(tag: str | None, digest: str | None) -> ImageVersion:
@@ -70,7 +83,7 @@ def bump(env: str, image: str | None, tag: str | None, digest: str | None, **kw)
     config = _config(kw["repo"])
     version = _version(tag, digest)
     changes = plan_bump(config, env, validate_name(image or config.image), version)
-    execute(config, changes, _opts(kw), click.echo)
+    _execute(config, changes, _opts(kw), click.echo)
 
 
 @click.command()
@@ -86,7 +99,7 @@ def promote(source: str, target_env: str, image: str | None, force: bool, **kw) 
     config = _config(kw["repo"])
     changes = plan_promote(config, source, target_env, validate_name(image or config.image),
                            force)
-    execute(config, changes, _opts(kw), click.echo)
+    _execute(config, changes, _opts(kw), click.echo)
 
 
 @click.group()
@@ -107,7 +120,7 @@ def canary_start(env: str, digest: str, tag: str | None, weight: int | None, **k
 
     config = _config(kw["repo"])
     changes = plan_start(config, env, ImageVersion(tag=tag, digest=digest), weight)
-    execute(config, changes, _opts(kw), click.echo)
+    _execute(config, changes, _opts(kw), click.echo)
 
 
 @canary.command("weight")
@@ -123,7 +136,7 @@ def canary_weight(weight: str, env: str, **kw) -> None:
                                  param_hint="WEIGHT")
     config = _config(kw["repo"])
     changes = plan_weight(config, env, weight)
-    execute(config, changes, _opts(kw), click.echo)
+    _execute(config, changes, _opts(kw), click.echo)
 
 
 @canary.command("promote")
@@ -134,7 +147,7 @@ def canary_promote(env: str, **kw) -> None:
     from kustodian.release.canary import plan_promote_canary
 
     config = _config(kw["repo"])
-    execute(config, plan_promote_canary(config, env), _opts(kw), click.echo)
+    _execute(config, plan_promote_canary(config, env), _opts(kw), click.echo)
 
 
 @canary.command("abort")
@@ -145,7 +158,7 @@ def canary_abort(env: str, **kw) -> None:
     from kustodian.release.canary import plan_abort
 
     config = _config(kw["repo"])
-    execute(config, plan_abort(config, env), _opts(kw), click.echo)
+    _execute(config, plan_abort(config, env), _opts(kw), click.echo)
 
 
 @canary.command("analyze")
