@@ -82,6 +82,7 @@ class ExemptionUse:
     line: int | None
     suppressed: int = 0              # how many findings it suppressed
     status: str = "active"           # "active", "unused" (suppressed nothing) or "expired"
+    overlay: str | None = None       # the overlay it was rendered from (a base serves several)
 
     def to_json(self) -> dict:
         return asdict(self)

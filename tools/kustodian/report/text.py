@@ -49,6 +49,8 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
                 target += f" [container {e.container}]"
             until = f", expires {e.expires}" if e.expires else ""
             env = f"[{e.env}] " if e.env else ""
+            if e.overlay:
+                env = f"[{e.env + ': ' if e.env else ''}{e.overlay}] "
             lines.append(f"  {where}  {env}{e.rule} on {target}: {e.reason} ({e.status}, "
                          f"suppressed {e.suppressed}{until})")
     for err in report.errors:

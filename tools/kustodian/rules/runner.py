@@ -137,5 +137,6 @@ class Evaluator:
                     expires=e.expires.isoformat() if e.expires else None, kind=r.kind,
                     name=r.name, namespace=r.namespace, container=e.container,
                     env=self.ctx.env, file=self.display(file), line=line,
-                    suppressed=e.suppressed, status=status))
+                    suppressed=e.suppressed, status=status,
+                    overlay=self.ctx.overlay))
         return self.result.exemptions
