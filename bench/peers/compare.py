@@ -100,10 +100,13 @@ def bench_overlays(mono: Monorepo, runs: int, sequential: bool) -> list[dict]:
     return rows
 
 
-def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float) -> list[dict]:
+def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float,
+                   only: list[str] | None = None) -> list[dict]:
     """Workload B: every tool on the same pre-rendered plain YAML."""
     files = [str(p.relative_to(mono.root)) for p in mono.rendered_files()]
     res, rows = mono.resources(), []
+    if only:
+        return rows + _peers_rendered(mono, runs, peer_timeout, files, res, only)
     check = repeat("kustodian", runs, lambda: run_measured(
         kustodian_check_cmd("--env", "prod", "rendered"), cwd=mono.root))
     ok = check.ok_runs()
@@ -112,14 +115,21 @@ def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float) -> list[dict]
     rows.append(_series_row(mono.apps, "rendered", "kustodian check --env prod", check, res,
                             {"timings": timings,
                              "returncodes": [r.returncode for r in check.runs]}))
-    for name in PEERS:
+    return rows + _peers_rendered(mono, runs, peer_timeout, files, res, list(PEERS))
+
+
+def _peers_rendered(mono: Monorepo, runs: int, peer_timeout: float, files: list[str],
+                    res: int, names: list[str]) -> list[dict]:
+    rows = []
+    for name in names:
         tool = TOOLS[name]
         if not tool.available():
             rows.append({"apps": mono.apps, "workload": "rendered", "tool": name,
                          "skipped": "not installed (bench/peers/install.sh)"})
             continue
-        paths = ["rendered"] if name in ("checkov", "kubeconform", "conftest",
-                                         "kube-linter") else files
+        # absolute: the tools' command builders look at the path from the harness's cwd
+        paths = [str(mono.rendered_dir)] if name in ("checkov", "kubeconform", "conftest",
+                                                     "kube-linter") else files
         series = repeat(name, runs, lambda tool=tool, paths=paths: run_measured(
             tool.build(paths, jobs()), cwd=mono.root, env=tool.environ(),
             timeout=peer_timeout, keep_output=False))
@@ -248,12 +258,15 @@ def _write(args: argparse.Namespace, result: dict, merge: list[str] = ()) -> str
         if not source.exists():
             continue
         old = json.loads(source.read_text())
-        mine = {r["apps"] for r in rows}
-        rows += [r for r in old.get("rows", []) if r["apps"] not in mine]
+        mine = {(r["apps"], r["workload"], r["tool"]) for r in rows}
+        rows += [r for r in old.get("rows", [])
+                 if (r["apps"], r["workload"], r["tool"]) not in mine]
         old_pr = old.get("pr_mode")
         if old_pr and (pr is None or old_pr["apps"] > pr["apps"]):
             pr = old_pr
-    rows.sort(key=lambda r: r["apps"])
+    order = {w: i for i, w in enumerate(("overlays", "rendered"))}
+    rows.sort(key=lambda r: (r["apps"], order.get(r["workload"], 9), r["tool"] not in
+                             ("kustomize build, 2 parallel (floor)",)))
     merged = {"machine": result["machine"], "rows": rows, "pr_mode": pr,
               "targets": targets(rows, pr)}
     target.write_text(json.dumps(merged, indent=1) + "\n")
@@ -273,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time sequential kustomize up to this N (slow)")
     parser.add_argument("--peer-timeout", type=float, default=600.0)
     parser.add_argument("--skip-pr", action="store_true")
+    parser.add_argument("--only-peers", default="",
+                        help="re-measure only these peers on the rendered YAML (comma list)")
     parser.add_argument("--fresh", action="store_true",
                         help="drop earlier results (default: replace only the N measured now)")
     parser.add_argument("--out", default="compare",
@@ -288,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs if n <= args.large else args.runs_large
         print(f"compare: N={n} ({len(mono.overlays)} overlays, {mono.resources()} resources), "
               f"{runs} run(s)", file=sys.stderr)
-        result["rows"] += bench_overlays(mono, runs, n <= args.sequential_max)
-        result["rows"] += bench_rendered(mono, runs, args.peer_timeout)
+        only = [p for p in args.only_peers.split(",") if p]
+        if not only:
+            result["rows"] += bench_overlays(mono, runs, n <= args.sequential_max)
+        result["rows"] += bench_rendered(mono, runs, args.peer_timeout, only)
         _write(args, result)                     # after each N: a crash keeps what ran
     if args.apps and not args.skip_pr:
         result["pr_mode"] = bench_pr_mode(ensure_monorepo(max(args.apps)), args.runs)
