@@ -246,6 +246,15 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
+def _tool_rank(tool: str) -> int:
+    """Table order: the kustomize floor, kustodian, then the peers."""
+    if tool.startswith("kustomize build"):
+        return 0 if "parallel" in tool else 1
+    if tool.startswith("kustodian"):
+        return 2
+    return 3 + (PEERS.index(tool) if tool in PEERS else len(PEERS))
+
+
 def _write(args: argparse.Namespace, result: dict, merge: list[str] = ()) -> str:
     """Merge with what bench/out/<out>.json (and any --merge files) hold, for the N not
     measured now; write JSON + Markdown; return the Markdown."""
@@ -265,8 +274,7 @@ def _write(args: argparse.Namespace, result: dict, merge: list[str] = ()) -> str
         if old_pr and (pr is None or old_pr["apps"] > pr["apps"]):
             pr = old_pr
     order = {w: i for i, w in enumerate(("overlays", "rendered"))}
-    rows.sort(key=lambda r: (r["apps"], order.get(r["workload"], 9), r["tool"] not in
-                             ("kustomize build, 2 parallel (floor)",)))
+    rows.sort(key=lambda r: (r["apps"], order.get(r["workload"], 9), _tool_rank(r["tool"])))
     merged = {"machine": result["machine"], "rows": rows, "pr_mode": pr,
               "targets": targets(rows, pr)}
     target.write_text(json.dumps(merged, indent=1) + "\n")
