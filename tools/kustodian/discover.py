@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from kustodian.config import RepoConfig
@@ -33,10 +34,16 @@ def is_dockerfile(path: Path) -> bool:
         ".Dockerfile")
 
 
+@lru_cache(maxsize=64)
+def _real_dir(path: str) -> Path:
+    """realpath of the root / cwd, resolved once per run (not once per overlay)."""
+    return Path(os.path.realpath(path))
+
+
 def display_path(path: Path, root: Path) -> str:
     """Repository-relative when inside the root, else relative to cwd, else absolute."""
     real = Path(os.path.realpath(path))
-    for base in (Path(os.path.realpath(root)), Path(os.path.realpath(os.getcwd()))):
+    for base in (_real_dir(str(root)), _real_dir(os.getcwd())):
         try:
             rel = real.relative_to(base)
             return str(rel) if str(rel) != "." else "."
@@ -48,7 +55,10 @@ def display_path(path: Path, root: Path) -> str:
 def is_component(kfile: Path) -> bool:
     """True for `kind: Component` kustomizations (rendered only through their includers)."""
     try:
-        docs = load_documents(read_text(kfile, str(kfile)), str(kfile))
+        text = read_text(kfile, str(kfile))
+        if "Component" not in text:   # cheap pre-check: most kustomizations are not
+            return False
+        docs = load_documents(text, str(kfile))
     except KustodianError:
         return False  # let kustomize report the real problem
     data = docs[0][1] if docs else None
