@@ -16,6 +16,7 @@ The env profile is applied on top of `default`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,15 +127,30 @@ def _profile(name: str, data: Any, file: str) -> Profile:
                    severity=severity)
 
 
+_PARSED: dict[str, list] = {}
+
+
+def _parse_config(display: str, text: str) -> list:
+    """The parsed config file, memoised per content: one run reads it several times (repo,
+    base and head trees in PR mode), and a monorepo's can be thousands of lines."""
+    from kustodian.yamlio import load_documents
+
+    if text not in _PARSED:
+        if len(_PARSED) >= 8:
+            _PARSED.clear()
+        _PARSED[text] = load_documents(text, display)
+    return _PARSED[text]
+
+
 def load_config(root: Path) -> RepoConfig:
     """Read `<root>/.kustodian.yaml`; a missing file gives the defaults."""
-    from kustodian.yamlio import load_documents, read_text
-
     path = root / CONFIG_NAME
     if not path.exists():
         return RepoConfig(root=root)
     display = str(path)
-    docs = load_documents(read_text(path, display), display)
+    from kustodian.yamlio import read_text
+
+    docs = copy.deepcopy(_parse_config(display, read_text(path, display)))
     data = docs[0][1] if docs else {}
     if not isinstance(data, dict):
         raise KustodianError("the configuration must be a mapping", file=display)
