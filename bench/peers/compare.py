@@ -105,7 +105,7 @@ def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float,
     """Workload B: every tool on the same pre-rendered plain YAML."""
     files = [str(p.relative_to(mono.root)) for p in mono.rendered_files()]
     res, rows = mono.resources(), []
-    if only:
+    if only and "kustodian" not in only:
         return rows + _peers_rendered(mono, runs, peer_timeout, files, res, only)
     check = repeat("kustodian", runs, lambda: run_measured(
         kustodian_check_cmd("--env", "prod", "rendered"), cwd=mono.root))
@@ -115,7 +115,8 @@ def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float,
     rows.append(_series_row(mono.apps, "rendered", "kustodian check --env prod", check, res,
                             {"timings": timings,
                              "returncodes": [r.returncode for r in check.runs]}))
-    return rows + _peers_rendered(mono, runs, peer_timeout, files, res, list(PEERS))
+    peers = [p for p in only if p != "kustodian"] if only else list(PEERS)
+    return rows + _peers_rendered(mono, runs, peer_timeout, files, res, peers)
 
 
 def _peers_rendered(mono: Monorepo, runs: int, peer_timeout: float, files: list[str],
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-timeout", type=float, default=600.0)
     parser.add_argument("--skip-pr", action="store_true")
     parser.add_argument("--only-peers", default="",
-                        help="re-measure only these peers on the rendered YAML (comma list)")
+                        help="re-measure only these tools on the rendered YAML (comma list; "
+                             "'kustodian' for kustodian's own row)")
     parser.add_argument("--fresh", action="store_true",
                         help="drop earlier results (default: replace only the N measured now)")
     parser.add_argument("--out", default="compare",
