@@ -16,7 +16,7 @@ def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin
     assert out.returncode == 0
     targets = data["summary"]["overlays"]
     for overlay in ("overlays/dev", "overlays/staging", "overlays/staging-canary",
-                    "overlays/prod", "overlays/prod-canary", "argocd"):
+                    "overlays/prod", "overlays/prod-canary", "argocd", "argocd/bootstrap"):
         assert overlay in targets
     assert not any("release" in t for t in targets)   # kind: Component dirs are not rendered
     assert data["summary"]["resources"] > 50
@@ -45,3 +45,23 @@ def test_unknown_env_is_a_clear_error():
     out = run_cli("check", "--no-conftest", "--env", "qa")
     assert out.returncode == 2
     assert "no overlay belongs to env 'qa'" in out.stderr and "known envs" in out.stderr
+
+
+def test_nested_kustomizations_are_targets_unless_an_enclosing_one_includes_them(tmp_path):
+    """argocd/bootstrap beside argocd/ is its own target; a dir the enclosing kustomization
+    lists in resources is rendered through it only; files inside a tree are not loose files."""
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n  namespace: ns\n"
+    (tmp_path / ".git").mkdir()
+    for rel, text in {
+        "argocd/kustomization.yaml": "resources:\n  - apps/a.yaml\n  - included\n",
+        "argocd/apps/a.yaml": cm.format("a"),
+        "argocd/included/kustomization.yaml": "resources:\n  - b.yaml\n",
+        "argocd/included/b.yaml": cm.format("b"),
+        "argocd/bootstrap/kustomization.yaml": "resources:\n  - root.yaml\n",
+        "argocd/bootstrap/root.yaml": cm.format("root"),
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    out = run_cli("check", "--no-conftest", "--no-schema", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.json()["summary"]["overlays"] == ["argocd", "argocd/bootstrap"]

@@ -66,23 +66,48 @@ def is_component(kfile: Path) -> bool:
 
 
 def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
-    """(overlay dirs, plain manifest files) under `directory`; kustomization trees are
-    not descended into, Components and hidden dirs are skipped."""
+    """(overlay dirs, plain manifest files) under `directory`.
+
+    Components and hidden dirs are skipped. Files inside a kustomization tree belong to it and
+    are not checked on their own. A kustomization nested inside another one is a target of its
+    own unless an enclosing kustomization includes it (e.g. `argocd/bootstrap` beside the
+    `argocd/` it reconciles is one; `base/agent/workload` listed in `base/` resources is not).
+    """
     overlays: list[Path] = []
     files: list[Path] = []
+    trees: list[Path] = []
     for current, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(current)
+        enclosing = [t for t in trees if here.is_relative_to(t)]
         kfile = kustomization_file(here)
         if kfile is not None:
-            dirs[:] = []
-            if not is_component(kfile):
+            trees.append(here)
+            if not is_component(kfile) and not any(here.resolve() in _included_dirs(t)
+                                                   for t in enclosing):
                 overlays.append(here)
             continue
-        files.extend(here / n for n in sorted(names) if n.endswith(MANIFEST_SUFFIXES)
-                     and not n.startswith("."))
-    # plain files that sit inside a kustomization tree were handled by the walk
+        if not enclosing:
+            files.extend(here / n for n in sorted(names) if n.endswith(MANIFEST_SUFFIXES)
+                         and not n.startswith("."))
     return overlays, files
+
+
+@lru_cache(maxsize=256)
+def _included_dirs(tree: Path) -> frozenset[Path]:
+    """Directories a kustomization lists as resources or components (resolved)."""
+    kfile = kustomization_file(tree)
+    try:
+        docs = load_documents(read_text(kfile, str(kfile)), str(kfile)) if kfile else []
+    except KustodianError:
+        return frozenset()  # kustomize reports the real problem when the tree renders
+    data = docs[0][1] if docs else None
+    if not isinstance(data, dict):
+        return frozenset()
+    entries = [*(data.get("resources") or []), *(data.get("components") or []),
+               *(data.get("bases") or [])]
+    return frozenset((tree / e).resolve() for e in entries
+                     if isinstance(e, str) and (tree / e).is_dir())
 
 
 def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
@@ -120,9 +145,6 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
                 raise KustodianError(
                     "is a kustomize Component; it is checked through the overlays that "
                     "include it", file=shown, hint="pass the overlay directory instead")
-            continue
-        if kfile is not None:
-            targets.append(_overlay_target(path, root, config, env, explicit))
             continue
         overlays, files = _walk(path)
         targets.extend(_overlay_target(o, root, config, env, explicit) for o in overlays)
