@@ -75,14 +75,15 @@ def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
     """
     overlays: list[Path] = []
     files: list[Path] = []
-    trees: list[Path] = []
+    trees: set[Path] = set()
     for current, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(current)
-        enclosing = [t for t in trees if here.is_relative_to(t)]
+        # enclosing trees are ancestors: look them up (O(depth)), never scan all trees
+        enclosing = [p for p in reversed(here.parents) if p in trees]
         kfile = kustomization_file(here)
         if kfile is not None:
-            trees.append(here)
+            trees.add(here)
             if not is_component(kfile) and not any(here.resolve() in _included_dirs(t)
                                                    for t in enclosing):
                 overlays.append(here)
