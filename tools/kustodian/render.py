@@ -72,51 +72,49 @@ def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False
         Path(real_wrapper, "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
             f"resources:\n  - {rel}\nbuildMetadata: [originAnnotations]\n", encoding="utf-8")
-        proc = subprocess.run([kustomize, "build", real_wrapper], capture_output=True,
-                              text=True, timeout=KUSTOMIZE_TIMEOUT, check=False)
-        if proc.returncode != 0:
-            message = _clean_error(proc.stderr or proc.stdout, real_wrapper, rel, display)
-            err = KustodianError(f"kustomize build failed: {message}", file=display,
-                                 hint="run `kustomize build " + display + "` to reproduce; "
-                                      "fix the file it names")
-            return Rendered(overlay, display, error=err,
-                            seconds=time.perf_counter() - started)
+        proc, error = _kustomize_build(kustomize, real_wrapper, display)
+        if proc is not None and proc.returncode != 0:
+            error = _build_failed(_clean_error(proc.stderr or proc.stdout, real_wrapper, rel,
+                                               display), display)
+        if error is not None:
+            return Rendered(overlay, display, error=error, seconds=time.perf_counter() - started)
         return Rendered(overlay, display, proc.stdout, real_wrapper,
                         seconds=time.perf_counter() - started)
-    except subprocess.TimeoutExpired:
-        return Rendered(overlay, display, error=KustodianError(
-            f"kustomize build did not finish within {KUSTOMIZE_TIMEOUT}s", file=display),
-            seconds=time.perf_counter() - started)
-    except OSError as exc:
-        return Rendered(overlay, display, error=KustodianError(
-            f"cannot run kustomize: {exc.strerror}", file=display,
-            hint="run `make setup`"), seconds=time.perf_counter() - started)
     finally:
         shutil.rmtree(real_wrapper, ignore_errors=True)
 
 
 def _render_direct(overlay: Path, display: str, kustomize: str) -> Rendered:
     started = time.perf_counter()
-    try:
-        proc = subprocess.run([kustomize, "build", str(overlay)], capture_output=True,
-                              text=True, timeout=KUSTOMIZE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        return Rendered(overlay, display, error=KustodianError(
-            f"kustomize build did not finish within {KUSTOMIZE_TIMEOUT}s", file=display),
-            seconds=time.perf_counter() - started)
-    except OSError as exc:
-        return Rendered(overlay, display, error=KustodianError(
-            f"cannot run kustomize: {exc.strerror}", file=display, hint="run `make setup`"),
-            seconds=time.perf_counter() - started)
-    if proc.returncode != 0:
+    proc, error = _kustomize_build(kustomize, str(overlay), display)
+    if proc is not None and proc.returncode != 0:
         real = os.path.realpath(overlay)
-        message = re.sub(r"\s+", " ", (proc.stderr or proc.stdout).strip().removeprefix(
-            "Error: ").replace(real, display).replace(str(overlay), display))[:2000]
-        return Rendered(overlay, display, error=KustodianError(
-            f"kustomize build failed: {message}", file=display,
-            hint=f"run `kustomize build {display}` to reproduce; fix the file it names"),
-            seconds=time.perf_counter() - started)
+        error = _build_failed(re.sub(r"\s+", " ", (proc.stderr or proc.stdout).strip().removeprefix(
+            "Error: ").replace(real, display).replace(str(overlay), display))[:2000], display)
+    if error is not None:
+        return Rendered(overlay, display, error=error, seconds=time.perf_counter() - started)
     return Rendered(overlay, display, proc.stdout, seconds=time.perf_counter() - started)
+
+
+def _kustomize_build(kustomize: str, target: str, display: str
+                     ) -> tuple[subprocess.CompletedProcess | None, KustodianError | None]:
+    """Run `kustomize build target`: (the finished process, None) or (None, why it did not
+    run to completion)."""
+    try:
+        return subprocess.run([kustomize, "build", target], capture_output=True, text=True,
+                              timeout=KUSTOMIZE_TIMEOUT, check=False), None
+    except subprocess.TimeoutExpired:
+        return None, KustodianError(
+            f"kustomize build did not finish within {KUSTOMIZE_TIMEOUT}s", file=display)
+    except OSError as exc:
+        return None, KustodianError(f"cannot run kustomize: {exc.strerror}", file=display,
+                                    hint="run `make setup`")
+
+
+def _build_failed(message: str, display: str) -> KustodianError:
+    return KustodianError(f"kustomize build failed: {message}", file=display,
+                          hint=f"run `kustomize build {display}` to reproduce; "
+                               "fix the file it names")
 
 
 def parse_origin(raw: object) -> dict[str, str]:
