@@ -36,3 +36,18 @@ def fmt(value: object) -> str:
 def sc_path(container_path: tuple, *keys: str) -> tuple:
     """Path of a field inside a container's securityContext."""
     return (*container_path, "securityContext", *keys)
+
+
+def missing_resources(w, section: str, noun: str):
+    """Violations for containers without a CPU or memory `resources.<section>` value, located
+    at the deepest part of `resources.<section>` that exists."""
+    from kustodian.resources import as_dict
+
+    for c in w.containers(("initContainers", "containers")):
+        resources = as_dict(c.spec.get("resources"))
+        values = as_dict(resources.get(section))
+        missing = [k for k in ("cpu", "memory") if values.get(k) in (None, "")]
+        if missing:
+            path = (*c.path, "resources", section) if resources else (*c.path, "resources")
+            yield Violation(f"container {c.name!r} has no {' and '.join(missing)} {noun}",
+                            (*path, missing[0]) if values else path, c.name)

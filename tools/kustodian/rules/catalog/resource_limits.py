@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from kustodian.resources import as_dict
-from kustodian.rules.catalog._common import MEDIUM, Rule, Violation
+from kustodian.rules.catalog._common import MEDIUM, Rule, missing_resources
 
 
 def check(w, ctx):
-    for c in w.containers(("initContainers", "containers")):
-        resources = as_dict(c.spec.get("resources"))
-        limits = as_dict(resources.get("limits"))
-        missing = [k for k in ("cpu", "memory") if limits.get(k) in (None, "")]
-        if missing:
-            path = (*c.path, "resources", "limits") if resources else (*c.path, "resources")
-            yield Violation(f"container {c.name!r} has no {' and '.join(missing)} limit",
-                            (*path, missing[0]) if limits else path, c.name)
+    yield from missing_resources(w, "limits", "limit")
 
 
 RULE = Rule(
