@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from kustodian.resources import CONTAINER_LISTS, Resource
-from kustodian.yamlio import compose_file, compose_text
+from kustodian.yamlio import compose_document, compose_file, compose_text
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "topologyKey", "ip", "port")
@@ -503,8 +503,7 @@ class SourceMap:
 
     def _find_origin(self, r: Resource) -> Origin:
         if r.file is not None:   # plain manifest input
-            docs = compose_file(r.file)
-            node = _doc_at(docs, r.doc_index)
+            node = compose_document(r.file, r.doc_index)
             if r.item_index is not None:
                 items = map_get(node, "items")
                 node = (items[1].value[r.item_index] if items and isinstance(
@@ -682,11 +681,6 @@ def _missing_anchor(path: tuple) -> int:
         if path[i - 1] in CONTAINER_LISTS and isinstance(path[i], int):
             return min(i + 1, len(path) - 1)
     return len(path) - 1
-
-
-def _doc_at(docs: tuple, index: int) -> yaml.Node | None:
-    """The composed node of non-empty document number `index` (as load_documents counts)."""
-    return docs[index] if 0 <= index < len(docs) else None
 
 
 def _node_at(node: yaml.Node | None, path: tuple, rendered: Any) -> yaml.Node | None:

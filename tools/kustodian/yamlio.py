@@ -1,8 +1,13 @@
 """Safe YAML loading: size and alias-expansion limits, duplicate keys and positions in errors.
 
-Two speeds: `load_documents` builds plain Python objects with the C parser (fast, used for
-everything we evaluate); `compose_file` keeps the node tree with line marks and is only
-called for the few files a finding has to point into (see `sourcemap`).
+Three speeds:
+- `load_documents` first tries yaml-rs (a Rust parser, ~10x PyYAML's C loader) on texts whose
+  every scalar means the same under YAML 1.1, which Kubernetes and PyYAML follow, as under
+  YAML 1.2, which yaml-rs follows. The other texts (1.1 booleans, octal and sexagesimal
+  numbers, timestamps, tags, anchors, merge keys...; `_needs_exact` spots them), like any text
+  yaml-rs refuses, go through PyYAML's loader, which also words the errors.
+- `compose_document` composes one document with line marks, only for the documents a finding
+  has to point into (see `sourcemap`); `compose_file` composes a whole file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ import yaml
 
 from kustodian.errors import KustodianError
 
+try:
+    import yaml_rs as _yaml_rs
+except ImportError:  # pragma: no cover - the pinned requirements install it
+    _yaml_rs = None
+
 MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file
 MAX_RENDERED_BYTES = 256 * 1024 * 1024  # one rendered overlay (kustomize output)
 MAX_EXPANDED_NODES = 1_000_000          # nodes after alias expansion (billion-laughs guard)
@@ -27,6 +37,62 @@ _ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]")
 
 
 _RESOLVED: dict[str, str] = {}
+
+# Anything whose reading could differ between PyYAML (YAML 1.1) and yaml-rs (YAML 1.2), or that
+# yaml-rs reads more loosely, sends a text down the exact (PyYAML) path. Over-matching only
+# costs speed, so the patterns look at token starts and stay broad. A token starts after
+# whitespace or a flow indicator; the searches run on "\n" + text so the first line counts.
+_AMBIGUOUS_TOKEN = re.compile(
+    r"[\s\[{,](?=[&*!?=:YyNnOo+\-._0-9])(?:"
+    r"[&*!?=]|:(?=[\s,\]}]|$)"        # anchor, alias, tag, complex key, empty key, value
+    r"|(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)(?=[\s,\]}:#]|$)"  # 1.1 booleans
+    # octal/binary/hex, sexagesimal, underscores, exponents, leading dots, timestamps
+    r"|[-+]?(?:[._]|0[0-9_oObBxX]|[0-9][0-9._]*[_:eE]|[0-9]{4}-))")
+_DIRECTIVE_OR_END = re.compile(r"\n(?:%|\.\.\.)")
+# a flow collection used as a key; a flow item opening with a block indicator
+_FLOW_ODDITY = re.compile(r"[\]}][ \t]*:(?:\s|$)|[\[{,][ ]*[|>:]")
+_BLOCK_HEADER = re.compile(r"[\n \t][|>][-+0-9]*[ \t]*(?:#[^\n]*)?(?:\n|$)")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ODD_CHARACTER = re.compile(   # controls, NEL, 1.1 line/paragraph separators, byte-order mark
+    r"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+
+
+def _needs_exact(text: str) -> bool:
+    """True when yaml-rs might read `text` differently from PyYAML (see above)."""
+    if "<<" in text or "\t" in text:   # merge keys; tabs, which PyYAML reads more strictly
+        return True
+    if (_ASCII_CONTROL if text.isascii() else _ODD_CHARACTER).search(text):
+        return True
+    lined = "\n" + text
+    return bool(_DIRECTIVE_OR_END.search(lined) or _AMBIGUOUS_TOKEN.search(lined)
+                or _FLOW_ODDITY.search(text) or _has_empty_block_scalar(lined))
+
+
+def _has_empty_block_scalar(text: str) -> bool:
+    """True when a `|` or `>` block scalar may have no content (yaml-rs reads "\\n" there,
+    YAML says ""): its next non-blank line is not indented deeper than its header line."""
+    if "|" not in text and ">" not in text:
+        return False
+    for header in _BLOCK_HEADER.finditer(text):
+        at = header.start()
+        line_start = at + 1 if text[at] == "\n" else text.rfind("\n", 0, at) + 1
+        indent = len(text[line_start:at + 1]) - len(text[line_start:at + 1].lstrip(" "))
+        pos = header.end()
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            if line.strip():
+                if len(line) - len(line.lstrip(" ")) <= indent:
+                    return True
+                break
+            pos = end + 1
+        else:
+            return True
+    return False
+
+
+_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 
 
 class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
@@ -132,6 +198,39 @@ def check_aliases(text: str, file: str) -> None:
 
 
 _NODES: dict[str, tuple[yaml.Node, ...]] = {}
+_SPANS: dict[str, tuple[str, list[int]]] = {}   # path -> (text, start offset of each document)
+
+
+def _blank(text: str) -> bool:
+    """True when `text` holds only whitespace and comments."""
+    return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
+
+
+def _document_starts(text: str) -> list[int]:
+    """Offsets where each document of `text` starts (a `---` line, or 0 for a bare first
+    document); the caller has ruled out directives and `...` end markers."""
+    starts = [m.start() for m in _DOC_START.finditer(text)]
+    first = starts[0] if starts else len(text)
+    if not _blank(text[:first]):
+        starts.insert(0, 0)
+    return starts
+
+
+def _fast_documents(text: str) -> tuple[list[Any], list[int]] | None:
+    """Every document of `text` (None for empty ones) and their start offsets, read by
+    yaml-rs; None when the text has to take the exact path."""
+    if _yaml_rs is None or _needs_exact(text):
+        return None
+    try:
+        result = _yaml_rs.loads(text)
+    except Exception:  # any refusal: the exact loader decides, and words the error
+        return None
+    starts = _document_starts(text)
+    if len(starts) <= 1:
+        return ([result] if starts else []), starts
+    if not isinstance(result, list) or len(result) != len(starts):
+        return None
+    return result, starts
 
 
 def load_documents(text: str, file: str, *, strict: bool = True,
@@ -143,6 +242,13 @@ def load_documents(text: str, file: str, *, strict: bool = True,
     parse for `compose_file(keep_nodes_as)`, so positions never need a second parse.
     """
     check_size(text, file, MAX_FILE_BYTES if strict else MAX_RENDERED_BYTES)
+    fast = _fast_documents(text)
+    if fast is not None:
+        docs, starts = fast
+        if keep_nodes_as is not None:
+            _NODES.pop(keep_nodes_as, None)
+            _SPANS[keep_nodes_as] = (text, starts)
+        return [(i, d) for i, d in enumerate(docs) if d is not None]
     if strict:   # kustomize output never carries anchors or aliases
         check_aliases(text, file)
     loader_cls = _StrictLoader if strict else _FastLoader
@@ -161,6 +267,7 @@ def load_documents(text: str, file: str, *, strict: bool = True,
             finally:
                 loader.dispose()
             _NODES[keep_nodes_as] = tuple(nodes)
+            _SPANS.pop(keep_nodes_as, None)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file) from None
     except RecursionError:
@@ -195,6 +302,31 @@ def compose_file(path: str) -> tuple[yaml.Node, ...]:
     """The node trees (with line marks) of every document of a file; () when unreadable."""
     kept = _NODES.get(path)
     return kept if kept is not None else _compose_file(path)
+
+
+def compose_document(path: str, index: int) -> yaml.Node | None:
+    """The node tree (with the file's line marks) of document `index` of a file, as
+    `load_documents` counts; composes only that document when the file was loaded fast."""
+    spans = _SPANS.get(path)
+    if spans is None:
+        docs = compose_file(path)
+        return docs[index] if 0 <= index < len(docs) else None
+    return _compose_span(path, index)
+
+
+@lru_cache(maxsize=4096)
+def _compose_span(path: str, index: int) -> yaml.Node | None:
+    text, starts = _SPANS[path]
+    if not 0 <= index < len(starts):
+        return None
+    start = starts[index]
+    end = starts[index + 1] if index + 1 < len(starts) else len(text)
+    # Leading newlines keep the marks on the file's own line numbers.
+    chunk = "\n" * text.count("\n", 0, start) + text[start:end]
+    try:
+        return yaml.compose(chunk, Loader=_FastLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
 
 
 @lru_cache(maxsize=512)
