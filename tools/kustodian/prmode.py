@@ -40,6 +40,7 @@ Interface (called by `kustodian check --base-ref REF`):
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import os
 import posixpath
@@ -52,6 +53,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -77,43 +79,86 @@ class PrResult:
     markdown: str
 
 
-def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str],
-                 run_check: Callable[[Path, list[str]], Report]) -> PrResult:
-    """Check only what the change can affect, at the base and at HEAD, and compare."""
+def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlayScope,
+                 run_check: Callable[[Path, list[str]], Report], *,
+                 prepare: Callable[[Path, list[str]], None] | None = None,
+                 env_of: Callable[[str], str | None] | None = None) -> PrResult:
+    """Check only what the change can affect, at the base and at HEAD, and compare.
+
+    `overlays`: the HEAD overlays as a list, or an OverlayScope that answers for the few
+    affected dirs without listing the whole repository. `prepare(tree, overlays)`, when
+    given, is called as soon as a side's overlays are known (before run_check on them), e.g.
+    to start their renders early. `env_of(overlay)` labels the Markdown's env sections
+    (default: read from the repository's .kustodian.yaml)."""
     started = time.perf_counter()
-    git = Git(Path(repo_root))
+    root = Path(repo_root)
+    git = Git(root)
     base = git.resolve(base_ref)
     changed = git.changed_paths(base.commit)
+    scope = ListedOverlays(root, overlays) if isinstance(overlays, list) else overlays
     with GitReader(git, base.commit) as base_reader:
-        head_reader = FsReader(Path(repo_root))
-        candidates = _candidates(overlays, changed, head_reader, base_reader)
-        affected = affected_overlays(candidates, changed, head_reader,
-                                     git.kustomization_dirs() if changed else [])
-        timings = {"pr_affected_s": time.perf_counter() - started}
+        head_reader = FsReader(root)
+        affected = _affected(scope, changed, head_reader, base_reader, git)
+        timings = {"pr_affected_s": round(time.perf_counter() - started, 4)}
         in_base = [o for o in affected if base_reader.kustomization(o)]
         in_head = [o for o in affected if head_reader.kustomization(o)]
+        if prepare is not None and in_head:
+            prepare(root, in_head)
         base_report, base_problem = Report(), None
         if in_base:
             tree = Path(tempfile.mkdtemp(prefix="kustodian-base-"))
             try:
                 t0 = time.perf_counter()
                 git.extract(base.commit, _base_paths(in_base, base_reader), tree)
-                timings["pr_materialize_s"] = time.perf_counter() - t0
+                timings["pr_materialize_s"] = round(time.perf_counter() - t0, 4)
                 t0 = time.perf_counter()
                 try:
+                    if prepare is not None:
+                        prepare(tree, in_base)
                     base_report = run_check(tree, in_base)
                 except KustodianError as exc:
                     base_problem = str(exc)
-                timings["pr_base_check_s"] = time.perf_counter() - t0
+                timings["pr_base_check_s"] = round(time.perf_counter() - t0, 4)
             finally:
                 shutil.rmtree(tree, ignore_errors=True)
-    head_report = run_check(Path(repo_root), in_head) if in_head else Report()
+    t0 = time.perf_counter()
+    head_report = run_check(root, in_head) if in_head else Report()
+    timings["pr_head_check_s"] = round(time.perf_counter() - t0, 4)
     report, fixed = classify(head_report, base_report)
     report.timings.update(timings)
-    envs = _env_labels(Path(repo_root), affected)
+    envs = ({o: env_of(o) or "" for o in affected} if env_of is not None
+            else _env_labels(root, affected))
     markdown = render_markdown(base, changed, affected, report, fixed, base_report, envs,
                                base_problem)
     return PrResult(report=report, fixed=fixed, affected=affected, markdown=markdown)
+
+
+class OverlayScope(Protocol):
+    """The overlays a full check covers at HEAD, asked about lazily.
+
+    `tops`: the top-level dirs the overlays live under (a kustomization deleted under one of
+    them was an overlay). `all()`: every overlay, in check order. `among(dirs)`: the overlays
+    among the given repository-relative dirs, in check order (what `all()` holds of them)."""
+
+    tops: frozenset[str]
+
+    def all(self) -> list[str]: ...
+
+    def among(self, dirs: set[str]) -> list[str]: ...
+
+
+class ListedOverlays:
+    """An OverlayScope over an explicit list of overlay dirs."""
+
+    def __init__(self, root: Path, overlays: list[str]) -> None:
+        self.overlays = list(dict.fromkeys(_relative(root, o) for o in overlays))
+        self.tops = frozenset(o.split("/", 1)[0] for o in self.overlays)
+
+    def all(self) -> list[str]:
+        return list(self.overlays)
+
+    def among(self, dirs: set[str]) -> list[str]:
+        return [o for o in self.overlays if o in dirs]
 
 
 # --- git ---------------------------------------------------------------------------------
@@ -137,19 +182,28 @@ class Git:
         rel = os.path.relpath(os.path.realpath(repo_root), os.path.realpath(top))
         self.prefix = "" if rel == "." else Path(rel).as_posix() + "/"
 
-    def _run(self, args: list[str], *, what: str, cwd: Path | None = None,
-             ok: tuple[int, ...] = (0,)) -> str:
+    def _start(self, args: list[str], *, what: str, cwd: Path | None = None
+               ) -> subprocess.Popen:
         try:
-            proc = subprocess.run(["git", "--literal-pathspecs", *args], cwd=cwd or self.top,
-                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            return subprocess.Popen(["git", "--literal-pathspecs", *args], cwd=cwd or self.top,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, text=True)
         except OSError as exc:
             raise KustodianError(f"cannot run git to {what}: {exc.strerror}",
                                  hint="install git; --base-ref needs a git checkout") from None
+
+    def _finish(self, proc: subprocess.Popen, *, what: str, cwd: Path | None = None,
+                ok: tuple[int, ...] = (0,)) -> str:
+        out, err = proc.communicate()
         if proc.returncode not in ok:
-            detail = proc.stderr.strip() or f"exit status {proc.returncode}"
+            detail = err.strip() or f"exit status {proc.returncode}"
             raise KustodianError(f"git failed to {what}: {detail}", file=str(cwd or self.top),
                                  hint="--base-ref needs a git checkout with the base history")
-        return proc.stdout
+        return out
+
+    def _run(self, args: list[str], *, what: str, cwd: Path | None = None,
+             ok: tuple[int, ...] = (0,)) -> str:
+        return self._finish(self._start(args, what=what, cwd=cwd), what=what, cwd=cwd, ok=ok)
 
     def resolve(self, ref: str) -> BaseRevision:
         if not ref or ref.startswith("-"):
@@ -166,30 +220,41 @@ class Git:
         return BaseRevision(ref=ref, commit=merge_base or out, ref_commit=out)
 
     def changed_paths(self, commit: str) -> set[str]:
-        diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
-                         what="list changed files")
+        """Paths changed since `commit` (committed, staged, unstaged) plus untracked ones.
+        The work-tree listing (a walk of every dir) runs alongside the diff."""
+        listing = None
+        if not hasattr(self, "_listing"):
+            listing = self._start(["ls-files", "-z", "-t", "--cached", "--others",
+                                   "--exclude-standard"], cwd=self.root,
+                                  what="list the work tree")
+        try:
+            diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
+                             what="list changed files")
+        finally:
+            if listing is not None:
+                self._store_listing(self._finish(listing, what="list the work tree",
+                                                 cwd=self.root))
         paths = {p[len(self.prefix):] for p in diff.split("\0")
                  if p and p.startswith(self.prefix)}
         return paths | {path for path, tracked in self._worktree_files() if not tracked}
 
+    def _store_listing(self, out: str) -> None:
+        self._listing = [(entry[2:], not entry.startswith("? "))
+                         for entry in out.split("\0") if len(entry) > 2]
+
     def _worktree_files(self) -> list[tuple[str, bool]]:
         """(path relative to the repository root, tracked?) for the work tree, listed once."""
         if not hasattr(self, "_listing"):
-            out = self._run(["ls-files", "-z", "-t", "--cached", "--others",
-                             "--exclude-standard"], cwd=self.root, what="list the work tree")
-            self._listing = [(entry[2:], not entry.startswith("? "))
-                             for entry in out.split("\0") if len(entry) > 2]
+            self._store_listing(self._run(["ls-files", "-z", "-t", "--cached", "--others",
+                                           "--exclude-standard"], cwd=self.root,
+                                          what="list the work tree"))
         return self._listing
 
     def kustomization_dirs(self) -> list[str]:
         """Dirs holding a kustomization file in the work tree (tracked or untracked)."""
         return sorted({posixpath.dirname(path) for path, _ in self._worktree_files()
-                       if posixpath.basename(path) in KUSTOMIZATION_NAMES})
-
-    def list_files(self, commit: str) -> list[str]:
-        out = self._run(["ls-tree", "-r", "--name-only", "-z", commit, "--",
-                         self.prefix or "."], what="list the base files")
-        return [p[len(self.prefix):] for p in out.split("\0") if p.startswith(self.prefix) and p]
+                       if path.endswith(KUSTOMIZATION_NAMES)
+                       and posixpath.basename(path) in KUSTOMIZATION_NAMES})
 
     def extract(self, commit: str, paths: list[str], dest: Path) -> None:
         """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
@@ -251,13 +316,16 @@ class FsReader:
 
 
 class GitReader:
-    """Files of one commit, through a single `git cat-file --batch` process."""
+    """Files of one commit, through a single `git cat-file --batch` process.
+
+    Asks only for what is needed: a dir's tree object (its entries, read once) to answer
+    exists / is_dir / kustomization, a blob to read a file; never lists the whole commit."""
 
     def __init__(self, git: Git, commit: str) -> None:
         self.git = git
         self.commit = commit
-        self._files: set[str] | None = None
-        self._dirs: set[str] = set()
+        self._hash_bytes = len(commit) // 2
+        self._trees: dict[str, dict[str, str] | None] = {}
         self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> GitReader:
@@ -269,44 +337,71 @@ class GitReader:
             self._proc.stdout.close()
             self._proc.wait()
 
-    @property
-    def files(self) -> set[str]:
-        if self._files is None:
-            self._files = set(self.git.list_files(self.commit))
-            for path in self._files:
-                parent = posixpath.dirname(path)
-                while parent and parent not in self._dirs:
-                    self._dirs.add(parent)
-                    parent = posixpath.dirname(parent)
-        return self._files
-
-    def is_dir(self, path: str) -> bool:
-        return path in ("", ".") or (bool(self.files) and path in self._dirs)
-
-    def exists(self, path: str) -> bool:
-        return path in self.files or self.is_dir(path)
-
-    def kustomization(self, directory: str) -> str | None:
-        for name in KUSTOMIZATION_NAMES:
-            candidate = posixpath.join(directory, name)
-            if candidate in self.files:
-                return candidate
-        return None
-
-    def read(self, path: str) -> bytes | None:
-        if path not in self.files or "\n" in path:
+    def _object(self, path: str) -> tuple[str, bytes] | None:
+        """(type, content) of `<commit>:<path>`, or None when the commit has no such path."""
+        if "\n" in path:
             return None
         if self._proc is None:
             self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.git.top,
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._proc.stdin.write(f"{self.commit}:{self.git.prefix}{path}\n".encode())
+        spec = self.git.prefix + path if path else self.git.prefix
+        self._proc.stdin.write(f"{self.commit}:{spec}\n".encode("utf-8", "surrogateescape"))
         self._proc.stdin.flush()
-        header = self._proc.stdout.readline().decode().split()
-        if len(header) != 3 or header[1] != "blob":
+        header = self._proc.stdout.readline().decode("utf-8", "replace").split()
+        if len(header) != 3 or not header[2].isdigit():      # "<spec> missing" / "ambiguous"
             return None
         data = self._proc.stdout.read(int(header[2]))
         self._proc.stdout.read(1)
-        return data
+        return header[1], data
+
+    def _entries(self, directory: str) -> dict[str, str] | None:
+        """name -> "tree" | "blob" | "commit" for a dir of the commit, None if it is none."""
+        directory = "" if directory in ("", ".") else directory.strip("/")
+        if directory not in self._trees:
+            found = self._object(directory)
+            self._trees[directory] = (_parse_tree(found[1], self._hash_bytes)
+                                      if found and found[0] == "tree" else None)
+        return self._trees[directory]
+
+    def _type(self, path: str) -> str | None:
+        path = posixpath.normpath(path)
+        if path in ("", "."):
+            return "tree"
+        parent, name = posixpath.split(path)
+        return (self._entries(parent) or {}).get(name)
+
+    def is_dir(self, path: str) -> bool:
+        return self._type(path) == "tree"
+
+    def exists(self, path: str) -> bool:
+        return self._type(path) is not None
+
+    def kustomization(self, directory: str) -> str | None:
+        entries = self._entries(posixpath.normpath(directory)) or {}
+        for name in KUSTOMIZATION_NAMES:
+            if entries.get(name) == "blob":
+                return posixpath.join(directory, name)
+        return None
+
+    def read(self, path: str) -> bytes | None:
+        if self._type(path) != "blob":
+            return None
+        found = self._object(posixpath.normpath(path))
+        return found[1] if found and found[0] == "blob" else None
+
+
+def _parse_tree(data: bytes, hash_bytes: int) -> dict[str, str]:
+    """The entries of a raw git tree object: `<mode> <name>\\0<binary hash>` each."""
+    entries: dict[str, str] = {}
+    i = 0
+    while i < len(data):
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        mode = data[i:space]
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        entries[name] = "tree" if mode == b"40000" else "commit" if mode == b"160000" else "blob"
+        i = nul + 1 + hash_bytes
+    return entries
 
 
 @dataclass
@@ -471,28 +566,42 @@ def _is_global(path: str) -> bool:
     return any(path == g or path.startswith(g + "/") for g in GLOBAL_INPUTS)
 
 
-def _candidates(overlays: list[str], changed: set[str], head: FsReader,
-                base: GitReader) -> list[str]:
-    """The given overlays plus the overlays the change deleted: a kustomization (not a
-    Component) removed under the same top-level dir as a given overlay (e.g. overlays/), or
-    an overlay the base revision's .kustodian.yaml lists that is gone at HEAD."""
-    result = [_relative(head.root, o) for o in overlays]
-    tops = {o.split("/", 1)[0] for o in result}
-    deleted = []
-    for path in sorted(changed):
-        directory, name = posixpath.split(path)
-        if name in KUSTOMIZATION_NAMES and directory.split("/", 1)[0] in tops:
-            deleted.append(directory)
-    configured = (_load_mapping(base.read(".kustodian.yaml")) or {}).get("overlays")
-    if isinstance(configured, dict):
-        deleted += [posixpath.normpath(str(o).rstrip("/")) for o in configured]
-    for directory in deleted:
-        kfile = base.kustomization(directory)
-        if directory in result or not kfile or head.kustomization(directory):
+def _affected(scope: OverlayScope, changed: set[str], head: FsReader, base: GitReader,
+              git: Git) -> list[str]:
+    """The HEAD overlays the change affects, then the overlays it deleted, in check order."""
+    if not changed:
+        return []
+    deleted = deleted_overlays(scope.tops, changed, head, base)
+    if any(_is_global(path) for path in changed):
+        return list(dict.fromkeys([*scope.all(), *deleted]))
+    reached = reached_dirs(changed, head, git.kustomization_dirs())
+    return list(dict.fromkeys([*scope.among(reached), *(d for d in deleted if d in reached)]))
+
+
+def deleted_overlays(tops: Iterable[str], changed: set[str], head: FsReader,
+                     base: GitReader) -> list[str]:
+    """Overlays the change deleted: a kustomization (not a Component) present at the base,
+    gone at HEAD, under one of `tops` (e.g. overlays/) or listed as an overlay by the base
+    revision's .kustodian.yaml. Its kustomization file is a changed path, so only those are
+    looked at (the base config is read only when one lies outside `tops`)."""
+    tops = set(tops)
+    configured: set[str] | None = None
+    result = []
+    for directory in sorted({posixpath.dirname(p) for p in changed
+                             if posixpath.basename(p) in KUSTOMIZATION_NAMES}):
+        if head.kustomization(directory):
             continue
-        if (_load_mapping(base.read(kfile)) or {}).get("kind") != "Component":
+        if directory.split("/", 1)[0] not in tops:
+            if configured is None:
+                listed = (_load_mapping(base.read(".kustodian.yaml")) or {}).get("overlays")
+                configured = ({posixpath.normpath(str(o).rstrip("/")) for o in listed}
+                              if isinstance(listed, dict) else set())
+            if directory not in configured:
+                continue
+        kfile = base.kustomization(directory)
+        if kfile and (_load_mapping(base.read(kfile)) or {}).get("kind") != "Component":
             result.append(directory)
-    return list(dict.fromkeys(result))
+    return result
 
 
 def _relative(root: Path, overlay: str) -> str:
@@ -508,42 +617,45 @@ def _relative(root: Path, overlay: str) -> str:
 
 def affected_overlays(overlays: list[str], changed: set[str], head: FsReader,
                       kustomization_dirs: Iterable[str] | None = None) -> list[str]:
-    """The overlays whose inputs (at HEAD, see the module docstring) include a changed path.
-
-    Searched backwards, so a one-file change in a monorepo reads every kustomization file
-    once but parses only the few that can name a changed path: start from the kustomizations
-    naming a changed file (or whose own kustomization file changed), then climb to the
-    kustomizations naming those, and so on. A kustomization can only name a path through a
-    string ending in that path's last component (or in `..`), which a text scan finds."""
+    """The overlays whose inputs (at HEAD, see the module docstring) include a changed path:
+    `reached_dirs` when every kustomization dir is given, else the forward closure."""
     if not changed:
         return []
     if any(_is_global(path) for path in changed):
         return list(overlays)
     if kustomization_dirs is None:
         return affected_overlays_forward(overlays, changed, head)
+    reached = reached_dirs(changed, head, kustomization_dirs)
+    return [o for o in overlays if posixpath.normpath(o) in reached]
+
+
+def reached_dirs(changed: set[str], head: FsReader,
+                 kustomization_dirs: Iterable[str]) -> set[str]:
+    """The kustomization dirs whose inputs include a changed path, searched backwards.
+
+    A one-file change in a monorepo reads every kustomization file once but parses only the
+    few that can name a changed path: start from the kustomizations naming a changed file
+    (or whose own kustomization file changed), then climb to the kustomizations naming
+    those, and so on. A kustomization can only name a path through a string ending in that
+    path's last component (or in `.`/`..`), which a text scan finds."""
     collector = InputCollector(head)
-    texts = {}
-    for directory in kustomization_dirs:
-        text = _kustomization_text(head, directory)
-        if text is not None:
-            texts[directory] = text
+    texts = KustomizationTexts(head, kustomization_dirs)
     reached = {posixpath.dirname(p) for p in changed if posixpath.basename(p) in
                KUSTOMIZATION_NAMES}
     hit = with_parents(changed)
-    seeds = _naming(texts, hit, hit)
-    for directory in seeds:
+    for directory in texts.naming(hit, hit):
         files, dirs, _ = collector.direct(directory)
         if (files | dirs) & hit:
             reached.add(directory)
     frontier = set(reached)
     while frontier:
         nxt = set()
-        for directory in _naming(texts, frontier, frontier) - reached:
+        for directory in texts.naming(frontier, frontier) - reached:
             if collector.direct(directory)[2] & frontier:
                 nxt.add(directory)
         reached |= nxt
         frontier = nxt
-    return [o for o in overlays if posixpath.normpath(o) in reached]
+    return reached
 
 
 def affected_overlays_forward(overlays: list[str], changed: set[str],
@@ -565,20 +677,41 @@ def with_parents(paths: set[str]) -> set[str]:
     return result
 
 
+def _read_prefix(path: str, limit: int) -> bytes | None:
+    """Up to `limit` bytes of a file (os-level calls: thousands are read per run)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks, size = [], 0
+        while size < limit:
+            chunk = os.read(fd, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _kustomization_text(reader: FsReader, directory: str) -> str | None:
+    base = os.path.join(reader.root, directory)
     for name in KUSTOMIZATION_NAMES:
-        try:
-            with open(os.path.join(reader.root, directory, name), "rb") as handle:
-                return handle.read(_MAX_KUSTOMIZATION_BYTES).decode("utf-8", errors="replace")
-        except OSError:
-            continue
+        raw = _read_prefix(os.path.join(base, name), _MAX_KUSTOMIZATION_BYTES)
+        if raw is not None:
+            return raw.decode("utf-8", errors="replace")
     return None
 
 
-_DOTS = re.compile(r"\.\.?/?(?=[\s\"'\],#]|$)", re.MULTILINE)
-_TOKEN = re.compile(r"[^\s\"'\[\],#=]+")
-_DELIMITERS = " \t\r\n\"'[],#="             # what ends a path-like token in YAML text
+_DOTS = re.compile(r"\.\.?/?(?=[\s\"'\],#\0]|$)", re.MULTILINE)
+_TOKEN = re.compile(r"[^\s\"'\[\],#=\0]+")
+_DELIMITERS = " \t\r\n\"'[],#=\0"           # what ends a path-like token in YAML text
 _TOKEN_START = _DELIMITERS + "/"
+_SEPARATOR = "\0"                           # between two files in KustomizationTexts.text
 
 
 def _has_dots_ref(text: str) -> bool:
@@ -594,25 +727,54 @@ def _token_ending_at(text: str, start: int, end: int) -> str:
     return text[start:end]
 
 
-def _naming(texts: dict[str, str], paths: Iterable[str], targets: set[str]) -> set[str]:
-    """Kustomization dirs whose text holds a token that resolves, relative to the dir, to
-    one of `targets`: a superset of the dirs naming them (the caller parses these few).
-    A reference to a path ends with the path's last component, or with `.`/`..`."""
-    names = {posixpath.basename(p.rstrip("/")) for p in paths} - {"", ".", ".."}
-    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
-    endings = re.compile(r"(?:" + alternatives + r")/?(?=[\s\"'\],#]|$)",
-                         re.MULTILINE) if names else None
-    found = set()
-    for directory, text in texts.items():
-        candidates = [_token_ending_at(text, m.start(), m.end())
-                      for m in endings.finditer(text)] if endings else []
-        if _has_dots_ref(text):
-            candidates += _TOKEN.findall(text)
-        for token in candidates:
-            if _resolve(directory, token.rstrip("/") or token) in targets:
+class KustomizationTexts:
+    """Every kustomization file's text, read once and joined into one string (NUL between
+    files), so each search step is one regex pass instead of one per file."""
+
+    def __init__(self, reader: FsReader, directories: Iterable[str]) -> None:
+        self.dirs: list[str] = []
+        starts: list[int] = []
+        parts: list[str] = []
+        offset = 0
+        for directory in directories:
+            text = _kustomization_text(reader, directory)
+            if text is None:
+                continue
+            self.dirs.append(directory)
+            starts.append(offset)
+            parts.append(text)
+            offset += len(text) + 1
+        self.starts = starts
+        self.text = _SEPARATOR.join(parts)
+        self.with_dots = [(d, parts[i]) for i, d in enumerate(self.dirs)
+                          if _has_dots_ref(parts[i])]
+
+    def _dir_at(self, position: int) -> str:
+        return self.dirs[bisect.bisect_right(self.starts, position) - 1]
+
+    def naming(self, paths: Iterable[str], targets: set[str]) -> set[str]:
+        """Kustomization dirs whose text holds a token that resolves, relative to the dir, to
+        one of `targets`: a superset of the dirs naming them (the caller parses these few).
+        A reference to a path ends with the path's last component, or with `.`/`..`."""
+        names = {posixpath.basename(p.rstrip("/")) for p in paths} - {"", ".", ".."}
+        found: set[str] = set()
+        if names and self.dirs:
+            alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+            endings = re.compile(r"(?:" + alternatives + r")/?(?=[\s\"'\],#\0]|$)",
+                                 re.MULTILINE)
+            for match in endings.finditer(self.text):
+                directory = self._dir_at(match.start())
+                if directory in found:
+                    continue
+                token = _token_ending_at(self.text, match.start(), match.end())
+                if _resolve(directory, token.rstrip("/") or token) in targets:
+                    found.add(directory)
+        for directory, text in self.with_dots:
+            if directory not in found and any(
+                    _resolve(directory, token.rstrip("/") or token) in targets
+                    for token in _TOKEN.findall(text)):
                 found.add(directory)
-                break
-    return found
+        return found
 
 
 def _base_paths(overlays: list[str], base: GitReader) -> list[str]:
