@@ -120,22 +120,26 @@ def _included_dirs(tree: Path) -> frozenset[Path]:
                      if isinstance(e, str) and (tree / e).is_dir())
 
 
-def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
-    """Targets for the given PATHs, or every overlay (and argocd/) of the repository."""
-    from kustodian.config import canonical_env
+@dataclass
+class _Roots:
+    """The validated PATHs (or default roots): dirs to walk, plain files, Dockerfiles."""
 
-    env = canonical_env(env, config.env_order)
-    targets: list[Target] = []
-    plain: list[Path] = []
-    dockerfiles: list[Path] = []
+    dirs: list[tuple[Path, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    dockerfiles: list[Path] = field(default_factory=list)
+
+
+def _roots(paths: list[str], root: Path) -> _Roots:
+    """Check the PATHs and sort them into dirs to walk, plain files and Dockerfiles; no PATH:
+    overlays/ and argocd/. Components are skipped (an error when named explicitly)."""
     explicit = bool(paths)
+    found = _Roots()
     if not explicit:
-        roots = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
-        if not roots:
+        candidates = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
+        if not candidates:
             raise KustodianError(
                 f"no overlays/ or argocd/ directory under {root}",
                 hint="pass the overlay directories or manifest files to check as PATH")
-        candidates = roots
     else:
         candidates = [Path(p) for p in paths]
     for path in candidates:
@@ -144,10 +148,7 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
             raise KustodianError("no such file or directory", file=str(path),
                                  hint="pass an overlay directory or a manifest file")
         if path.is_file():
-            if is_dockerfile(path):
-                dockerfiles.append(path)
-            else:
-                plain.append(path)
+            (found.dockerfiles if is_dockerfile(path) else found.files).append(path)
             continue
         kfile = kustomization_file(path)
         if kfile is not None and is_component(kfile):
@@ -156,6 +157,20 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
                     "is a kustomize Component; it is checked through the overlays that "
                     "include it", file=shown, hint="pass the overlay directory instead")
             continue
+        found.dirs.append((path, shown))
+    return found
+
+
+def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
+    """Targets for the given PATHs, or every overlay (and argocd/) of the repository."""
+    from kustodian.config import canonical_env
+
+    env = canonical_env(env, config.env_order)
+    targets: list[Target] = []
+    explicit = bool(paths)
+    roots = _roots(paths, root)
+    plain, dockerfiles = list(roots.files), list(roots.dockerfiles)
+    for path, shown in roots.dirs:
         overlays, files = _walk(path, root)
         targets.extend(_overlay_target(o, root, config, env, explicit, shown=where)
                        for o, where in overlays)
@@ -181,6 +196,103 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
                                  hint=f"known envs: {', '.join(known) or 'none'}; map overlays "
                                       "to envs in .kustodian.yaml `overlays:`")
     return targets
+
+
+class DiscoveryScope:
+    """The overlays `discover` would return, answerable for a few dirs without walking the
+    whole tree (pull-request mode asks only about the dirs a change reaches).
+
+    `all()` is discover's overlay list (display paths, in its order); `among(dirs)` is the
+    part of it that lies in `dirs` (repository-relative), found by checking each dir the way
+    the walk would: under a root, no hidden or symlinked dir on the way, a kustomization that
+    is not a Component and that no enclosing kustomization includes. The default roots are
+    answered lazily; explicit PATHs (narrow by nature) are walked at once, which also keeps
+    discover's "nothing found here" error. Plain manifest files are not overlays: not here.
+    `--env` without PATH filters by env and must know every overlay: use `discover` then.
+    """
+
+    def __init__(self, paths: list[str], root: Path, config: RepoConfig,
+                 env: str | None = None) -> None:
+        from kustodian.config import canonical_env
+
+        self.root = root
+        self.config = config
+        self.explicit = bool(paths)
+        self.env = canonical_env(env, config.env_order)
+        if self.env and not self.explicit:
+            raise ValueError("DiscoveryScope cannot filter by env without PATHs; use discover")
+        self.roots = _roots(paths, root).dirs
+        self._walked: dict[int, list[tuple[Path, str]]] = {}
+        if self.explicit:
+            for index, (path, shown) in enumerate(self.roots):
+                overlays, files = _walk(path, root)
+                if not overlays and not files:
+                    raise KustodianError(
+                        "no kustomization or YAML manifest found in this directory", file=shown)
+                self._walked[index] = overlays
+        self.tops = frozenset(shown for _, shown in self.roots)
+
+    def _overlays(self, index: int) -> list[tuple[Path, str]]:
+        if index not in self._walked:
+            self._walked[index] = _walk(self.roots[index][0], self.root)[0]
+        return self._walked[index]
+
+    def all(self) -> list[str]:
+        return list(dict.fromkeys(shown for i in range(len(self.roots))
+                                  for _, shown in self._overlays(i)))
+
+    def among(self, dirs: set[str]) -> list[str]:
+        found: list[tuple[int, tuple[str, ...], str]] = []
+        for index, (path, shown) in enumerate(self.roots):
+            if index in self._walked:
+                found.extend((index, (), where) for _, where in self._walked[index]
+                             if where in dirs)
+                continue
+            top = str(path)
+            for directory in dirs:
+                rel = os.path.normpath(os.path.relpath(self.root / directory, top))
+                if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+                    continue
+                parts = () if rel == "." else tuple(rel.split("/"))
+                if _walk_finds(top, parts):
+                    where = shown if not parts else os.path.normpath(
+                        os.path.join(shown, *parts))
+                    found.append((index, parts, where))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return list(dict.fromkeys(where for _, _, where in found))
+
+    def env_of(self, shown: str) -> str | None:
+        """The env discover would give this overlay."""
+        own = self.config.env_for(shown)
+        return (self.env or own) if self.explicit else own
+
+
+def _walk_finds(top: str, parts: tuple[str, ...]) -> bool:
+    """Whether `_walk(top)` lists top/<parts> as an overlay (see DiscoveryScope)."""
+    if any(p.startswith(".") for p in parts):
+        return False                       # the walk skips hidden dirs
+    current = top
+    enclosing: list[str] = []
+    for part in parts:
+        if _kustomization_name(current):
+            enclosing.append(current)      # a kustomization tree around the dir
+        current = os.path.join(current, part)
+        if os.path.islink(current) or not os.path.isdir(current):
+            return False                   # the walk does not follow symlinked dirs
+    kname = _kustomization_name(current)
+    if kname is None or is_component(Path(current, kname)):
+        return False
+    here = Path(current).resolve()
+    return not any(here in _included_dirs(Path(t)) for t in enclosing)
+
+
+def _kustomization_name(directory: str) -> str | None:
+    """The kustomization file name the walk would see in `directory` (a non-dir entry)."""
+    for name in KUSTOMIZATION_NAMES:
+        path = os.path.join(directory, name)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            return name
+    return None
 
 
 def _overlay_target(path: Path, root: Path, config: RepoConfig, env: str | None,

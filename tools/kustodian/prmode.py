@@ -136,9 +136,10 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
 class OverlayScope(Protocol):
     """The overlays a full check covers at HEAD, asked about lazily.
 
-    `tops`: the top-level dirs the overlays live under (a kustomization deleted under one of
-    them was an overlay). `all()`: every overlay, in check order. `among(dirs)`: the overlays
-    among the given repository-relative dirs, in check order (what `all()` holds of them)."""
+    `tops`: the dirs the overlays are looked for under (a kustomization deleted under one of
+    them was an overlay; "." is the whole repository). `all()`: every overlay, in check
+    order. `among(dirs)`: the overlays among the given repository-relative dirs, in check
+    order (what `all()` holds of them)."""
 
     tops: frozenset[str]
 
@@ -152,7 +153,7 @@ class ListedOverlays:
 
     def __init__(self, root: Path, overlays: list[str]) -> None:
         self.overlays = list(dict.fromkeys(_relative(root, o) for o in overlays))
-        self.tops = frozenset(o.split("/", 1)[0] for o in self.overlays)
+        self.tops = frozenset(o.split("/", 1)[0] for o in self.overlays) - {"."}
 
     def all(self) -> list[str]:
         return list(self.overlays)
@@ -581,17 +582,16 @@ def _affected(scope: OverlayScope, changed: set[str], head: FsReader, base: GitR
 def deleted_overlays(tops: Iterable[str], changed: set[str], head: FsReader,
                      base: GitReader) -> list[str]:
     """Overlays the change deleted: a kustomization (not a Component) present at the base,
-    gone at HEAD, under one of `tops` (e.g. overlays/) or listed as an overlay by the base
+    gone at HEAD, under one of `tops` (e.g. `overlays`) or listed as an overlay by the base
     revision's .kustodian.yaml. Its kustomization file is a changed path, so only those are
     looked at (the base config is read only when one lies outside `tops`)."""
-    tops = set(tops)
     configured: set[str] | None = None
     result = []
     for directory in sorted({posixpath.dirname(p) for p in changed
                              if posixpath.basename(p) in KUSTOMIZATION_NAMES}):
         if head.kustomization(directory):
             continue
-        if directory.split("/", 1)[0] not in tops:
+        if not any(t == "." or directory == t or directory.startswith(t + "/") for t in tops):
             if configured is None:
                 listed = (_load_mapping(base.read(".kustodian.yaml")) or {}).get("overlays")
                 configured = ({posixpath.normpath(str(o).rstrip("/")) for o in listed}

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,22 +135,57 @@ def _clean_error(text: str, wrapper: str, rel: str, display: str) -> str:
     return re.sub(r"\s+", " ", text)[:2000]
 
 
+_PREFETCHED: dict[tuple[str, str, str], Future] = {}
+_prefetch_pool: ThreadPoolExecutor | None = None
+
+
+def prefetch(overlays: list[tuple[Path, str]], kustomize: str) -> None:
+    """Start rendering these overlays now, in the background: a later `render_all` of the
+    same (overlay, display, kustomize) takes the result instead of building it again (PR
+    mode starts the renders as soon as it knows the affected overlays). One shared pool of
+    cpu-count kustomize processes; `discard_prefetched` ends it."""
+    global _prefetch_pool
+    if _prefetch_pool is None:
+        _prefetch_pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 2),
+                                            thread_name_prefix="kustomize-prefetch")
+    for overlay, display in overlays:
+        key = (str(overlay), display, kustomize)
+        if key not in _PREFETCHED:
+            _PREFETCHED[key] = _prefetch_pool.submit(render, overlay, display, kustomize)
+
+
+def discard_prefetched() -> None:
+    """Forget renders nobody took (waiting for running ones) and stop the prefetch pool."""
+    global _prefetch_pool
+    _PREFETCHED.clear()
+    if _prefetch_pool is not None:
+        _prefetch_pool.shutdown(wait=True, cancel_futures=True)
+        _prefetch_pool = None
+
+
 def render_all(overlays: list[tuple[Path, str]], kustomize: str,
                workers: int | None = None) -> Iterator[Rendered]:
     """Start rendering every overlay now (a thread pool of kustomize processes) and return
-    an iterator yielding the results as they finish."""
+    an iterator yielding the results as they finish. Prefetched renders are taken over."""
     if not overlays:
         return iter(())
-    workers = max(1, min(workers or os.cpu_count() or 2, len(overlays)))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
-    futures = [pool.submit(render, o, d, kustomize) for o, d in overlays]
+    futures = [_PREFETCHED.pop((str(o), d, kustomize), None) for o, d in overlays]
+    missing = [job for job, future in zip(overlays, futures, strict=True)
+               if future is None]
+    pool = None
+    if missing:
+        workers = max(1, min(workers or os.cpu_count() or 2, len(missing)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
+        started = iter([pool.submit(render, o, d, kustomize) for o, d in missing])
+        futures = [future if future is not None else next(started) for future in futures]
 
     def results() -> Iterator[Rendered]:
         try:
             for future in as_completed(futures):
                 yield future.result()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     return results()
 

@@ -73,14 +73,14 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     config = load_config(repo)
     threshold = Severity.parse(fail_on)
     options = CheckOptions(env=env, schema=not no_schema, conftest=not no_conftest)
-    targets = discover(list(paths), repo, config, env)
-    if any(t.kind == "overlay" for t in targets) or base_ref:
-        options.kustomize = find_kustomize(repo)
     if base_ref:
-        report, markdown = _pr_mode(repo, base_ref, targets, options)
+        report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options)
         if summary_file:
             _write_atomic(summary_file, markdown)
     else:
+        targets = discover(list(paths), repo, config, env)
+        if any(t.kind == "overlay" for t in targets):
+            options.kustomize = find_kustomize(repo)
         report = Pipeline(repo, config, options).run(targets)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get(
         "NO_COLOR")
@@ -97,37 +97,79 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     sys.exit(1 if any(f.severity >= threshold for f in counted) else 0)
 
 
-def _pr_mode(repo: Path, base_ref: str, targets, options):
-    from kustodian.config import load_config
-    from kustodian.discover import Target
+def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | None,
+             options) -> tuple:
+    """Pull-request mode: the overlays a change affects, checked at the base and at HEAD.
+
+    Discovery is asked only about the dirs the change reaches (DiscoveryScope), the base
+    tree reuses the HEAD config when the file is the same, and each side's renders start as
+    soon as its overlays are known (render.prefetch)."""
+    from dataclasses import replace
+
+    from kustodian.config import CONFIG_NAME, load_config
+    from kustodian.discover import DiscoveryScope, Target, discover
     from kustodian.model import Report
     from kustodian.pipeline import CheckOptions, Pipeline
+    from kustodian.render import discard_prefetched, find_kustomize, prefetch
+    from kustodian.sourcemap import kustomization_file
 
     try:
         from kustodian.prmode import run_pr_check
     except ImportError:
         raise KustodianError("pull-request mode is not available in this build") from None
 
-    envs = {t.display: t.env for t in targets if t.kind == "overlay"}
+    if env and not paths:     # the env filter needs every overlay (and its error, if none)
+        targets = discover(paths, repo, config, env)
+        envs = {t.display: t.env for t in targets if t.kind == "overlay"}
+        overlays = list(envs)
+        env_of = envs.get
+    else:
+        overlays = DiscoveryScope(paths, repo, config, env)
+        env_of = overlays.env_of
+    options.kustomize = find_kustomize(repo)
+
+    def tree_config(tree: Path):
+        if tree == repo:
+            return config
+        if _same_file(repo / CONFIG_NAME, tree / CONFIG_NAME):
+            return replace(config, root=tree, path=tree / CONFIG_NAME if config.path else None)
+        return load_config(tree)
 
     def run_check(tree: Path, overlay_dirs: list[str]) -> Report:
-        tree_config = load_config(tree)
+        cfg = tree_config(tree)
         tree_targets = []
         for rel in overlay_dirs:
-            env = envs.get(rel) or tree_config.env_for(rel)
+            at_head = kustomization_file(repo / rel) is not None
+            env = (env_of(rel) if at_head else None) or cfg.env_for(rel)
             tree_targets.append(Target("overlay", tree / rel, rel, env))
         if (tree / "Dockerfile").is_file():   # a repository-wide input of the gate
             tree_targets.append(Target("dockerfile", tree / "Dockerfile", "Dockerfile", None,
                                        [tree / "Dockerfile"]))
         opts = CheckOptions(**{**options.__dict__, "keep_rendered": True})
-        report = Pipeline(tree, tree_config, opts).run(tree_targets)
+        report = Pipeline(tree, cfg, opts).run(tree_targets)
         if report.errors and tree != repo:
             raise KustodianError("; ".join(report.errors))
         return report
 
-    overlays = [t.display for t in targets if t.kind == "overlay"]
-    result = run_pr_check(repo, base_ref, overlays, run_check)
+    def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
+        prefetch([(tree / rel, rel) for rel in overlay_dirs], options.kustomize)
+
+    try:
+        result = run_pr_check(repo, base_ref, overlays, run_check, prepare=start_renders,
+                              env_of=config.env_for)
+    finally:
+        discard_prefetched()
     return result.report, result.markdown
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Both missing, or both readable with the same bytes."""
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except FileNotFoundError:
+        return not a.exists() and not b.exists()
+    except OSError:
+        return False
 
 
 @click.command("docs")
