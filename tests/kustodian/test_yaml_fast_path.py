@@ -163,8 +163,10 @@ def test_document_splitting_agrees_with_pyyaml(text: str, count: int) -> None:
     assert [i for i, _ in docs] == [i for i, d in enumerate(expected) if d is not None]
 
 
-def test_per_document_composition_keeps_the_file_line_numbers(tmp_path: Path) -> None:
-    text = ("# leading comment\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+@pytest.mark.parametrize("padding", [0, 2500])
+def test_per_document_composition_keeps_the_file_line_numbers(tmp_path: Path,
+                                                               padding: int) -> None:
+    text = ("#\n" * padding + "# leading comment\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
             "---\n# between\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"
             "data:\n  k: |\n    x\n    y\n---\n---\napiVersion: v1\nkind: Secret\n"
             "metadata: {name: c}\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 
 
@@ -61,9 +61,12 @@ class Finding:
                 self.file, self.field_path or self.message)
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FINDING_FIELDS}
         data["severity"] = str(self.severity)
         return data
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ from typing import Any
 from kustodian.config import RepoConfig, load_config
 from kustodian.discover import Target, discover, display_path
 from kustodian.errors import KustodianError
+from kustodian.forking import can_fork, fork_map
 from kustodian.model import Finding, Report, Severity
 from kustodian.render import Rendered, find_kustomize, render_all, strip_origin
 from kustodian.resources import ORIGIN_ANNOTATION, Resource
 from kustodian.sourcemap import SourceMap, TreeBuilder
+
+_SLICE_MIN = 150   # resources per forked evaluation slice, at least
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Pipeline:
     _selections: dict[str | None, Any] = field(default_factory=dict)
     _dockerfiles: list[Target] = field(default_factory=list)
     _policy_ids: frozenset[str] | None = None
+    _shown: dict[str, str] = field(default_factory=dict)   # absolute file -> display path
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -216,44 +220,80 @@ class Pipeline:
             r.env = target.env
             r.overlay = target.display if target.kind == "overlay" else None
         self.report.resources += len(group.resources)
-        if self.options.schema:
-            self._validate_schema(group)
         ctx = OverlayContext(group.resources, target.env,
                              target.display if target.kind == "overlay" else None)
         selection = self._selections.get(target.env)
         if selection is None:   # rule applicability is computed once per env
             selection = Selection.for_env(target.env, self.config.profile(target.env))
             self._selections[target.env] = selection
-        group.evaluator = Evaluator(ctx, selection, group.sourcemap.locate, self._display,
-                                    self.options.today, self._policy_rule_ids())
-        self.report.findings.extend(group.evaluator.run().findings)
+        evaluator = group.evaluator = Evaluator(ctx, selection, group.sourcemap.locate,
+                                                self._display, self.options.today,
+                                                self._policy_rule_ids())
+        evaluator.prepare()
+        resources = group.resources
+        parts = self._parts(len(resources))
+        bounds = [len(resources) * k // parts for k in range(parts + 1)]
+
+        def evaluate_slice(k: int) -> tuple[list[Finding], list[Finding], dict]:
+            """Schema and per-resource rule findings of slice k (maybe in a forked child)."""
+            chunk = resources[bounds[k]:bounds[k + 1]]
+            schema = self._schema_findings(group, chunk) if self.options.schema else []
+            before = len(evaluator.result.findings)
+            counted = evaluator.suppression_counts() if k else {}
+            evaluator.evaluate(chunk)
+            counts = {key: n - counted.get(key, 0)
+                      for key, n in evaluator.suppression_counts().items()} if k else {}
+            return schema, evaluator.result.findings[before:], counts
+
+        for (schema, found, counts), ran_here in fork_map(evaluate_slice, parts):
+            self.report.findings.extend(schema)
+            if not ran_here:   # a child's work: merge it into this process's evaluator
+                evaluator.result.findings.extend(found)
+                evaluator.add_suppressions(counts)
+        self.report.findings.extend(evaluator.result.findings)
         self.report.timings["evaluate_s"] = round(
             self.report.timings.get("evaluate_s", 0.0) + time.perf_counter() - t0, 4)
 
-    def _display(self, file: str | None) -> str | None:
-        return display_path(Path(file), self.root) if file else None
+    def _parts(self, count: int) -> int:
+        """How many processes evaluate a target of `count` resources (forking pays off
+        from a few hundred resources on)."""
+        workers = self.options.workers or os.cpu_count() or 1
+        if workers < 2 or count < 2 * _SLICE_MIN or not can_fork():
+            return 1
+        return min(workers, count // _SLICE_MIN)
 
-    def _validate_schema(self, group: _Group) -> None:
+    def _display(self, file: str | None) -> str | None:
+        if not file:
+            return None
+        shown = self._shown.get(file)
+        if shown is None:
+            shown = self._shown[file] = display_path(Path(file), self.root)
+        return shown
+
+    def _schema_findings(self, group: _Group, resources: list[Resource]) -> list[Finding]:
+        """Schema findings of some of a group's resources."""
         from kustodian.rules.meta import SCHEMA_INVALID
 
         validator = self._schema_validator()
         if validator is None:
-            return
+            return []
         profile = self.config.profile(group.target.env)
         if SCHEMA_INVALID.id in profile.disable:
-            return
+            return []
         severity = profile.severity.get(SCHEMA_INVALID.id, SCHEMA_INVALID.severity)
-        for r in group.resources:
+        findings: list[Finding] = []
+        for r in resources:
             for issue in validator.validate(r.obj):
                 path = parse_dotted(issue.path)
                 file, line = group.sourcemap.locate(r, path)
-                self.report.findings.append(Finding(
+                findings.append(Finding(
                     rule=SCHEMA_INVALID.id, severity=severity, category="schema",
                     message=f"{issue.path or r.kind}: {issue.message}",
                     remediation=SCHEMA_INVALID.remediation, env=group.target.env,
                     kind=r.kind, name=r.name, namespace=r.namespace,
                     file=self._display(file), line=line, overlay=r.overlay, source="schema",
                     field_path=issue.path or None, title=SCHEMA_INVALID.title))
+        return findings
 
     # --- conftest -----------------------------------------------------------------------
     def _run_conftest(self) -> None:

@@ -28,20 +28,19 @@ version or a missing CRD schema cache.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.exceptions import Unresolvable
+from typing import TYPE_CHECKING, Any
 
 from kustodian.errors import KustodianError
+
+if TYPE_CHECKING:   # jsonschema is imported on first use: most runs never need it
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = REPO_ROOT / "tools" / "setup" / "versions.env"
@@ -272,13 +271,24 @@ class _FastCompiler:
         return self._refs[ref]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Kind:
-    """Everything cached for one apiVersion/kind."""
+    """Everything cached for one apiVersion/kind; the jsonschema validator is built when a
+    resource first needs exact issues (or when the fast checker cannot compile the schema)."""
 
-    validator: Draft202012Validator
+    schema: dict
     fast: Check | None          # None: the schema needs jsonschema for every resource
     is_crd: bool
+    registry: Callable[[], Any]
+    _validator: Draft202012Validator | None = None
+
+    @property
+    def validator(self) -> Draft202012Validator:
+        if self._validator is None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.schema, registry=self.registry())
+        return self._validator
 
 
 class SchemaValidator:
@@ -290,8 +300,8 @@ class SchemaValidator:
         self._k8s_dir = self._schema_dir(self.kubernetes_version)
         self.schema_version = self._k8s_dir.name[1:].split("-")[0].rsplit(".", 1)[0]
         definitions = json.loads((self._k8s_dir / "_definitions.json").read_text())
-        self._registry = Registry().with_resource(_DEFINITIONS_ID,
-                                                  Resource.from_contents(definitions))
+        self._definitions = definitions
+        self._registry: Any = None
         self._fast = _FastCompiler(definitions["$defs"])
         self._meta = self._kind({"$schema": definitions["$schema"],
                                  "$id": "https://kubernetes.io/api/meta.json",
@@ -345,10 +355,24 @@ class SchemaValidator:
         if entry.is_crd and isinstance(resource.get("metadata"), dict):
             yield from self._checked(self._meta, resource["metadata"], _join(base, "metadata"))
 
+    def _registry_of_definitions(self) -> Any:
+        if self._registry is None:
+            from referencing import Registry, Resource
+
+            self._registry = Registry().with_resource(
+                _DEFINITIONS_ID, Resource.from_contents(self._definitions))
+        return self._registry
+
     def _checked(self, entry: _Kind, instance: Any, base: str) -> Iterable[SchemaIssue]:
         try:
             if entry.fast is not None and entry.fast(instance):
                 return
+        except (re.error, RecursionError) as exc:
+            yield SchemaIssue(base, f"cannot be validated against its schema: {exc}")
+            return
+        from referencing.exceptions import Unresolvable
+
+        try:
             issues = list(self._errors(entry.validator, instance, base))
         except (re.error, Unresolvable, RecursionError) as exc:
             issues = [SchemaIssue(base, f"cannot be validated against its schema: {exc}")]
@@ -419,11 +443,16 @@ class SchemaValidator:
             fast: Check | None = self._fast.compile(schema)
         except _Unsupported:
             fast = None
-        return _Kind(Draft202012Validator(schema, registry=self._registry), fast, is_crd)
+        return _Kind(schema, fast, is_crd, self._registry_of_definitions)
 
     @staticmethod
     def _schema_dir(version: str) -> Path:
-        root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+        # find_spec locates the package without importing it (its __init__ pulls jsonschema)
+        spec = importlib.util.find_spec("kubernetes_validate")
+        if spec is None or not spec.submodule_search_locations:
+            raise KustodianError("the kubernetes-validate package is not installed",
+                                 hint="run `make setup` (pip install -r tools/requirements.txt)")
+        root = Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
         strict_dirs = {entry.name: Path(str(entry)) for entry in root.iterdir()
                        if entry.name.endswith("-local-strict")}
         available = sorted(strict_dirs, key=_version_key)

@@ -314,6 +314,9 @@ def compose_document(path: str, index: int) -> yaml.Node | None:
     return _compose_span(path, index)
 
 
+_PREFIX_LINES = 2000
+
+
 @lru_cache(maxsize=4096)
 def _compose_span(path: str, index: int) -> yaml.Node | None:
     text, starts = _SPANS[path]
@@ -321,12 +324,38 @@ def _compose_span(path: str, index: int) -> yaml.Node | None:
         return None
     start = starts[index]
     end = starts[index + 1] if index + 1 < len(starts) else len(text)
-    # Leading newlines keep the marks on the file's own line numbers.
-    chunk = "\n" * text.count("\n", 0, start) + text[start:end]
+    lines = text.count("\n", 0, start)
+    # Leading newlines keep the marks on the file's own lines; far down a file, moving the
+    # marks afterwards is cheaper than having the parser skip thousands of newlines.
+    chunk = text[start:end] if lines > _PREFIX_LINES else "\n" * lines + text[start:end]
     try:
-        return yaml.compose(chunk, Loader=_FastLoader)
+        node = yaml.compose(chunk, Loader=_FastLoader)
     except (yaml.YAMLError, RecursionError):
         return None
+    if node is not None and lines > _PREFIX_LINES:
+        _shift_lines(node, lines)
+    return node
+
+
+def _shift_lines(root: yaml.Node, lines: int) -> None:
+    """Move every mark of a composed document down by `lines` (its place in the file)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        node.start_mark = _shifted(node.start_mark, lines)
+        node.end_mark = _shifted(node.end_mark, lines)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _shifted(mark: Any, lines: int) -> Any:
+    if mark is None:
+        return None
+    return yaml.error.Mark(mark.name, mark.index, mark.line + lines, mark.column, None, None)
 
 
 @lru_cache(maxsize=512)

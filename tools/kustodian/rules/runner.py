@@ -70,11 +70,35 @@ class Evaluator:
         self.result = OverlayResult()
 
     def run(self) -> OverlayResult:
+        """Everything at once: exemptions, overlay-wide rules, then per-resource rules."""
+        self.prepare()
+        self.evaluate(self.ctx.resources)
+        return self.result
+
+    def prepare(self) -> None:
+        """Parse every resource's exemptions (reporting malformed ones) and run the
+        overlay-wide rules, up front, so that `evaluate` can run on slices of the resources,
+        in other processes too. Locating a finding is the costly part: an overlay-wide
+        finding is located by the slice holding its resource."""
         for r in self.ctx.resources:
             self._exemptions_of(r)
+        held = {id(r) for r in self.ctx.resources}
+        self._pending: dict[int, list[tuple[Rule, Resource, Violation]]] = {}
+        for rule in self.selection.of_scope(OVERLAY):
+            for v in rule.check(self.ctx):
+                if v.resource is None or self.exempted(v.resource, rule.id, v.container):
+                    continue
+                if id(v.resource) in held:
+                    self._pending.setdefault(id(v.resource), []).append((rule, v.resource, v))
+                else:
+                    self._add(rule, v.resource, v)
+
+    def evaluate(self, resources: Iterable[Resource]) -> None:
+        """Per-resource rules for `resources` (a slice of the context's), and the located
+        overlay-wide findings on them; call `prepare` first."""
         workload_rules = self.selection.of_scope(WORKLOAD)
         resource_rules = self.selection.of_scope(RESOURCE)
-        for r in self.ctx.resources:
+        for r in resources:
             w = r.workload
             if w is not None:
                 for rule in workload_rules:
@@ -82,9 +106,22 @@ class Evaluator:
             for rule in resource_rules:
                 if rule.kinds is None or r.kind in rule.kinds:
                     self._emit(rule, r, rule.check(r, self.ctx))
-        for rule in self.selection.of_scope(OVERLAY):
-            self._emit(rule, None, rule.check(self.ctx))
-        return self.result
+            for rule, target, v in self._pending.get(id(r), ()):
+                self._add(rule, target, v)
+
+    def suppression_counts(self) -> dict[tuple[int, int], int]:
+        """(resource position, exemption position) -> findings suppressed so far."""
+        counts: dict[tuple[int, int], int] = {}
+        for i, r in enumerate(self.ctx.resources):
+            for j, e in enumerate(self._exemptions.get(id(r), [])):
+                if e.suppressed:
+                    counts[(i, j)] = e.suppressed
+        return counts
+
+    def add_suppressions(self, counts: dict[tuple[int, int], int]) -> None:
+        """Merge counts that another process's `suppression_counts` measured."""
+        for (i, j), n in counts.items():
+            self._exemptions[id(self.ctx.resources[i])][j].suppressed += n
 
     def exempted(self, r: Resource, rule: str, container: str | None) -> bool:
         """True (and counted) when an active exemption on `r` covers this finding; used for
