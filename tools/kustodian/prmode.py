@@ -82,17 +82,19 @@ class PrResult:
 def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlayScope,
                  run_check: Callable[[Path, list[str]], Report], *,
                  prepare: Callable[[Path, list[str]], None] | None = None,
-                 env_of: Callable[[str], str | None] | None = None) -> PrResult:
+                 env_of: Callable[[str], str | None] | None = None,
+                 git: Git | None = None) -> PrResult:
     """Check only what the change can affect, at the base and at HEAD, and compare.
 
     `overlays`: the HEAD overlays as a list, or an OverlayScope that answers for the few
     affected dirs without listing the whole repository. `prepare(tree, overlays)`, when
     given, is called as soon as a side's overlays are known (before run_check on them), e.g.
     to start their renders early. `env_of(overlay)` labels the Markdown's env sections
-    (default: read from the repository's .kustodian.yaml)."""
+    (default: read from the repository's .kustodian.yaml). `git`: a Git of `repo_root`
+    made earlier (its work-tree listing may already be running, see Git.start_listing)."""
     started = time.perf_counter()
     root = Path(repo_root)
-    git = Git(root)
+    git = git or Git(root)
     base = git.resolve(base_ref)
     changed = git.changed_paths(base.commit)
     scope = ListedOverlays(root, overlays) if isinstance(overlays, list) else overlays
@@ -220,35 +222,32 @@ class Git:
                                ok=(0, 1)).strip()
         return BaseRevision(ref=ref, commit=merge_base or out, ref_commit=out)
 
+    def start_listing(self) -> None:
+        """Start listing the work tree (tracked and untracked files: a walk of every dir,
+        the slowest git step on a monorepo) in the background; `_worktree_files` waits."""
+        if not hasattr(self, "_listing") and getattr(self, "_listing_proc", None) is None:
+            self._listing_proc = self._start(["ls-files", "-z", "-t", "--cached", "--others",
+                                              "--exclude-standard"], cwd=self.root,
+                                             what="list the work tree")
+
     def changed_paths(self, commit: str) -> set[str]:
         """Paths changed since `commit` (committed, staged, unstaged) plus untracked ones.
-        The work-tree listing (a walk of every dir) runs alongside the diff."""
-        listing = None
-        if not hasattr(self, "_listing"):
-            listing = self._start(["ls-files", "-z", "-t", "--cached", "--others",
-                                   "--exclude-standard"], cwd=self.root,
-                                  what="list the work tree")
-        try:
-            diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
-                             what="list changed files")
-        finally:
-            if listing is not None:
-                self._store_listing(self._finish(listing, what="list the work tree",
-                                                 cwd=self.root))
+        The work-tree listing runs alongside the diff."""
+        self.start_listing()
+        diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
+                         what="list changed files")
         paths = {p[len(self.prefix):] for p in diff.split("\0")
                  if p and p.startswith(self.prefix)}
         return paths | {path for path, tracked in self._worktree_files() if not tracked}
 
-    def _store_listing(self, out: str) -> None:
-        self._listing = [(entry[2:], not entry.startswith("? "))
-                         for entry in out.split("\0") if len(entry) > 2]
-
     def _worktree_files(self) -> list[tuple[str, bool]]:
         """(path relative to the repository root, tracked?) for the work tree, listed once."""
         if not hasattr(self, "_listing"):
-            self._store_listing(self._run(["ls-files", "-z", "-t", "--cached", "--others",
-                                           "--exclude-standard"], cwd=self.root,
-                                          what="list the work tree"))
+            self.start_listing()
+            out = self._finish(self._listing_proc, what="list the work tree", cwd=self.root)
+            self._listing_proc = None
+            self._listing = [(entry[2:], not entry.startswith("? "))
+                             for entry in out.split("\0") if len(entry) > 2]
         return self._listing
 
     def kustomization_dirs(self) -> list[str]:
@@ -762,12 +761,17 @@ class KustomizationTexts:
             alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
             endings = re.compile(r"(?:" + alternatives + r")/?(?=[\s\"'\],#\0]|$)",
                                  re.MULTILINE)
+            basenames = {posixpath.basename(t) for t in targets}
             for match in endings.finditer(self.text):
                 directory = self._dir_at(match.start())
                 if directory in found:
                     continue
                 token = _token_ending_at(self.text, match.start(), match.end())
-                if _resolve(directory, token.rstrip("/") or token) in targets:
+                token = token.rstrip("/") or token
+                last = token.rsplit("/", 1)[-1]
+                if last not in basenames and last not in (".", ".."):
+                    continue              # resolves to a path of another name (cheap test)
+                if _resolve(directory, token) in targets:
                     found.add(directory)
         for directory, text in self.with_dots:
             if directory not in found and any(

@@ -70,11 +70,12 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     if (new_only or summary_file) and not base_ref:
         raise click.UsageError("--new-only and --summary need --base-ref")
     repo = Path(root).resolve() if root else find_root(Path.cwd())
+    git = _start_git(repo) if base_ref else None   # lists the work tree while config loads
     config = load_config(repo)
     threshold = Severity.parse(fail_on)
     options = CheckOptions(env=env, schema=not no_schema, conftest=not no_conftest)
     if base_ref:
-        report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options)
+        report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options, git)
         if summary_file:
             _write_atomic(summary_file, markdown)
     else:
@@ -97,8 +98,19 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     sys.exit(1 if any(f.severity >= threshold for f in counted) else 0)
 
 
+def _start_git(repo: Path):
+    """PR mode's git access, with the work-tree listing already running."""
+    try:
+        from kustodian.prmode import Git
+    except ImportError:
+        raise KustodianError("pull-request mode is not available in this build") from None
+    git = Git(repo)
+    git.start_listing()
+    return git
+
+
 def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | None,
-             options) -> tuple:
+             options, git) -> tuple:
     """Pull-request mode: the overlays a change affects, checked at the base and at HEAD.
 
     Discovery is asked only about the dirs the change reaches (DiscoveryScope), the base
@@ -156,7 +168,7 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | Non
 
     try:
         result = run_pr_check(repo, base_ref, overlays, run_check, prepare=start_renders,
-                              env_of=config.env_for)
+                              env_of=config.env_for, git=git)
     finally:
         discard_prefetched()
     return result.report, result.markdown
