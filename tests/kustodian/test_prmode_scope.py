@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -322,3 +323,81 @@ def test_references_ending_in_dots_are_followed(tmp_path):
             "overlays/dev", "overlays/prod", "overlays/prod/eu", "overlays/prod/us"]
         assert affected_overlays(overlays, changed, head) == affected_overlays(
             overlays, changed, head, dirs)
+
+
+# --- the CLI end to end (real git, kustomize, conftest) ---------------------------------------
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
+
+
+@pytest.fixture
+def cli_repo(tmp_path: Path, repo_root: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURE, root)
+    shutil.copytree(repo_root / "policies", root / "policies")
+    write_tree(root, {
+        ".gitignore": "out.md\n",
+        "argocd/kustomization.yaml": KUSTOMIZATION + "resources: [cm.yaml]\n",
+        "argocd/cm.yaml": CONFIGMAP.format(name="argocd-settings"),
+        "overlays/.wip/kustomization.yaml": KUSTOMIZATION + "resources: [../../base]\n",
+    })
+    init_repo(root)
+    return root
+
+
+def pr_json(repo: Path, *args: str) -> tuple[int, dict, str]:
+    proc = subprocess.run([sys.executable, "-m", "kustodian", "check", "--format", "json",
+                           "--summary", "out.md", *args], cwd=repo, capture_output=True,
+                          text=True)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    summary = (repo / "out.md").read_text() if (repo / "out.md").exists() else ""
+    return proc.returncode, json.loads(proc.stdout) if proc.stdout else {}, summary
+
+
+def edit_file(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_cli_base_change_checks_every_overlay_using_it_and_nothing_else(cli_repo):
+    (cli_repo / "base/service.yaml").write_text(
+        (cli_repo / "base/service.yaml").read_text() + "# reworded\n")
+    code, report, summary = pr_json(cli_repo, "--base-ref", "HEAD")
+    assert code in (0, 1), summary
+    assert report["summary"]["overlays"] == ["overlays/dev", "overlays/prod"]  # not .wip
+    assert "2 affected overlay(s)" in summary
+
+    (cli_repo / "base/service.yaml").write_text(
+        (cli_repo / "base/service.yaml").read_text().replace("# reworded\n", ""))
+    edit_file(cli_repo / "argocd/cm.yaml", "a: b", "a: c")
+    code, report, summary = pr_json(cli_repo, "--base-ref", "HEAD")
+    assert report["summary"]["overlays"] == ["argocd"], summary
+    assert "+  a: c" in summary
+
+
+def test_cli_deleted_overlay_is_compared_with_the_base(cli_repo):
+    shutil.copytree(cli_repo / "overlays/dev", cli_repo / "overlays/qa")
+    edit_file(cli_repo / "overlays/qa/kustomization.yaml", "patches:",
+              "images:\n  - name: ghcr.io/acme/agent\n    newName: docker.io/library/agent\n"
+              "    newTag: \"1.0\"\npatches:")
+    git(cli_repo, "add", "-A")
+    git(cli_repo, "commit", "-q", "-m", "qa")
+    shutil.rmtree(cli_repo / "overlays/qa")
+    code, report, summary = pr_json(cli_repo, "--base-ref", "HEAD", "--new-only")
+    assert code == 0, summary
+    assert report["findings"] == [] and report["summary"]["overlays"] == []
+    assert "1 affected overlay(s): `overlays/qa`" in summary
+    assert "### Fixed findings" in summary and "allowed-registries" in summary
+
+
+def test_cli_env_and_explicit_paths_narrow_pr_mode(cli_repo):
+    (cli_repo / "base/service.yaml").write_text(
+        (cli_repo / "base/service.yaml").read_text() + "# reworded\n")
+    _, report, _ = pr_json(cli_repo, "--base-ref", "HEAD", "--env", "prod")
+    assert report["summary"]["overlays"] == ["overlays/prod"]
+    _, report, _ = pr_json(cli_repo, "--base-ref", "HEAD", "overlays/dev")
+    assert report["summary"]["overlays"] == ["overlays/dev"]
+    assert {f["env"] for f in report["findings"]} <= {"dev"}
+    code, _, _ = pr_json(cli_repo, "--base-ref", "HEAD", "overlays/nope")
+    assert code == 2
