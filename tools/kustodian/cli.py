@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import click
 
@@ -38,4 +40,25 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="kustodian")
+    try:
+        cli(prog_name="kustodian")
+    except SystemExit as done:
+        _exit(done.code)
+    _exit(0)
+
+
+def _exit(code: object) -> None:
+    """Exit without tearing down the heap object by object: after a large check that takes
+    seconds for nothing. Only when no other thread is alive (nothing left to join) and the
+    output is flushed; otherwise the normal way."""
+    if code is not None and not isinstance(code, int):
+        click.echo(str(code), err=True)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    if threading.active_count() == 1:
+        os._exit(code or 0)
+    sys.exit(code)

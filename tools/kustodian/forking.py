@@ -9,6 +9,7 @@ result never depends on whether forking worked.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
@@ -33,6 +34,7 @@ def fork_map(work: Callable[[int], T], parts: int) -> list[tuple[T, bool]]:
         return [(work(k), True) for k in range(parts)]
     sys.stdout.flush()
     sys.stderr.flush()
+    gc.freeze()   # the children then never touch (and copy) the inherited objects' pages
     children: dict[int, tuple[int, int]] = {}   # part -> (pid, read end)
     for k in range(1, parts):
         try:
@@ -49,6 +51,7 @@ def fork_map(work: Callable[[int], T], parts: int) -> list[tuple[T, bool]]:
     for k in range(1, parts):
         outcome = _collect(*children[k]) if k in children else None
         results.append((outcome[1], False) if outcome is not None else (work(k), True))
+    gc.unfreeze()
     return results
 
 

@@ -6,8 +6,9 @@ Three speeds:
   YAML 1.2, which yaml-rs follows. The other texts (1.1 booleans, octal and sexagesimal
   numbers, timestamps, tags, anchors, merge keys...; `_needs_exact` spots them), like any text
   yaml-rs refuses, go through PyYAML's loader, which also words the errors.
-- `compose_document` composes one document with line marks, only for the documents a finding
-  has to point into (see `sourcemap`); `compose_file` composes a whole file.
+- `compose_document` composes one document with line marks (all scalars as strings), only for
+  the documents a finding has to point into (see `sourcemap`); `compose_file` composes a
+  whole file.
 """
 
 from __future__ import annotations
@@ -108,6 +109,18 @@ class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
                     _RESOLVED[value] = tag
             return tag
         return super().resolve(kind, value, implicit)
+
+
+class _PositionLoader(_Loader):  # type: ignore[misc, valid-type]
+    """For line marks only (`compose_document`): scalars keep the str tag, so composing skips
+    implicit type resolution, the costliest Python step of a compose."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            return "tag:yaml.org,2002:str"
+        if kind is yaml.SequenceNode:
+            return "tag:yaml.org,2002:seq"
+        return "tag:yaml.org,2002:map"
 
 
 class _StrictLoader(_FastLoader):
@@ -329,7 +342,7 @@ def _compose_span(path: str, index: int) -> yaml.Node | None:
     # marks afterwards is cheaper than having the parser skip thousands of newlines.
     chunk = text[start:end] if lines > _PREFIX_LINES else "\n" * lines + text[start:end]
     try:
-        node = yaml.compose(chunk, Loader=_FastLoader)
+        node = yaml.compose(chunk, Loader=_PositionLoader)
     except (yaml.YAMLError, RecursionError):
         return None
     if node is not None and lines > _PREFIX_LINES:

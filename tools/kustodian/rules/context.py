@@ -68,6 +68,17 @@ class OverlayContext:
             out.extend(self._by_kind.get(kind, ()))
         return out
 
+    def of_kind_in(self, kind: str, namespace: str | None) -> list[Resource]:
+        """Resources of `kind` in `namespace` (None and "" are the same namespace)."""
+        return self._by_kind_namespace.get((kind, namespace or ""), [])
+
+    @cached_property
+    def _by_kind_namespace(self) -> dict[tuple[str, str], list[Resource]]:
+        index: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        for r in self.resources:
+            index[(r.kind, r.namespace or "")].append(r)
+        return dict(index)
+
     @cached_property
     def workloads(self) -> list[Workload]:
         return [w for r in self.resources if (w := r.workload) is not None]

@@ -67,6 +67,8 @@ class Evaluator:
         self.today = today or dt.date.today()
         self.known = set(rules_by_id()) | set(extra_rule_ids)   # + the Rego's rule ids
         self._exemptions: dict[int, list[ex.Exemption]] = {}
+        self._problems: dict[int, list[ex.ExemptionProblem]] = {}
+        self._pending: dict[int, list[tuple[Rule, Resource, Violation]]] = {}
         self.result = OverlayResult()
 
     def run(self) -> OverlayResult:
@@ -76,29 +78,26 @@ class Evaluator:
         return self.result
 
     def prepare(self) -> None:
-        """Parse every resource's exemptions (reporting malformed ones) and run the
-        overlay-wide rules, up front, so that `evaluate` can run on slices of the resources,
-        in other processes too. Locating a finding is the costly part: an overlay-wide
-        finding is located by the slice holding its resource."""
-        for r in self.ctx.resources:
-            self._exemptions_of(r)
+        """Run the overlay-wide rules up front, so that `evaluate` can then run on slices of
+        the resources, in other processes too. Their findings are checked against exemptions
+        and located (the costly part) by the slice holding their resource."""
         held = {id(r) for r in self.ctx.resources}
-        self._pending: dict[int, list[tuple[Rule, Resource, Violation]]] = {}
         for rule in self.selection.of_scope(OVERLAY):
             for v in rule.check(self.ctx):
-                if v.resource is None or self.exempted(v.resource, rule.id, v.container):
+                if v.resource is None:
                     continue
                 if id(v.resource) in held:
                     self._pending.setdefault(id(v.resource), []).append((rule, v.resource, v))
-                else:
+                elif not self.exempted(v.resource, rule.id, v.container):
                     self._add(rule, v.resource, v)
 
     def evaluate(self, resources: Iterable[Resource]) -> None:
-        """Per-resource rules for `resources` (a slice of the context's), and the located
-        overlay-wide findings on them; call `prepare` first."""
+        """Exemption problems, per-resource rules and the overlay-wide findings for
+        `resources` (a slice of the context's); call `prepare` first."""
         workload_rules = self.selection.of_scope(WORKLOAD)
         resource_rules = self.selection.of_scope(RESOURCE)
         for r in resources:
+            self._report_problems(r)
             w = r.workload
             if w is not None:
                 for rule in workload_rules:
@@ -107,21 +106,42 @@ class Evaluator:
                 if rule.kinds is None or r.kind in rule.kinds:
                     self._emit(rule, r, rule.check(r, self.ctx))
             for rule, target, v in self._pending.get(id(r), ()):
-                self._add(rule, target, v)
+                if not self.exempted(target, rule.id, v.container):
+                    self._add(rule, target, v)
 
-    def suppression_counts(self) -> dict[tuple[int, int], int]:
-        """(resource position, exemption position) -> findings suppressed so far."""
+    # --- merging the work of slices evaluated in other processes ------------------------
+    def slice_start(self) -> tuple[set[int], dict[tuple[int, int], int]]:
+        """What a slice's changes are measured against (call in the slice's process)."""
+        return set(self._exemptions), self._suppression_counts()
+
+    def slice_changes(self, start: tuple[set[int], dict[tuple[int, int], int]]) -> tuple:
+        """Non-empty exemption lists parsed since `start` (by resource position) and the
+        suppression counts added since then to those parsed before."""
+        known, counted = start
+        new = {i: parsed for i, r in enumerate(self.ctx.resources)
+               if (parsed := self._exemptions.get(id(r))) and id(r) not in known}
+        added = {key: n - counted.get(key, 0) for key, n in self._suppression_counts().items()
+                 if id(self.ctx.resources[key[0]]) in known}
+        return new, added
+
+    def merge_slice(self, changes: tuple) -> None:
+        """Take in another process's `slice_changes`."""
+        new, added = changes
+        for i, parsed in new.items():
+            mine = self._exemptions.setdefault(id(self.ctx.resources[i]), parsed)
+            if mine is not parsed:
+                for exemption, theirs in zip(mine, parsed, strict=True):
+                    exemption.suppressed += theirs.suppressed
+        for (i, j), n in added.items():
+            self._exemptions[id(self.ctx.resources[i])][j].suppressed += n
+
+    def _suppression_counts(self) -> dict[tuple[int, int], int]:
         counts: dict[tuple[int, int], int] = {}
         for i, r in enumerate(self.ctx.resources):
-            for j, e in enumerate(self._exemptions.get(id(r), [])):
+            for j, e in enumerate(self._exemptions.get(id(r), ())):
                 if e.suppressed:
                     counts[(i, j)] = e.suppressed
         return counts
-
-    def add_suppressions(self, counts: dict[tuple[int, int], int]) -> None:
-        """Merge counts that another process's `suppression_counts` measured."""
-        for (i, j), n in counts.items():
-            self._exemptions[id(self.ctx.resources[i])][j].suppressed += n
 
     def exempted(self, r: Resource, rule: str, container: str | None) -> bool:
         """True (and counted) when an active exemption on `r` covers this finding; used for
@@ -137,12 +157,20 @@ class Evaluator:
         if key not in self._exemptions:
             found, problems = ex.parse(r, self.known, self.today)
             self._exemptions[key] = found
+            if problems:
+                self._problems[key] = problems
+        return self._exemptions[key]
+
+    def _report_problems(self, r: Resource) -> None:
+        """Findings for `r`'s malformed or expired exemptions (once, by its slice)."""
+        self._exemptions_of(r)
+        problems = self._problems.pop(id(r), ())
+        if problems:
             meta = rules_by_id()
             selected = {rule.id for rule in self.selection.rules}
             for p in problems:
                 if p.rule in selected:
                     self._add(meta[p.rule], r, Violation(p.message, p.path, p.container))
-        return self._exemptions[key]
 
     def _emit(self, rule: Rule, checked: Resource | None, violations: Iterable[Violation]):
         for v in violations:

@@ -24,9 +24,8 @@ def check(ctx):
         w = target.workload
         if w is None or not isinstance(low, int):
             continue
-        for pdb in ctx.of_kind("PodDisruptionBudget"):
-            if not (ctx.same_namespace(pdb, target)
-                    and selector_matches(pdb.spec.get("selector"), w.pod_labels)):
+        for pdb in ctx.of_kind_in("PodDisruptionBudget", target.namespace):
+            if not selector_matches(pdb.spec.get("selector"), w.pod_labels):
                 continue
             if "minAvailable" in pdb.spec:
                 needed = scaled(pdb.spec["minAvailable"], low)
