@@ -100,7 +100,6 @@ def _has_empty_block_scalar(text: str) -> bool:
     return False
 
 
-_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 
 
 class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
@@ -229,7 +228,15 @@ def _blank(text: str) -> bool:
 def _document_starts(text: str) -> list[int]:
     """Offsets where each document of `text` starts (a `---` line, or 0 for a bare first
     document); the caller has ruled out directives and `...` end markers."""
-    starts = [m.start() for m in _DOC_START.finditer(text)]
+    starts: list[int] = []
+    found = -1 if text.startswith("---") else text.find("\n---")
+    at = found + 1 if found >= 0 or text.startswith("---") else -1
+    while at >= 0:   # a "---" at a line start, followed by a space or the line end
+        after = at + 3
+        if after == len(text) or text[after] in " \t\r\n":
+            starts.append(at)
+        found = text.find("\n---", after)
+        at = found + 1 if found >= 0 else -1
     first = starts[0] if starts else len(text)
     if not _blank(text[:first]):
         starts.insert(0, 0)
