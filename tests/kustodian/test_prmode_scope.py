@@ -29,8 +29,10 @@ from kustodian.prmode import (
     FsReader,
     Git,
     GitReader,
+    KustomizationTexts,
     ListedOverlays,
     _affected,
+    _kustomization_text,
     affected_overlays,
     deleted_overlays,
 )
@@ -401,3 +403,41 @@ def test_cli_env_and_explicit_paths_narrow_pr_mode(cli_repo):
     assert {f["env"] for f in report["findings"]} <= {"dev"}
     code, _, _ = pr_json(cli_repo, "--base-ref", "HEAD", "overlays/nope")
     assert code == 2
+
+
+def test_kustomization_texts_from_the_index_are_the_work_tree_bytes(tmp_path):
+    """Texts taken from index blobs (one cat-file) must equal what a read of the work tree
+    gives; files whose index blob is not the work tree's bytes are read from the work tree."""
+    root = write_tree(tmp_path / "repo", {
+        f"k/{name}/kustomization.yaml": KUSTOMIZATION + f"namespace: {name}\n"
+        for name in ("clean", "unstaged", "staged", "staged-reverted", "deleted", "shadowed",
+                     "linked-target")})
+    write_tree(root, {"k/other-name/Kustomization": KUSTOMIZATION + "namespace: other\n"})
+    (root / "k/symlink").mkdir()
+    os.symlink("../linked-target/kustomization.yaml", root / "k/symlink/kustomization.yaml")
+    init_repo(root)
+    (root / "k/unstaged/kustomization.yaml").write_text(KUSTOMIZATION + "namespace: edited\n")
+    (root / "k/staged/kustomization.yaml").write_text(KUSTOMIZATION + "namespace: staged\n")
+    git(root, "add", "k/staged/kustomization.yaml")
+    reverted = root / "k/staged-reverted/kustomization.yaml"
+    original = reverted.read_text()
+    reverted.write_text(KUSTOMIZATION + "namespace: in-the-index-only\n")
+    git(root, "add", "k/staged-reverted/kustomization.yaml")
+    reverted.write_text(original)
+    (root / "k/deleted/kustomization.yaml").unlink()
+    (root / "k/shadowed/kustomization.yml").write_text(KUSTOMIZATION + "namespace: yml\n")
+    (root / "k/shadowed/kustomization.yaml").unlink()
+
+    git_ = Git(root)
+    git_.changed_paths(git_.resolve("HEAD").commit)
+    dirs = git_.kustomization_dirs()
+    from_index = git_.indexed_kustomization_texts(dirs)
+    head = FsReader(root)
+    for directory, text in from_index.items():
+        assert text == _kustomization_text(head, directory), directory
+    assert {"k/clean", "k/staged", "k/other-name", "k/linked-target"} <= set(from_index)
+    assert not {"k/unstaged", "k/staged-reverted", "k/deleted", "k/shadowed",
+                "k/symlink"} & set(from_index)
+    texts = KustomizationTexts(head, dirs, from_index)
+    assert "namespace: yml" in texts.text and "namespace: edited" in texts.text
+    assert "in-the-index-only" not in texts.text

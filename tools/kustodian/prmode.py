@@ -223,31 +223,52 @@ class Git:
         return BaseRevision(ref=ref, commit=merge_base or out, ref_commit=out)
 
     def start_listing(self) -> None:
-        """Start listing the work tree (tracked and untracked files: a walk of every dir,
-        the slowest git step on a monorepo) in the background; `_worktree_files` waits."""
+        """Start listing the work tree (tracked files with their index blob, untracked ones:
+        a walk of every dir, the slowest git step on a monorepo) in the background;
+        `_worktree_files` waits for it."""
         if not hasattr(self, "_listing") and getattr(self, "_listing_proc", None) is None:
-            self._listing_proc = self._start(["ls-files", "-z", "-t", "--cached", "--others",
-                                              "--exclude-standard"], cwd=self.root,
-                                             what="list the work tree")
+            self._listing_proc = self._start(["ls-files", "-z", "-t", "-s", "--cached",
+                                              "--others", "--exclude-standard"],
+                                             cwd=self.root, what="list the work tree")
 
     def changed_paths(self, commit: str) -> set[str]:
         """Paths changed since `commit` (committed, staged, unstaged) plus untracked ones.
-        The work-tree listing runs alongside the diff."""
+        The work-tree listing and the index-vs-work-tree diff run alongside."""
         self.start_listing()
-        diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
-                         what="list changed files")
-        paths = {p[len(self.prefix):] for p in diff.split("\0")
-                 if p and p.startswith(self.prefix)}
-        return paths | {path for path, tracked in self._worktree_files() if not tracked}
+        unstaged = self._start(["diff", "--name-only", "--no-renames", "-z", "--"],
+                               what="list unstaged changes")
+        try:
+            diff = self._run(["diff", "--name-only", "--no-renames", "-z", commit, "--"],
+                             what="list changed files")
+        finally:
+            self._unstaged = self._paths(self._finish(unstaged, what="list unstaged changes"))
+        return self._paths(diff) | {path for path, tracked in self._worktree_files()
+                                    if not tracked}
+
+    def _paths(self, out: str) -> set[str]:
+        """NUL-separated work-tree-top paths as repository-relative ones (others dropped)."""
+        return {p[len(self.prefix):] for p in out.split("\0") if p and p.startswith(self.prefix)}
 
     def _worktree_files(self) -> list[tuple[str, bool]]:
-        """(path relative to the repository root, tracked?) for the work tree, listed once."""
+        """(path relative to the repository root, tracked?) for the work tree, listed once;
+        the index blob of each tracked kustomization file is kept aside."""
         if not hasattr(self, "_listing"):
             self.start_listing()
             out = self._finish(self._listing_proc, what="list the work tree", cwd=self.root)
             self._listing_proc = None
-            self._listing = [(entry[2:], not entry.startswith("? "))
-                             for entry in out.split("\0") if len(entry) > 2]
+            self._listing = []
+            self._index_blobs: dict[str, tuple[str, str, str]] = {}
+            for entry in out.split("\0"):
+                if entry.startswith("? "):
+                    self._listing.append((entry[2:], False))
+                    continue
+                meta, tab, path = entry[2:].partition("\t")
+                if not tab:
+                    continue
+                self._listing.append((path, True))
+                if path.endswith(KUSTOMIZATION_NAMES):
+                    mode, _, rest = meta.partition(" ")
+                    self._index_blobs[path] = (entry[0], mode, rest)
         return self._listing
 
     def kustomization_dirs(self) -> list[str]:
@@ -255,6 +276,58 @@ class Git:
         return sorted({posixpath.dirname(path) for path, _ in self._worktree_files()
                        if path.endswith(KUSTOMIZATION_NAMES)
                        and posixpath.basename(path) in KUSTOMIZATION_NAMES})
+
+    def indexed_kustomization_texts(self, directories: Iterable[str]) -> dict[str, str]:
+        """dir -> its kustomization file's text, for the dirs whose file (the one a read of
+        the work tree picks) is a tracked regular file without unstaged changes: its bytes
+        are then the index blob's, read for all at once by one `git cat-file --batch` instead
+        of file by file. Other dirs are left out (read them from the work tree)."""
+        self._worktree_files()
+        if not hasattr(self, "_unstaged"):
+            self._unstaged = self._paths(self._run(
+                ["diff", "--name-only", "--no-renames", "-z", "--"],
+                what="list unstaged changes"))
+        present: dict[str, list[str]] = {}
+        for path, _ in self._listing:
+            if path.endswith(KUSTOMIZATION_NAMES):
+                present.setdefault(posixpath.dirname(path), []).append(posixpath.basename(path))
+        wanted: dict[str, str] = {}
+        for directory in directories:
+            names = present.get(directory, [])
+            name = next((n for n in KUSTOMIZATION_NAMES if n in names), None)
+            path = posixpath.join(directory, name) if name else None
+            blob = self._index_blobs.get(path) if path else None
+            if (blob is None or path in self._unstaged or blob[0] != "H"
+                    or blob[1] not in ("100644", "100755")):
+                continue
+            object_id, _, stage = blob[2].partition(" ")
+            if stage == "0":
+                wanted[directory] = object_id
+        if not wanted:
+            return {}
+        try:
+            proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.top,
+                                  input="".join(f"{oid}\n" for oid in wanted.values()).encode(),
+                                  capture_output=True, check=False)
+        except OSError:
+            return {}
+        if proc.returncode != 0:
+            return {}
+        texts: dict[str, str] = {}
+        data, pos = proc.stdout, 0
+        for directory in wanted:
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                break
+            header = data[pos:newline].split()
+            if len(header) != 3 or header[1] != b"blob":
+                pos = newline + 1                  # "<oid> missing": read the work tree
+                continue
+            size = int(header[2])
+            body = data[newline + 1:newline + 1 + min(size, _MAX_KUSTOMIZATION_BYTES)]
+            texts[directory] = body.decode("utf-8", errors="replace")
+            pos = newline + 1 + size + 1
+        return texts
 
     def extract(self, commit: str, paths: list[str], dest: Path) -> None:
         """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
@@ -574,7 +647,8 @@ def _affected(scope: OverlayScope, changed: set[str], head: FsReader, base: GitR
     deleted = deleted_overlays(scope.tops, changed, head, base)
     if any(_is_global(path) for path in changed):
         return list(dict.fromkeys([*scope.all(), *deleted]))
-    reached = reached_dirs(changed, head, git.kustomization_dirs())
+    dirs = git.kustomization_dirs()
+    reached = reached_dirs(changed, head, dirs, git.indexed_kustomization_texts(dirs))
     return list(dict.fromkeys([*scope.among(reached), *(d for d in deleted if d in reached)]))
 
 
@@ -628,17 +702,18 @@ def affected_overlays(overlays: list[str], changed: set[str], head: FsReader,
     return [o for o in overlays if posixpath.normpath(o) in reached]
 
 
-def reached_dirs(changed: set[str], head: FsReader,
-                 kustomization_dirs: Iterable[str]) -> set[str]:
+def reached_dirs(changed: set[str], head: FsReader, kustomization_dirs: Iterable[str],
+                 known_texts: dict[str, str] | None = None) -> set[str]:
     """The kustomization dirs whose inputs include a changed path, searched backwards.
 
     A one-file change in a monorepo reads every kustomization file once but parses only the
     few that can name a changed path: start from the kustomizations naming a changed file
     (or whose own kustomization file changed), then climb to the kustomizations naming
     those, and so on. A kustomization can only name a path through a string ending in that
-    path's last component (or in `.`/`..`), which a text scan finds."""
+    path's last component (or in `.`/`..`), which a text scan finds. `known_texts`: dir ->
+    kustomization text already read (the rest is read from the work tree)."""
     collector = InputCollector(head)
-    texts = KustomizationTexts(head, kustomization_dirs)
+    texts = KustomizationTexts(head, kustomization_dirs, known_texts)
     reached = {posixpath.dirname(p) for p in changed if posixpath.basename(p) in
                KUSTOMIZATION_NAMES}
     hit = with_parents(changed)
@@ -726,17 +801,34 @@ def _token_ending_at(text: str, start: int, end: int) -> str:
     return text[start:end]
 
 
+def _lands_outside(directory: str, token: str, parents: set[str]) -> bool:
+    """A cheap test that `token`, relative to `directory`, cannot resolve to a path under
+    `parents` (a set closed under dirname): it climbs `../` to a dir, then only descends."""
+    rest, base = token, directory
+    while rest.startswith("../"):
+        if not base:
+            return False                  # leaves the repository: let _resolve decide
+        rest, base = rest[3:], posixpath.dirname(base)
+    if rest.startswith(("/", "..")) or "/.." in rest:
+        return False                      # absolute or climbing midway: the full test
+    return bool(base) and base not in parents
+
+
 class KustomizationTexts:
     """Every kustomization file's text, read once and joined into one string (NUL between
     files), so each search step is one regex pass instead of one per file."""
 
-    def __init__(self, reader: FsReader, directories: Iterable[str]) -> None:
+    def __init__(self, reader: FsReader, directories: Iterable[str],
+                 known: dict[str, str] | None = None) -> None:
         self.dirs: list[str] = []
         starts: list[int] = []
         parts: list[str] = []
         offset = 0
+        known = known or {}
         for directory in directories:
-            text = _kustomization_text(reader, directory)
+            text = known.get(directory)
+            if text is None:
+                text = _kustomization_text(reader, directory)
             if text is None:
                 continue
             self.dirs.append(directory)
@@ -761,16 +853,19 @@ class KustomizationTexts:
             alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
             endings = re.compile(r"(?:" + alternatives + r")/?(?=[\s\"'\],#\0]|$)",
                                  re.MULTILINE)
-            basenames = {posixpath.basename(t) for t in targets}
-            for match in endings.finditer(self.text):
-                directory = self._dir_at(match.start())
+            parents = with_parents(targets)
+            text = self.text
+            for match in endings.finditer(text):
+                start = match.start()
+                if start and text[start - 1] not in _TOKEN_START:
+                    continue              # e.g. `app-prod`: its last component is no name
+                directory = self._dir_at(start)
                 if directory in found:
                     continue
-                token = _token_ending_at(self.text, match.start(), match.end())
+                token = _token_ending_at(text, start, match.end())
                 token = token.rstrip("/") or token
-                last = token.rsplit("/", 1)[-1]
-                if last not in basenames and last not in (".", ".."):
-                    continue              # resolves to a path of another name (cheap test)
+                if _lands_outside(directory, token, parents):
+                    continue
                 if _resolve(directory, token) in targets:
                     found.add(directory)
         for directory, text in self.with_dots:

@@ -186,6 +186,8 @@ def render_all(overlays: list[tuple[Path, str]], kustomize: str,
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+            if not _PREFETCHED:
+                discard_prefetched()   # no thread left behind (forking.can_fork wants none)
 
     return results()
 
