@@ -3,10 +3,19 @@
 Interface (called by `kustodian check --base-ref REF`):
 
     PrResult(report, fixed, affected, markdown)
-    run_pr_check(repo_root, base_ref, overlays, run_check) -> PrResult
+    run_pr_check(repo_root, base_ref, overlays, run_check, *, prepare=None, env_of=None,
+                 git=None) -> PrResult
 
-`overlays` are the repository-relative kustomization dirs the check would cover at HEAD;
-`run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`.
+`overlays` are the repository-relative kustomization dirs the check would cover at HEAD: a
+list, or an OverlayScope (kustodian.discover.DiscoveryScope) that answers for the few dirs a
+change reaches, so a one-file change in a monorepo never walks the whole tree.
+`run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`;
+`prepare(tree, overlays)` is told each side's overlays first (the CLI starts their renders).
+
+Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
+`cat-file` of the kustomization files' index blobs, a regex pass over their text per level
+of the kustomization graph, the YAML parse of the few that may name a changed path, and
+git reads of the affected overlays' inputs at the base; then the checks of those overlays.
 
 1. `base_ref` is resolved to a commit, and the base revision is the merge base of it and
    HEAD (the point the branch forked from), so changes that landed on the base branch since
@@ -20,9 +29,9 @@ Interface (called by `kustodian check --base-ref REF`):
    They are parsed at HEAD; that suffices, because an overlay whose HEAD inputs are all
    unchanged has the same kustomization files, so the same inputs, at the base. Any change to
    a repository-wide input (GLOBAL_INPUTS: the config, the Rego, the Dockerfile) affects
-   every overlay. New overlays (kustomization added) and deleted ones (kustomization removed;
-   found next to the given overlays) are affected too. A changed file nobody reads affects
-   nothing, and then no check runs at all.
+   every overlay. New overlays (kustomization added) and deleted ones (kustomization removed
+   under the scope's `tops`, or listed by the base's .kustodian.yaml) are affected too. A
+   changed file nobody reads affects nothing, and then no check runs at all.
 4. The base revision of only what the affected overlays read (their inputs parsed from the
    base commit with `git cat-file --batch`, plus GLOBAL_INPUTS) is extracted with
    `git archive <commit> <paths> | tar -x` into a temp dir, removed afterwards.
