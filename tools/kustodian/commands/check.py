@@ -6,11 +6,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kustodian.errors import KustodianError
 from kustodian.model import Severity
+
+if TYPE_CHECKING:     # imported lazily at run time (start-up cost)
+    from kustodian.config import RepoConfig
+    from kustodian.pipeline import CheckOptions
+    from kustodian.prmode import Git
 
 FAIL_ON_DEFAULT = "low"
 _SEVERITIES = [str(s) for s in Severity]
@@ -98,7 +104,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     sys.exit(1 if any(f.severity >= threshold for f in counted) else 0)
 
 
-def _start_git(repo: Path):
+def _start_git(repo: Path) -> Git:
     """PR mode's git access, with the work-tree listing already running."""
     try:
         from kustodian.prmode import Git
@@ -109,8 +115,8 @@ def _start_git(repo: Path):
     return git
 
 
-def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | None,
-             options, git) -> tuple:
+def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
+             env: str | None, options: CheckOptions, git: Git | None) -> tuple[Report, str]:
     """Pull-request mode: the overlays a change affects, checked at the base and at HEAD.
 
     Discovery is asked only about the dirs the change reaches (DiscoveryScope), the base
@@ -120,7 +126,6 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | Non
 
     from kustodian.config import CONFIG_NAME, load_config
     from kustodian.discover import DiscoveryScope, Target, discover
-    from kustodian.model import Report
     from kustodian.pipeline import CheckOptions, Pipeline
     from kustodian.render import discard_prefetched, find_kustomize, prefetch
     from kustodian.sourcemap import kustomization_file
@@ -140,7 +145,7 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config, env: str | Non
         env_of = overlays.env_of
     options.kustomize = find_kustomize(repo)
 
-    def tree_config(tree: Path):
+    def tree_config(tree: Path) -> RepoConfig:
         if tree == repo:
             return config
         if _same_file(repo / CONFIG_NAME, tree / CONFIG_NAME):
