@@ -15,6 +15,7 @@ from kustodian.model import Severity
 
 if TYPE_CHECKING:     # imported lazily at run time (start-up cost)
     from kustodian.config import RepoConfig
+    from kustodian.model import Report
     from kustodian.pipeline import CheckOptions
     from kustodian.prmode import Git
 
