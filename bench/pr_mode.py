@@ -7,6 +7,10 @@ overlays/app-<N/2+1>/prod/patches/replicas.yaml, runs the check --runs times and
 and the per-stage `summary.timings` of the last run. Restores `main` afterwards.
 
     .venv/bin/python bench/pr_mode.py [--apps 1000] [--runs 5] [--json out.json]
+                                      [--tools DIR]
+
+--tools DIR runs the kustodian package found in DIR (a copy of tools/ at another revision,
+put first on PYTHONPATH) instead of the installed one: before/after figures on one machine.
 """
 
 from __future__ import annotations
@@ -49,13 +53,15 @@ def make_branch(mono: Path, apps: int) -> str:
     return target
 
 
-def run_once(mono: Path) -> dict:
+def run_once(mono: Path, tools: str | None = None) -> dict:
     """One PR-mode check: wall, CPU of the process tree, load average, report timings."""
+    env = {**os.environ, "PYTHONPATH": tools} if tools else None
     load = os.getloadavg()[0]
     before = os.times()
     started = time.perf_counter()
     proc = subprocess.run([str(KUSTODIAN), "check", "--base-ref", "main", "--new-only",
-                           "--format", "json"], cwd=mono, capture_output=True, text=True)
+                           "--format", "json"], cwd=mono, capture_output=True, text=True,
+                          env=env)
     wall = time.perf_counter() - started
     after = os.times()
     cpu = (after.children_user - before.children_user) + (
@@ -74,17 +80,19 @@ def main() -> int:
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    parser.add_argument("--tools", metavar="DIR",
+                        help="run the kustodian package in DIR (e.g. an older tools/ copy)")
     args = parser.parse_args()
     mono = ensure_monorepo(args.apps)
     target = make_branch(mono, args.apps)
     try:
-        runs = [run_once(mono) for _ in range(args.runs)]
+        runs = [run_once(mono, args.tools) for _ in range(args.runs)]
     finally:
         subprocess.run(["git", "-C", str(mono), "checkout", "-q", "main"], check=True,
                        env=GIT_ENV)
     walls = [r["wall_s"] for r in runs]
     cpus = [r["cpu_s"] for r in runs]
-    result = {"apps": args.apps, "changed_overlay": target, "runs": runs,
+    result = {"apps": args.apps, "changed_overlay": target, "tools": args.tools, "runs": runs,
               "wall_min_s": min(walls), "wall_median_s": statistics.median(walls),
               "cpu_median_s": statistics.median(cpus), "cpus": os.cpu_count()}
     for r in runs:
