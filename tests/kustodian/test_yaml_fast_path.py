@@ -72,26 +72,28 @@ def test_tricky_scalars_read_as_pyyaml_reads_them(context: str) -> None:
         _assert_agrees(context.format(s=scalar))
 
 
-def test_random_numeric_looking_scalars_read_as_pyyaml_reads_them() -> None:
-    rng = random.Random(20261122)
-    alphabet = "0123456789._:+-eExXoObBaf"
+def _fuzz(seed: int, alphabet: str, tokens: int, longest: int, contexts: tuple) -> int:
+    """Random tokens of `alphabet` in each context; returns how many the fast path took
+    (each of them asserted to read as PyYAML reads it)."""
+    rng = random.Random(seed)
     accepted = 0
-    for _ in range(4000):
-        token = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
-        for context in ("k: {s}\n", "- {s}\n", "{s}: v\n"):
+    for _ in range(tokens):
+        token = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, longest)))
+        for context in contexts:
             accepted += _assert_agrees(context.format(s=token))
+    return accepted
+
+
+def test_random_numeric_looking_scalars_read_as_pyyaml_reads_them() -> None:
+    accepted = _fuzz(20261122, "0123456789._:+-eExXoObBaf", 4000, 7,
+                     ("k: {s}\n", "- {s}\n", "{s}: v\n"))
     assert accepted > 1000   # the fast path stays useful on ordinary tokens
 
 
 def test_random_texts_with_indicators_tabs_and_newlines_read_the_same() -> None:
     """Broken or odd syntax: whatever the fast path accepts, PyYAML accepts the same way."""
-    rng = random.Random(7)
-    alphabet = "0123456789._:+-eEnNyYsoOfF~ #'\",[]{}|>%@`!&*?\n\n  \t"
-    accepted = 0
-    for _ in range(6000):
-        token = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
-        for context in ("k: {s}\n", "- {s}\n", "{s}: v\n", "a:\n  {s}\n"):
-            accepted += _assert_agrees(context.format(s=token))
+    accepted = _fuzz(7, "0123456789._:+-eEnNyYsoOfF~ #'\",[]{}|>%@`!&*?\n\n  \t", 6000, 8,
+                     ("k: {s}\n", "- {s}\n", "{s}: v\n", "a:\n  {s}\n"))
     assert accepted > 5000
 
 
@@ -166,7 +168,8 @@ def test_document_splitting_agrees_with_pyyaml(text: str, count: int) -> None:
 @pytest.mark.parametrize("padding", [0, 2500])
 def test_per_document_composition_keeps_the_file_line_numbers(tmp_path: Path,
                                                                padding: int) -> None:
-    text = ("#\n" * padding + "# leading comment\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+    text = ("#\n" * padding
+            + "# leading comment\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
             "---\n# between\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"
             "data:\n  k: |\n    x\n    y\n---\n---\napiVersion: v1\nkind: Secret\n"
             "metadata: {name: c}\n")
