@@ -113,6 +113,8 @@ class Workload:
     resource: Resource
     template_path: tuple
     template: dict[str, Any]
+    _containers: dict[tuple[str, ...], tuple[ContainerRef, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, resource: Resource) -> Workload | None:
@@ -164,7 +166,14 @@ class Workload:
     def is_batch(self) -> bool:
         return self.resource.kind in BATCH_KINDS
 
-    def containers(self, lists: tuple[str, ...] = CONTAINER_LISTS) -> Iterator[ContainerRef]:
+    def containers(self, lists: tuple[str, ...] = CONTAINER_LISTS) -> tuple[ContainerRef, ...]:
+        """The containers of `lists`, in order (computed once per workload: every rule asks)."""
+        found = self._containers.get(lists)
+        if found is None:
+            found = self._containers[lists] = tuple(self._each_container(lists))
+        return found
+
+    def _each_container(self, lists: tuple[str, ...]) -> Iterator[ContainerRef]:
         for list_name in lists:
             items = self.pod_spec.get(list_name)
             if not isinstance(items, list):
@@ -173,7 +182,7 @@ class Workload:
                 if isinstance(c, dict):
                     yield ContainerRef(list_name, i, c, (*self.spec_path, list_name, i))
 
-    def app_containers(self) -> Iterator[ContainerRef]:
+    def app_containers(self) -> tuple[ContainerRef, ...]:
         """Regular containers only (probes, ports and the like do not apply to the others)."""
         return self.containers(("containers",))
 
