@@ -28,7 +28,6 @@ from kustodian.resources import ORIGIN_ANNOTATION, Resource
 from kustodian.sourcemap import SourceMap, TreeBuilder
 
 _SLICE_MIN = 150   # resources per forked evaluation slice, at least
-_LOAD_SLICE_BYTES = 2 * 1024 * 1024   # YAML bytes per forked loading slice, at least
 
 
 @dataclass
@@ -176,51 +175,21 @@ class Pipeline:
 
     # --- loading ------------------------------------------------------------------------
     def _load_files(self, target: Target) -> _Group:
-        """Plain manifest files; many megabytes of them are parsed in forked slices."""
-        from kustodian import yamlio
+        """Plain manifest files. (Parsing them in forked slices was measured: no faster, since
+        unpickling the parsed documents costs about half of what parsing them does.)"""
+        from kustodian.yamlio import load_documents, read_text
 
         t0 = time.perf_counter()
-        files = [(path, os.path.realpath(path)) for path in target.files]
-        shown = [self._display_real(real) for _, real in files]
-        parts = self._load_parts(files)
-        bounds = [len(files) * k // parts for k in range(parts + 1)]
-
-        def load_slice(k: int) -> list[tuple[list, tuple | None]]:
-            """Documents (and, from a child, the kept document offsets) of slice k."""
-            out = []
-            for i in range(bounds[k], bounds[k + 1]):
-                path, real = files[i]
-                text = yamlio.read_text(path, shown[i])
-                docs = yamlio.load_documents(text, shown[i], keep_nodes_as=real)
-                out.append((docs, yamlio.kept_spans(real) if k else None))
-            return out
-
         resources: list[Resource] = []
-        i = 0
-        for loaded, ran_here in fork_map(load_slice, parts):
-            for docs, spans in loaded:
-                real = files[i][1]
-                if not ran_here and spans is not None:
-                    yamlio.keep_spans(real, *spans)
-                for index, doc in docs:
-                    resources.extend(_resources_of(doc, shown[i], index, real))
-                i += 1
+        for path in target.files:
+            real = os.path.realpath(path)
+            shown = self._display_real(real)
+            text = read_text(path, shown)
+            for index, doc in load_documents(text, shown, keep_nodes_as=real):
+                resources.extend(_resources_of(doc, shown, index, real))
         self.report.timings["load_s"] = round(
             self.report.timings.get("load_s", 0.0) + time.perf_counter() - t0, 4)
         return _Group(target, resources, SourceMap(builder=self._builder))
-
-    def _load_parts(self, files: list[tuple[Path, str]]) -> int:
-        """How many processes parse these files (forking pays off from a few MB on)."""
-        workers = self.options.workers or os.cpu_count() or 1
-        if workers < 2 or len(files) < 2 or not can_fork():
-            return 1
-        size = 0
-        for _, real in files:
-            try:
-                size += os.stat(real).st_size
-            except OSError:
-                continue
-        return max(1, min(workers, len(files), size // _LOAD_SLICE_BYTES))
 
     def _load_rendered(self, target: Target, rendered: Rendered) -> _Group:
         from kustodian.yamlio import load_documents

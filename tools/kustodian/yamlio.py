@@ -220,18 +220,6 @@ _NODES: dict[str, tuple[yaml.Node, ...]] = {}
 _SPANS: dict[str, tuple[str, list[int]]] = {}   # path -> (text, start offset of each document)
 
 
-def kept_spans(path: str) -> tuple[str, list[int]] | None:
-    """The text and document offsets `load_documents(keep_nodes_as=path)` kept, if any (to
-    hand them to another process)."""
-    return _SPANS.get(path)
-
-
-def keep_spans(path: str, text: str, starts: list[int]) -> None:
-    """Adopt spans that `kept_spans` returned in another process."""
-    _SPANS[path] = (text, starts)
-    _NODES.pop(path, None)
-
-
 def _blank(text: str) -> bool:
     """True when `text` holds only whitespace and comments."""
     return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
