@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,37 @@ def test_a_failing_child_has_its_slice_redone_here():
         return k + 10
 
     assert fork_map(flaky, 3) == [(10, True), (11, True), (12, True)]
+
+
+def test_an_error_here_stops_the_children():
+    def failing_here(k: int) -> int:
+        if k == 0:
+            raise ValueError("parent trouble")
+        time.sleep(30)
+        return k
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="parent trouble"):
+        fork_map(failing_here, 3)
+    assert time.monotonic() - started < 20   # the sleeping children were killed, not awaited
+    assert _forked_children() == []            # and reaped (no zombie left)
+
+
+def _forked_children() -> list[int]:
+    """Children of this process that are forks of it (same command line), zombies included."""
+    me = os.getpid()
+    mine = Path(f"/proc/{me}/cmdline").read_bytes()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == me and (entry / "cmdline").read_bytes() in (mine, b""):
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 @pytest.mark.parametrize("parts", [0, 1])

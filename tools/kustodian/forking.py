@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -47,12 +48,26 @@ def fork_map(work: Callable[[int], T], parts: int) -> list[tuple[T, bool]]:
             _child(work, k, write_end)
         os.close(write_end)
         children[k] = (pid, read_end)
-    results: list[tuple[T, bool]] = [(work(0), True)]
-    for k in range(1, parts):
-        outcome = _collect(*children[k]) if k in children else None
-        results.append((outcome[1], False) if outcome is not None else (work(k), True))
-    gc.unfreeze()
-    return results
+    try:
+        results: list[tuple[T, bool]] = [(work(0), True)]
+        for k in range(1, parts):
+            outcome = _collect(*children.pop(k)) if k in children else None
+            results.append((outcome[1], False) if outcome is not None else (work(k), True))
+        return results
+    finally:
+        for pid, read_end in children.values():   # only left when this process raised
+            os.close(read_end)
+            _stop(pid)
+        gc.unfreeze()
+
+
+def _stop(pid: int) -> None:
+    """Kill and reap a child whose result is no longer wanted."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
 
 
 def _child(work: Callable[[int], T], k: int, write_end: int) -> None:
