@@ -100,8 +100,6 @@ def _has_empty_block_scalar(text: str) -> bool:
     return False
 
 
-
-
 class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
     """The C-accelerated safe loader with memoised implicit tag resolution (manifests repeat
     the same plain scalars thousands of times; the resolver's regexes run in Python)."""
@@ -225,18 +223,22 @@ def _blank(text: str) -> bool:
     return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
 
 
+def _line_starting_dashes(text: str, pos: int) -> int:
+    """Offset of the next line (after `pos`) that starts with "---", or -1."""
+    found = text.find("\n---", pos)
+    return found + 1 if found >= 0 else -1
+
+
 def _document_starts(text: str) -> list[int]:
     """Offsets where each document of `text` starts (a `---` line, or 0 for a bare first
     document); the caller has ruled out directives and `...` end markers."""
     starts: list[int] = []
-    found = -1 if text.startswith("---") else text.find("\n---")
-    at = found + 1 if found >= 0 or text.startswith("---") else -1
+    at = 0 if text.startswith("---") else _line_starting_dashes(text, 0)
     while at >= 0:   # a "---" at a line start, followed by a space or the line end
         after = at + 3
         if after == len(text) or text[after] in " \t\r\n":
             starts.append(at)
-        found = text.find("\n---", after)
-        at = found + 1 if found >= 0 else -1
+        at = _line_starting_dashes(text, after)
     first = starts[0] if starts else len(text)
     if not _blank(text[:first]):
         starts.insert(0, 0)
