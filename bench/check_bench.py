@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time `kustodian check` over every overlay of generated monorepos (issue 4's benchmark).
+"""Time `kustodian check` over every overlay of generated monorepos (the overlay benchmark).
 
 For each N (default 250 and 1000 apps x 4 envs) it reports wall time (min and median of
 --runs), resources/s, peak RSS of the whole process tree (kustodian + its kustomize and conftest

@@ -11,7 +11,7 @@ Per N (default 100, 250, 1000 apps x 4 envs):
   C. pull-request mode on the largest N: a commit touching one overlay, then
      `kustodian check --base-ref main --new-only`.
 Every measurement: wall min and median of the runs, resources/s at the min, peak RSS of the
-process tree. Writes bench/out/compare.{json,md}; the targets of issue 6 are evaluated from
+process tree. Writes bench/out/compare.{json,md}; the performance targets are evaluated from
 ratios measured in this same run.
 
     .venv/bin/python bench/peers/compare.py --apps 100 250 1000 --runs 3 --runs-large 1

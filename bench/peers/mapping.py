@@ -33,7 +33,7 @@ RULE_CATEGORY: dict[str, str] = {
     **dict.fromkeys(("no-default-namespace", "deprecated-api-version"), "hygiene"),
 }
 
-# rules that only apply in some environments (issue 4); a peer has no notion of environments,
+# rules that only apply in some environments; a peer has no notion of environments,
 # so its hits on these outside their envs are reported apart ("env-aware" false positives)
 RULE_ENVS: dict[str, tuple[str, ...]] = {
     "min-replicas": ("prod",), "pod-spread": ("prod",), "image-digest-pinned": ("prod",),
