@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 from check_helpers import write_tree
-from kustodian import render as render_module
 from kustodian.config import load_config
 from kustodian.discover import DiscoveryScope, discover
 from kustodian.errors import KustodianError
+from kustodian.kustomize import build as render_module
+from kustodian.kustomize.build import discard_prefetched, prefetch, render_all
 from kustodian.prmode import (
     FsReader,
     Git,
@@ -36,7 +37,6 @@ from kustodian.prmode import (
     affected_overlays,
     deleted_overlays,
 )
-from kustodian.render import discard_prefetched, prefetch, render_all
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"

@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from kustodian.errors import KustodianError
-from kustodian.sourcemap import KUSTOMIZATION_NAMES, TreeBuilder, kustomization_file, map_get
+from kustodian.kustomize import model
+from kustodian.kustomize.files import NAMES, kustomization_file
+from kustodian.sourcemap import TreeBuilder
 from kustodian.yamlio import load_documents, read_text
 
 
@@ -48,52 +48,27 @@ def diagnose(overlay: Path, display: Callable[[Path], str]) -> KustodianError | 
     for path in _local_files(overlay):
         shown = display(path)
         try:
-            docs = load_documents(read_text(path, shown), shown)
+            load_documents(read_text(path, shown), shown)
         except KustodianError as exc:
             return exc
-        if path.name in KUSTOMIZATION_NAMES:
-            problem = _missing_references(path, docs, shown)
+        if path.name in NAMES:
+            problem = _missing_references(path, shown)
             if problem is not None:
                 return problem
     return None
 
 
-def _missing_references(kfile: Path, docs: list, shown: str) -> KustodianError | None:
+def _missing_references(kfile: Path, shown: str) -> KustodianError | None:
     """A `resources`/`components`/patch `path` entry naming a file that does not exist."""
-    data = docs[0][1] if docs else None
-    if not isinstance(data, dict):
+    parsed = model.load(kfile)
+    if parsed is None:
         return None
-    refs: list[str] = []
-    for key in ("resources", "bases", "components"):
-        items = data.get(key)
-        if isinstance(items, list):
-            refs.extend(i for i in items if isinstance(i, str))
-    for patch in data.get("patches") or []:
-        if isinstance(patch, dict) and isinstance(patch.get("path"), str):
-            refs.append(patch["path"])
-    for ref in refs:
-        if "://" in ref or ref.startswith(("github.com/", "git@")):
+    for ref in parsed.references:
+        if ref.field not in ("resources", "bases", "components", "patches") or ref.remote:
             continue
-        if not os.path.exists(kfile.parent / ref):
-            line = _line_of(kfile, ref)
-            return KustodianError(f"{ref!r} does not exist", file=shown, line=line,
+        if not os.path.exists(kfile.parent / ref.path):
+            return KustodianError(f"{ref.path!r} does not exist", file=shown,
+                                  line=parsed.line_of(ref),
                                   hint="fix the path (relative to this kustomization) or "
                                        "create the file")
-    return None
-
-
-def _line_of(kfile: Path, ref: str) -> int | None:
-    try:
-        root = yaml.compose(kfile.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
-        return None
-    for key in ("resources", "bases", "components", "patches"):
-        found = map_get(root, key)
-        if found is None or not isinstance(found[1], yaml.SequenceNode):
-            continue
-        for item in found[1].value:
-            node = map_get(item, "path")[1] if isinstance(item, yaml.MappingNode) and map_get(
-                item, "path") else item
-            if isinstance(node, yaml.ScalarNode) and node.value == ref:
-                return node.start_mark.line + 1
     return None

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kustodian.config import RepoConfig
 from kustodian.errors import KustodianError
-from kustodian.sourcemap import KUSTOMIZATION_NAMES, kustomization_file
-from kustodian.yamlio import load_documents, read_text
+from kustodian.kustomize import model
+from kustodian.kustomize.files import kustomization_file, kustomization_name, name_in
 
 DEFAULT_ROOTS = ("overlays", "argocd")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -55,14 +55,13 @@ def display_path(path: Path, root: Path) -> str:
 def is_component(kfile: Path) -> bool:
     """True for `kind: Component` kustomizations (rendered only through their includers)."""
     try:
-        text = read_text(kfile, str(kfile))
-        if "Component" not in text:   # cheap pre-check: most kustomizations are not
-            return False
-        docs = load_documents(text, str(kfile))
-    except KustodianError:
+        raw = kfile.read_bytes()
+    except OSError:
         return False  # let kustomize report the real problem
-    data = docs[0][1] if docs else None
-    return isinstance(data, dict) and data.get("kind") == "Component"
+    if b"Component" not in raw:   # cheap pre-check: most kustomizations are not
+        return False
+    parsed = model.parse(raw)
+    return parsed is not None and parsed.is_component
 
 
 def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
@@ -86,7 +85,7 @@ def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Pat
         parent = os.path.dirname(current)
         enclosing = enclosing_of.get(parent, ()) + ((parent,) if parent in trees else ())
         enclosing_of[current] = enclosing
-        kname = next((n for n in KUSTOMIZATION_NAMES if n in names), None)
+        kname = name_in(names)
         if kname is not None:
             trees.add(current)
             here = Path(current)
@@ -107,17 +106,12 @@ def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Pat
 def _included_dirs(tree: Path) -> frozenset[Path]:
     """Directories a kustomization lists as resources or components (resolved)."""
     kfile = kustomization_file(tree)
-    try:
-        docs = load_documents(read_text(kfile, str(kfile)), str(kfile)) if kfile else []
-    except KustodianError:
+    parsed = model.load(kfile) if kfile else None
+    if parsed is None:
         return frozenset()  # kustomize reports the real problem when the tree renders
-    data = docs[0][1] if docs else None
-    if not isinstance(data, dict):
-        return frozenset()
-    entries = [*(data.get("resources") or []), *(data.get("components") or []),
-               *(data.get("bases") or [])]
-    return frozenset((tree / e).resolve() for e in entries
-                     if isinstance(e, str) and (tree / e).is_dir())
+    entries = [r.path for r in parsed.references
+               if r.field in ("resources", "components", "bases") and not r.remote]
+    return frozenset((tree / e).resolve() for e in entries if (tree / e).is_dir())
 
 
 @dataclass
@@ -274,25 +268,16 @@ def _walk_finds(top: str, parts: tuple[str, ...]) -> bool:
     current = top
     enclosing: list[str] = []
     for part in parts:
-        if _kustomization_name(current):
+        if kustomization_name(current):
             enclosing.append(current)      # a kustomization tree around the dir
         current = os.path.join(current, part)
         if os.path.islink(current) or not os.path.isdir(current):
             return False                   # the walk does not follow symlinked dirs
-    kname = _kustomization_name(current)
+    kname = kustomization_name(current)
     if kname is None or is_component(Path(current, kname)):
         return False
     here = Path(current).resolve()
     return not any(here in _included_dirs(Path(t)) for t in enclosing)
-
-
-def _kustomization_name(directory: str) -> str | None:
-    """The kustomization file name the walk would see in `directory` (a non-dir entry)."""
-    for name in KUSTOMIZATION_NAMES:
-        path = os.path.join(directory, name)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            return name
-    return None
 
 
 def _overlay_target(path: Path, root: Path, config: RepoConfig, env: str | None,

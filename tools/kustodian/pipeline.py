@@ -22,8 +22,8 @@ from kustodian.config import RepoConfig, load_config
 from kustodian.discover import Target, discover, display_path
 from kustodian.errors import KustodianError
 from kustodian.forking import can_fork, fork_map
+from kustodian.kustomize.build import Rendered, find_kustomize, render_all, strip_origin
 from kustodian.model import Finding, Report, Severity
-from kustodian.render import Rendered, find_kustomize, render_all, strip_origin
 from kustodian.resources import ORIGIN_ANNOTATION, Resource
 from kustodian.sourcemap import SourceMap, TreeBuilder
 
@@ -211,7 +211,7 @@ class Pipeline:
     def _annotated_render(self, target: Target) -> tuple[str, dict[tuple, dict]]:
         """Origins from a render with origin annotations, for the resources the source map
         cannot place by name (generated, renamed, component-prefixed...)."""
-        from kustodian.render import render
+        from kustodian.kustomize.build import render
         from kustodian.yamlio import load_documents
 
         kustomize = self.options.kustomize or find_kustomize(self.root)
@@ -394,7 +394,7 @@ _KEBAB = re.compile(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"')
 
 
 def _find_conftest(root: Path) -> str | None:
-    from kustodian.render import find_tool
+    from kustodian.kustomize.build import find_tool
 
     return find_tool("conftest", root)
 
@@ -409,7 +409,7 @@ def _pop_origin(doc: dict) -> dict | None:
     raw = ann.pop(ORIGIN_ANNOTATION)
     if not ann:
         del meta["annotations"]
-    from kustodian.render import parse_origin
+    from kustodian.kustomize.build import parse_origin
 
     return parse_origin(raw)
 

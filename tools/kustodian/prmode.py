@@ -64,17 +64,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-import yaml
-
 from kustodian.errors import KustodianError
+from kustodian.kustomize import model
+from kustodian.kustomize.files import NAMES
+from kustodian.kustomize.model import resolve as _resolve
 from kustodian.model import Finding, Report
 
 GLOBAL_INPUTS = (".kustodian.yaml", "policies", "Dockerfile")
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MAX_TABLE_ROWS = 100
 MAX_DIFF_LINES = 400
 MAX_MARKDOWN_CHARS = 60_000
-_MAX_KUSTOMIZATION_BYTES = 1_000_000
+_MAX_KUSTOMIZATION_BYTES = model.MAX_BYTES
 _MAX_ARGS_CHARS = 100_000
 
 
@@ -275,7 +275,7 @@ class Git:
                 if not tab:
                     continue
                 self._listing.append((path, True))
-                if path.endswith(KUSTOMIZATION_NAMES):
+                if path.endswith(NAMES):
                     mode, _, rest = meta.partition(" ")
                     self._index_blobs[path] = (entry[0], mode, rest)
         return self._listing
@@ -283,8 +283,8 @@ class Git:
     def kustomization_dirs(self) -> list[str]:
         """Dirs holding a kustomization file in the work tree (tracked or untracked)."""
         return sorted({posixpath.dirname(path) for path, _ in self._worktree_files()
-                       if path.endswith(KUSTOMIZATION_NAMES)
-                       and posixpath.basename(path) in KUSTOMIZATION_NAMES})
+                       if path.endswith(NAMES)
+                       and posixpath.basename(path) in NAMES})
 
     def indexed_kustomization_texts(self, directories: Iterable[str]) -> dict[str, str]:
         """dir -> its kustomization file's text, for the dirs whose file (the one a read of
@@ -298,12 +298,12 @@ class Git:
                 what="list unstaged changes"))
         present: dict[str, list[str]] = {}
         for path, _ in self._listing:
-            if path.endswith(KUSTOMIZATION_NAMES):
+            if path.endswith(NAMES):
                 present.setdefault(posixpath.dirname(path), []).append(posixpath.basename(path))
         wanted: dict[str, str] = {}
         for directory in directories:
             names = present.get(directory, [])
-            name = next((n for n in KUSTOMIZATION_NAMES if n in names), None)
+            name = next((n for n in NAMES if n in names), None)
             path = posixpath.join(directory, name) if name else None
             blob = self._index_blobs.get(path) if path else None
             if (blob is None or path in self._unstaged or blob[0] != "H"
@@ -390,7 +390,7 @@ class FsReader:
         return (self.root / path).exists()
 
     def kustomization(self, directory: str) -> str | None:
-        for name in KUSTOMIZATION_NAMES:
+        for name in NAMES:
             candidate = posixpath.join(directory, name)
             if (self.root / candidate).is_file():
                 return candidate
@@ -460,7 +460,7 @@ class GitReader:
 
     def kustomization(self, directory: str) -> str | None:
         entries = self._entries(posixpath.normpath(directory)) or {}
-        for name in KUSTOMIZATION_NAMES:
+        for name in NAMES:
             if entries.get(name) == "blob":
                 return posixpath.join(directory, name)
         return None
@@ -539,12 +539,12 @@ class InputCollector:
         Its own kustomization file names count as files, so adding or renaming one counts."""
         if directory in self._direct:
             return self._direct[directory]
-        files = {posixpath.join(directory, n) for n in KUSTOMIZATION_NAMES}
+        files = {posixpath.join(directory, n) for n in NAMES}
         dirs: set[str] = set()
         kustomizations: set[str] = set()
         kfile = self.reader.kustomization(directory)
-        data = _load_mapping(self.reader.read(kfile)) if kfile else None
-        for ref in _references(data or {}):
+        parsed = model.parse(self.reader.read(kfile)) if kfile else None
+        for ref in parsed.references if parsed else ():
             path = _resolve(directory, ref.path)
             if path is None:
                 continue
@@ -556,89 +556,6 @@ class InputCollector:
                 files.add(path)
         self._direct[directory] = (files, dirs, kustomizations)
         return self._direct[directory]
-
-
-@dataclass(frozen=True)
-class _Ref:
-    path: str
-    kind: str = "file"       # "file", "dir" (read whole) or "any" (file or kustomization dir)
-
-
-def _load_mapping(raw: bytes | None) -> dict | None:
-    if not raw or len(raw) > _MAX_KUSTOMIZATION_BYTES:
-        return None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(raw, Loader=loader)                      # a safe loader
-    except yaml.YAMLError:
-        return None                          # the check itself reports broken kustomizations
-    return data if isinstance(data, dict) else None
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def _dicts(value: object) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _is_inline(text: str) -> bool:
-    return "\n" in text or text.lstrip().startswith(("{", "["))
-
-
-def _references(data: dict) -> Iterable[_Ref]:
-    """Every local path a kustomization file names, by the field that names it."""
-    for key in ("resources", "bases", "components", "generators", "transformers", "validators"):
-        for ref in _strings(data.get(key)):
-            if not _is_inline(ref):
-                yield _Ref(ref, "any")
-    for key in ("patches", "patchesJson6902", "replacements"):
-        for entry in data.get(key) or []:
-            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-                yield _Ref(entry["path"])
-            elif isinstance(entry, str) and not _is_inline(entry):
-                yield _Ref(entry)
-    for ref in _strings(data.get("patchesStrategicMerge")):
-        if not _is_inline(ref):
-            yield _Ref(ref)
-    for key in ("configurations", "crds"):
-        for ref in _strings(data.get(key)):
-            yield _Ref(ref)
-    openapi = data.get("openapi")
-    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
-        yield _Ref(openapi["path"])
-    for key in ("configMapGenerator", "secretGenerator"):
-        for gen in _dicts(data.get(key)):
-            for spec in _strings(gen.get("files")):
-                yield _Ref(spec.split("=", 1)[1] if "=" in spec else spec)
-            for env in (*_strings(gen.get("envs")), *_strings(gen.get("env"))):
-                yield _Ref(env)
-    helm = data.get("helmCharts")
-    if helm:
-        globals_ = data.get("helmGlobals") if isinstance(data.get("helmGlobals"), dict) else {}
-        yield _Ref(str(globals_.get("chartHome") or "charts"), "dir")
-        for chart in _dicts(helm):
-            for ref in (*_strings(chart.get("valuesFile")),
-                        *_strings(chart.get("additionalValuesFiles"))):
-                yield _Ref(ref)
-
-
-def _resolve(directory: str, ref: str) -> str | None:
-    """A repository-relative path for `ref`, or None for remote or out-of-repo references."""
-    ref = ref.strip()
-    if not ref or "://" in ref or ref.startswith(("git@", "github.com/", "gitlab.com/")):
-        return None
-    if "?" in ref and ("ref=" in ref or "version=" in ref):
-        return None
-    path = posixpath.normpath(posixpath.join(directory, ref))
-    if path == ".." or path.startswith("../") or posixpath.isabs(path):
-        return None
-    return path
 
 
 # --- which overlays a change affects ------------------------------------------------------
@@ -670,20 +587,27 @@ def deleted_overlays(tops: Iterable[str], changed: set[str], head: FsReader,
     configured: set[str] | None = None
     result = []
     for directory in sorted({posixpath.dirname(p) for p in changed
-                             if posixpath.basename(p) in KUSTOMIZATION_NAMES}):
+                             if posixpath.basename(p) in NAMES}):
         if head.kustomization(directory):
             continue
         if not any(t == "." or directory == t or directory.startswith(t + "/") for t in tops):
             if configured is None:
-                listed = (_load_mapping(base.read(".kustodian.yaml")) or {}).get("overlays")
+                listed = _load_mapping(base.read(".kustodian.yaml")).get("overlays")
                 configured = ({posixpath.normpath(str(o).rstrip("/")) for o in listed}
                               if isinstance(listed, dict) else set())
             if directory not in configured:
                 continue
         kfile = base.kustomization(directory)
-        if kfile and (_load_mapping(base.read(kfile)) or {}).get("kind") != "Component":
+        parsed = model.parse(base.read(kfile)) if kfile else None
+        if kfile and not (parsed is not None and parsed.is_component):
             result.append(directory)
     return result
+
+
+def _load_mapping(raw: bytes | None) -> dict:
+    """A YAML mapping file's data ({} when missing or not a mapping)."""
+    parsed = model.parse(raw)
+    return parsed.data if parsed is not None else {}
 
 
 def _relative(root: Path, overlay: str) -> str:
@@ -724,7 +648,7 @@ def reached_dirs(changed: set[str], head: FsReader, kustomization_dirs: Iterable
     collector = InputCollector(head)
     texts = KustomizationTexts(head, kustomization_dirs, known_texts)
     reached = {posixpath.dirname(p) for p in changed if posixpath.basename(p) in
-               KUSTOMIZATION_NAMES}
+               NAMES}
     hit = with_parents(changed)
     for directory in texts.naming(hit, hit):
         files, dirs, _ = collector.direct(directory)
@@ -783,7 +707,7 @@ def _read_prefix(path: str, limit: int) -> bytes | None:
 
 def _kustomization_text(reader: FsReader, directory: str) -> str | None:
     base = os.path.join(reader.root, directory)
-    for name in KUSTOMIZATION_NAMES:
+    for name in NAMES:
         raw = _read_prefix(os.path.join(base, name), _MAX_KUSTOMIZATION_BYTES)
         if raw is not None:
             return raw.decode("utf-8", errors="replace")

@@ -20,19 +20,12 @@ from typing import Any
 
 import yaml
 
+from kustodian.kustomize.files import kustomization_file
+from kustodian.kustomize.model import is_remote
 from kustodian.resources import CONTAINER_LISTS, Resource
 from kustodian.yamlio import compose_document, compose_file, compose_text
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "topologyKey", "ip", "port")
-
-
-def kustomization_file(directory: Path) -> Path | None:
-    for name in KUSTOMIZATION_NAMES:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 # --- YAML node navigation -----------------------------------------------------------------
@@ -220,10 +213,6 @@ class KustNode:
         return out
 
 
-def _is_remote(ref: str) -> bool:
-    return "://" in ref or ref.startswith(("github.com/", "git@", "gitlab.com/"))
-
-
 class TreeBuilder:
     """Parses a kustomization directory and everything it includes (once per directory)."""
 
@@ -262,7 +251,7 @@ class TreeBuilder:
             for ref in self._str_items(root, key):
                 self._add_resource(node, directory, ref)
         for ref in self._str_items(root, "components"):
-            if not _is_remote(ref):
+            if not is_remote(ref):
                 child = self.build(directory / ref)
                 if child is not None:
                     node.components.append(child)
@@ -290,7 +279,7 @@ class TreeBuilder:
         return [v for item in found[1].value if (v := _scalar(item))]
 
     def _add_resource(self, node: KustNode, directory: Path, ref: str) -> None:
-        if _is_remote(ref):
+        if is_remote(ref):
             return
         target = directory / ref
         if target.is_dir():

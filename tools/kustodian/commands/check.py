@@ -70,8 +70,8 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     """
     from kustodian.config import find_root, load_config
     from kustodian.discover import discover
+    from kustodian.kustomize.build import find_kustomize
     from kustodian.pipeline import CheckOptions, Pipeline
-    from kustodian.render import find_kustomize
     from kustodian.report import render_report
 
     if (new_only or summary_file) and not base_ref:
@@ -127,9 +127,9 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
 
     from kustodian.config import CONFIG_NAME, load_config
     from kustodian.discover import DiscoveryScope, Target, discover
+    from kustodian.kustomize.build import discard_prefetched, find_kustomize, prefetch
+    from kustodian.kustomize.files import kustomization_file
     from kustodian.pipeline import CheckOptions, Pipeline
-    from kustodian.render import discard_prefetched, find_kustomize, prefetch
-    from kustodian.sourcemap import kustomization_file
 
     try:
         from kustodian.prmode import run_pr_check

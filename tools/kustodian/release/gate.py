@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kustodian.errors import KustodianError
-from kustodian.release.kustomization import kustomize_binary
+from kustodian.kustomize.build import find_kustomize
 
 
 @dataclass
@@ -30,7 +30,7 @@ def finding_key(finding: dict) -> tuple:
 def run_check(root: Path, overlays: list[str]) -> CheckResult:
     """`python -m kustodian check --format json <overlays>` in the repository (a subprocess)."""
     args = [sys.executable, "-m", "kustodian", "check", "--format", "json", *overlays]
-    tool_dir = os.path.dirname(kustomize_binary(root))      # the same kustomize releases use
+    tool_dir = os.path.dirname(find_kustomize(root))      # the same kustomize releases use
     env = {**os.environ, "PATH": tool_dir + os.pathsep + os.environ.get("PATH", "")}
     proc = subprocess.run(args, cwd=root, capture_output=True, text=True, check=False, env=env)
     if proc.returncode not in (0, 1):

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kustodian.errors import KustodianError
+from kustodian.kustomize import model
+from kustodian.kustomize.build import build_text
+from kustodian.kustomize.files import kustomization_file
 from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
 from kustodian.release.reference import ImageVersion, split_new_tag
 from kustodian.release.yamlsplice import compose, mapping_get, scalar_text
-
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 @dataclass
@@ -65,16 +64,9 @@ def with_pending(kfile: YamlFile, changes: ChangeSet) -> YamlFile:
     return kfile
 
 
-def kustomization_in(directory: Path) -> Path | None:
-    for name in KUSTOMIZATION_NAMES:
-        if (directory / name).is_file():
-            return directory / name
-    return None
-
-
 def require_kustomization(directory: Path, config: ReleaseConfig) -> Path:
     config.inside(directory, "overlay")
-    found = kustomization_in(directory)
+    found = kustomization_file(directory)
     if not found:
         raise KustodianError(f"no kustomization.yaml in {config.rel(directory)}",
                              hint="check the overlay paths in .kustodian.yaml")
@@ -100,20 +92,16 @@ def local_kustomizations(overlay: Path, config: ReleaseConfig) -> list[YamlFile]
         seen.add(real)
         kfile = YamlFile.load(path, config)
         out.append(kfile)
-        for field in ("resources", "components", "bases"):
-            item = mapping_get(kfile.root, field) if isinstance(kfile.root, MappingNode) else None
-            if not item or not isinstance(item[1], SequenceNode):
+        parsed = model.parse(kfile.text)
+        for ref in parsed.references if parsed else ():
+            if ref.field not in ("resources", "components", "bases") or ref.remote:
                 continue
-            for ref in item[1].value:
-                text = scalar_text(ref)
-                if not text or "://" in text or text.startswith("git@"):
-                    continue
-                target = Path(os.path.realpath(real.parent / text))
-                if not target.is_dir() or (target != limit and limit not in target.parents):
-                    continue
-                found = kustomization_in(target)
-                if found:
-                    queue.append(found)
+            target = Path(os.path.realpath(real.parent / ref.path))
+            if not target.is_dir() or (target != limit and limit not in target.parents):
+                continue
+            found = kustomization_file(target)
+            if found:
+                queue.append(found)
     return out
 
 
@@ -173,27 +161,9 @@ def image_entries(kfile: YamlFile, name: str) -> list[ImageEntry]:
     return found
 
 
-def kustomize_binary(root: Path) -> str:
-    """$KUSTOMIZE, the repository's pinned .bin/kustomize, kustodian's own checkout's, or PATH."""
-    candidates = [os.environ.get("KUSTOMIZE", ""), str(root / ".bin" / "kustomize"),
-                  str(Path(__file__).resolve().parents[3] / ".bin" / "kustomize")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("kustomize")
-    if not found:
-        raise KustodianError("kustomize is not installed", hint="run `make setup`")
-    return found
-
-
 def render(overlay: Path, root: Path) -> str:
-    """`kustomize build` of one overlay directory (the real binary)."""
-    proc = subprocess.run([kustomize_binary(root), "build", str(overlay)], capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
-        raise KustodianError(f"kustomize build {overlay} failed: {message}")
-    return proc.stdout
+    """`kustomize build` of one overlay directory (the Kustomize layer's runner)."""
+    return build_text(overlay, root)
 
 
 def rendered_images(text: str) -> set[str]:

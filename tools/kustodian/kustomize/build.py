@@ -1,4 +1,4 @@
-"""Render overlays with the real kustomize CLI, in parallel, keeping origin annotations.
+"""The single kustomize runner: the pinned `kustomize build`, in parallel, with origins.
 
 Each overlay is built through a throw-away wrapper kustomization in a temp dir
 (`resources: [<overlay>]`, `buildMetadata: [originAnnotations]`), so the user's files are
@@ -35,7 +35,7 @@ class Rendered:
     seconds: float = 0.0
 
 
-TOOL_HOME = Path(__file__).resolve().parents[2]   # the repository kustodian is installed from
+TOOL_HOME = Path(__file__).resolve().parents[3]   # the repository kustodian is installed from
 
 
 def find_tool(name: str, root: Path | None = None) -> str | None:
@@ -82,6 +82,15 @@ def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False
                         seconds=time.perf_counter() - started)
     finally:
         shutil.rmtree(real_wrapper, ignore_errors=True)
+
+
+def build_text(overlay: Path, root: Path) -> str:
+    """`kustomize build` of one dir with the pinned kustomize; its output, or the
+    KustodianError saying why it failed."""
+    result = render(overlay, str(overlay), find_kustomize(root))
+    if result.error is not None:
+        raise result.error
+    return result.text
 
 
 def _render_direct(overlay: Path, display: str, kustomize: str) -> Rendered:

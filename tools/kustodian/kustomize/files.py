@@ -1,0 +1,40 @@
+"""Where kustomization files are: the file names kustomize accepts and how one is found."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable
+from pathlib import Path
+
+NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    """The kustomization file kustomize reads in `directory` (a regular file), or None."""
+    for name in NAMES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def kustomization_name(directory: str) -> str | None:
+    """The kustomization file name present in `directory` (any non-dir entry, a dangling
+    symlink too: kustomize then reports it), without following the dir's own symlinks."""
+    for name in NAMES:
+        path = os.path.join(directory, name)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            return name
+    return None
+
+
+def name_in(listing: Iterable[str]) -> str | None:
+    """The kustomization file name among a dir listing's names (kustomize's order)."""
+    names = set(listing)
+    return next((n for n in NAMES if n in names), None)
+
+
+def is_kustomization_path(path: str) -> bool:
+    """Whether a (posix) path names a kustomization file."""
+    return path.endswith(NAMES) and posixpath.basename(path) in NAMES
