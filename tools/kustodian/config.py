@@ -150,7 +150,7 @@ def load_config(root: Path) -> RepoConfig:
     display = str(path)
     from kustodian.yamlio import read_text
 
-    docs = copy.deepcopy(_parse_config(display, read_text(path, display)))
+    docs = copy.deepcopy(_parse_config(display, read_text(path, display, root=root)))
     data = docs[0][1] if docs else {}
     if not isinstance(data, dict):
         raise KustodianError("the configuration must be a mapping", file=display)

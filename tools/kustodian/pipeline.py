@@ -184,7 +184,7 @@ class Pipeline:
         for path in target.files:
             real = os.path.realpath(path)
             shown = self._display_real(real)
-            text = read_text(path, shown)
+            text = read_text(path, shown, root=self.root)
             for index, doc in load_documents(text, shown, keep_nodes_as=real):
                 resources.extend(_resources_of(doc, shown, index, real))
         self.report.timings["load_s"] = round(

@@ -13,7 +13,9 @@ Three speeds:
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,13 @@ MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file
 MAX_RENDERED_BYTES = 256 * 1024 * 1024  # one rendered overlay (kustomize output)
 MAX_EXPANDED_NODES = 1_000_000          # nodes after alias expansion (billion-laughs guard)
 MAX_ALIASES = 10_000
+MAX_DEPTH = 500                         # nesting levels (Kubernetes objects need < 50)
+_BLOCK_PREFIX = 100                     # see check_structure
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]")
 _ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]")
+_DEEP_PREFIX = re.compile(rf"^[ \t?:-]{{{_BLOCK_PREFIX}}}", re.MULTILINE)
 
 
 _RESOLVED: dict[str, str] = {}
@@ -127,14 +132,21 @@ class _PositionLoader(_Loader):  # type: ignore[misc, valid-type]
         return "tag:yaml.org,2002:map"
 
 
+_MERGE_HINT = ("write the keys out instead of `<<`: Kubernetes' YAML reader (go-yaml v2, in "
+               "kubectl and Argo CD) applies a merge key in key order, so a `<<` after a key "
+               "overrides it, while YAML 1.1 readers keep the explicit key; the gate refuses "
+               "what it cannot read the way the cluster will")
+
+
 class _StrictLoader(_FastLoader):
-    """The fast safe loader, refusing duplicate mapping keys."""
+    """The fast safe loader, refusing duplicate mapping keys and merge keys (`<<`)."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                    isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<"):
+                raise _MergeKeyError(key_node.start_mark.line + 1)
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
@@ -150,6 +162,14 @@ class _StrictLoader(_FastLoader):
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_yaml_map)
+
+
+class _MergeKeyError(Exception):
+    """A merge key (`<<`) in a text read as a manifest (see `_MERGE_HINT`)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 def _yaml_error(exc: yaml.YAMLError, file: str) -> KustodianError:
@@ -171,10 +191,20 @@ def check_size(text: str | bytes, file: str, limit: int = MAX_FILE_BYTES) -> Non
             file=file, hint="split the file, or check that it is really a Kubernetes manifest")
 
 
-def check_aliases(text: str, file: str) -> None:
-    """Refuse alias bombs: count the nodes aliases would expand to, without expanding."""
-    if "*" not in text or "&" not in text or not _ANCHOR_HINT.search(text) \
-            or not _ALIAS_HINT.search(text):
+def check_structure(text: str, file: str) -> None:
+    """Refuse texts no loader should see: nested deeper than `MAX_DEPTH` (the C loader and
+    yaml-rs recurse per level and overflow the stack: a segfault, not an error), or with
+    aliases that expand past `MAX_EXPANDED_NODES` nodes or number more than `MAX_ALIASES`.
+    Without aliases the node count is bounded by the size limit.
+
+    A cheap bound settles ordinary texts: flow nesting cannot exceed the number of `[`/`{`
+    that open a non-empty collection, and block nesting cannot exceed twice the width of the
+    widest run of indentation and indicators (` -?:`) at a line start. Only texts it cannot
+    settle go through libyaml's event parser, which keeps its own stack (no recursion)."""
+    flow = (text.count("[") - text.count("[]") + text.count("{") - text.count("{}"))
+    if (flow + 2 * _BLOCK_PREFIX + 2 <= MAX_DEPTH and not _DEEP_PREFIX.search(text)
+            and ("*" not in text or "&" not in text or not _ANCHOR_HINT.search(text)
+                 or not _ALIAS_HINT.search(text))):
         return
     sizes: dict[str, int] = {}
     stack: list[list] = []   # [anchor, node count]
@@ -195,6 +225,11 @@ def check_aliases(text: str, file: str) -> None:
                     sizes[event.anchor] = 1
             elif isinstance(event, yaml.CollectionStartEvent):
                 stack.append([event.anchor, 1])
+                if len(stack) > MAX_DEPTH:
+                    raise KustodianError(
+                        f"YAML nested more than {MAX_DEPTH} levels deep", file=file,
+                        line=event.start_mark.line + 1,
+                        hint="flatten the document; Kubernetes objects are far shallower")
                 continue
             elif isinstance(event, yaml.CollectionEndEvent):
                 anchor, count = stack.pop()
@@ -205,7 +240,7 @@ def check_aliases(text: str, file: str) -> None:
             total += count
             if stack:
                 stack[-1][1] += count
-            if total > MAX_EXPANDED_NODES:
+            if aliases and total > MAX_EXPANDED_NODES:
                 raise KustodianError(
                     f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
                     "(an alias bomb?)", file=file, line=event.start_mark.line + 1,
@@ -271,6 +306,7 @@ def load_documents(text: str, file: str, *, strict: bool = True,
     parse for `compose_file(keep_nodes_as)`, so positions never need a second parse.
     """
     check_size(text, file, MAX_FILE_BYTES if strict else MAX_RENDERED_BYTES)
+    check_structure(text, file)
     fast = _fast_documents(text)
     if fast is not None:
         docs, starts = fast
@@ -278,8 +314,6 @@ def load_documents(text: str, file: str, *, strict: bool = True,
             _NODES.pop(keep_nodes_as, None)
             _SPANS[keep_nodes_as] = (text, starts)
         return [(i, d) for i, d in enumerate(docs) if d is not None]
-    if strict:   # kustomize output never carries anchors or aliases
-        check_aliases(text, file)
     loader_cls = _StrictLoader if strict else _FastLoader
     try:
         if keep_nodes_as is None:
@@ -299,33 +333,76 @@ def load_documents(text: str, file: str, *, strict: bool = True,
             _SPANS.pop(keep_nodes_as, None)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file) from None
+    except _MergeKeyError as exc:
+        raise KustodianError("YAML merge key `<<` (readers disagree on what it means)",
+                             file=file, line=exc.line, hint=_MERGE_HINT) from None
     except RecursionError:
         raise KustodianError("YAML nesting is too deep", file=file,
                              hint="flatten the document") from None
     return [(i, d) for i, d in enumerate(docs) if d is not None]
 
 
-def read_text(path: Path, display: str) -> str:
-    """Read a file as UTF-8 with a clear error when missing, unreadable or too large."""
-    try:
-        size = path.stat().st_size
+def read_text(path: Path | str, display: str, *, root: Path | str | None = None,
+              limit: int = MAX_FILE_BYTES) -> str:
+    """Read a file as UTF-8 with a clear error when missing, unreadable, too large, not a
+    regular file (a device, FIFO or socket: `/dev/zero` would never end), or, with `root`,
+    when it (through symlinks) lies outside `root`. Reads at most `limit` + 1 bytes."""
+    return _decode(read_bytes(path, display, root=root, limit=limit), display)
+
+
+def read_bytes(path: Path | str, display: str, *, root: Path | str | None = None,
+               limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, bounded (see `read_text`)."""
+    real = os.path.realpath(path)
+    if root is not None and not _inside(real, os.path.realpath(root)):
+        raise KustodianError("file is outside the repository (through a symlink or `..`)",
+                             file=display, hint="keep every input inside the repository; "
+                                                "the gate does not read other files")
+    try:   # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise KustodianError("file not found", file=display,
                              hint="check the path (it is relative to the current directory)"
                              ) from None
     except OSError as exc:
         raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
-    if size > MAX_FILE_BYTES:
-        raise KustodianError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
-                             file=display, hint="split the file")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KustodianError("not a regular file (a device, pipe, socket or directory)",
+                                 file=display, hint="inputs must be regular files")
+        if info.st_size > limit:
+            raise KustodianError(f"file is {info.st_size} bytes, over the {limit}-byte limit",
+                                 file=display, hint="split the file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:   # the size may change after fstat: never read past the limit
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise KustodianError(f"file is over the {limit}-byte limit", file=display,
+                                 hint="split the file")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
+    finally:
+        os.close(fd)
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(os.path.join(real_root, ""))
+
+
+def _decode(data: bytes, display: str) -> str:
     try:   # bytes then decode: ~2x faster than a text-mode read, same universal newlines
-        text = path.read_bytes().decode("utf-8")
-        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise KustodianError(f"not UTF-8 text (byte {exc.start})", file=display,
                              hint="save the file as UTF-8") from None
-    except OSError as exc:
-        raise KustodianError(f"cannot read file: {exc.strerror}", file=display) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def compose_file(path: str) -> tuple[yaml.Node, ...]:
@@ -391,10 +468,8 @@ def _shifted(mark: Any, lines: int) -> Any:
 @lru_cache(maxsize=512)
 def _compose_file(path: str) -> tuple[yaml.Node, ...]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        if len(text) > MAX_FILE_BYTES:
-            return ()
-        check_aliases(text, path)
+        text = read_text(path, path)
+        check_structure(text, path)
         return tuple(n for n in yaml.compose_all(text, Loader=_FastLoader) if n is not None)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KustodianError, RecursionError):
         return ()
@@ -403,6 +478,7 @@ def _compose_file(path: str) -> tuple[yaml.Node, ...]:
 def compose_text(text: str) -> yaml.Node | None:
     """The node tree of one YAML string (an inline patch); None when it does not parse."""
     try:
+        check_structure(text, "<inline>")
         return yaml.compose(text, Loader=_FastLoader)
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, KustodianError):
         return None
