@@ -11,6 +11,7 @@ from kustodian.config import RepoConfig
 from kustodian.errors import KustodianError
 from kustodian.kustomize import model
 from kustodian.kustomize.files import kustomization_file, kustomization_name, name_in
+from kustodian.yamlio import read_bytes
 
 DEFAULT_ROOTS = ("overlays", "argocd")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -54,9 +55,9 @@ def display_path(path: Path, root: Path) -> str:
 
 def is_component(kfile: Path) -> bool:
     """True for `kind: Component` kustomizations (rendered only through their includers)."""
-    try:
-        raw = kfile.read_bytes()
-    except OSError:
+    try:   # a regular file, bounded (a symlink to /dev/zero would never end)
+        raw = read_bytes(kfile, str(kfile), limit=model.MAX_BYTES)
+    except KustodianError:
         return False  # let kustomize report the real problem
     if b"Component" not in raw:   # cheap pre-check: most kustomizations are not
         return False

@@ -69,6 +69,7 @@ from kustodian.kustomize import model
 from kustodian.kustomize.files import NAMES
 from kustodian.kustomize.model import resolve as _resolve
 from kustodian.model import Finding, Report
+from kustodian.yamlio import read_bytes
 
 GLOBAL_INPUTS = (".kustodian.yaml", "policies", "Dockerfile")
 MAX_TABLE_ROWS = 100
@@ -378,9 +379,9 @@ class FsReader:
         self.root = root
 
     def read(self, path: str) -> bytes | None:
-        try:
-            return (self.root / path).read_bytes()
-        except OSError:
+        try:   # regular files inside the tree only, bounded
+            return read_bytes(self.root / path, path, root=self.root)
+        except KustodianError:
             return None
 
     def is_dir(self, path: str) -> bool:

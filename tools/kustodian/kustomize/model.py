@@ -23,6 +23,9 @@ from typing import Any
 
 import yaml
 
+from kustodian.errors import KustodianError
+from kustodian.yamlio import check_structure, read_bytes
+
 MAX_BYTES = 1_000_000           # a kustomization file larger than this is not parsed here
 PLUGIN_FIELDS = ("generators", "transformers", "validators")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -67,8 +70,9 @@ class Kustomization:
     def node(self) -> yaml.Node | None:
         """The document's node tree with line marks (scalars as written), or None."""
         try:
+            check_structure(self.text, "kustomization")
             return yaml.compose(self.text, Loader=_Loader)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, KustodianError):
             return None
 
     def line_of(self, ref: Reference) -> int | None:
@@ -88,17 +92,19 @@ def parse(raw: bytes | str | None) -> Kustomization | None:
         return None
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
+        check_structure(text, "kustomization")   # depth and aliases, before the C loader
         data = yaml.load(raw, Loader=_Loader)                      # a safe loader
-    except (yaml.YAMLError, ValueError):
+    except (yaml.YAMLError, ValueError, KustodianError):
         return None
     return Kustomization(text, data) if isinstance(data, dict) else None
 
 
 def load(kfile: Path) -> Kustomization | None:
-    """`parse` of a file; None when unreadable."""
+    """`parse` of a file; None when unreadable or not a regular file (a symlink to
+    /dev/zero must not be read without end)."""
     try:
-        return parse(kfile.read_bytes())
-    except OSError:
+        return parse(read_bytes(kfile, str(kfile), limit=MAX_BYTES))
+    except KustodianError:
         return None
 
 
