@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 BIN := $(ROOT)/.bin
 export PATH := $(BIN):$(VENV)/bin:$(PATH)
 PORT ?= 8000
+# pytest-xdist workers for `make test` (a number, or auto: one per core)
+TEST_WORKERS ?= auto
 
 .PHONY: help setup check test lint run bench docs clean
 
@@ -38,7 +40,7 @@ check: setup ## the policy gate over every overlay of this repository
 	$(VENV)/bin/kustodian check
 
 test: setup ## the whole test suite (real kustomize, conftest, redis, gunicorn, prometheus)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal tests
 
 lint: setup ## ruff over the Python code
 	$(VENV)/bin/ruff check --config tools/ruff.toml tools apps tests bench

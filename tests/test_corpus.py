@@ -1,32 +1,30 @@
 """The labelled accuracy corpus (tests/corpus/): `kustodian check` must report every expected
 rule, none of the rules a file says it must not trip, and nothing at all on the good set.
 
-Each file is checked on its own with the env from its header, as a user would:
+Each file is checked on its own with the env from its header, as a user would run
     kustodian check --env ENV --format json tests/corpus/<file>
+(in this process, through click's runner).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from kustodian.cli import cli
+from support.cli import REPO_ROOT, Run, kustodian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
 
 from corpus_labels import CORPUS_DIR, CorpusCase, load_corpus
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-KUSTODIAN = REPO_ROOT / ".venv" / "bin" / "kustodian"
 CASES = load_corpus()
 
-# The rule ids issue 4 names; the corpus must have at least one failing case for each, plus one
-# for every pod-security rule of the catalogue (the rest of PSS restricted).
-ISSUE_RULES = (
+# The core rule ids of the gate; the corpus must have at least one failing case for each, plus
+# one for every pod-security rule of the catalogue (the rest of PSS restricted).
+CORE_RULES = (
     "run-as-non-root", "no-privilege-escalation", "drop-all-capabilities",
     "no-added-capabilities", "read-only-root-filesystem", "seccomp-profile", "no-privileged",
     "no-host-namespaces", "no-host-path",
@@ -41,30 +39,15 @@ ISSUE_RULES = (
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 
 
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def findings(self) -> list[dict]:
-        return json.loads(self.stdout)["findings"]
-
-
-def _run(case: CorpusCase) -> Outcome:
+def _run(case: CorpusCase) -> Run:
+    """`kustodian check --env ENV --format json <file>` from the repository root, in this
+    process (click's runner: the same command, options and exit codes as the console script,
+    without a Python start-up per file)."""
     rel = case.path.relative_to(REPO_ROOT).as_posix()
-    proc = subprocess.run([str(KUSTODIAN), "check", "--env", case.env, "--format", "json", rel],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    return Outcome(proc.returncode, proc.stdout, proc.stderr)
-
-
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, Outcome]:
-    """Run kustodian once per corpus file (two at a time: the machine has two cores)."""
-    if not KUSTODIAN.exists():
-        pytest.fail("kustodian is not installed in .venv; run `make setup`")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip([c.rel for c in CASES], pool.map(_run, CASES), strict=True))
+    args = ("check", "--env", case.env, "--format", "json", "--root", str(REPO_ROOT),
+            str(REPO_ROOT / rel))
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return Run(args, result.exit_code, result.stdout, result.stderr)
 
 
 def _rules_catalogue() -> dict[str, str]:
@@ -84,7 +67,7 @@ def test_corpus_labels_name_real_rules():
 def test_corpus_covers_every_rule_and_pod_kind():
     expected = {rule for c in CASES for rule in c.expect}
     catalogue = _rules_catalogue()
-    wanted = set(ISSUE_RULES) | {r for r, cat in catalogue.items() if cat == "pod-security"}
+    wanted = set(CORE_RULES) | {r for r, cat in catalogue.items() if cat == "pod-security"}
     uncovered = sorted(wanted - expected)
     assert not uncovered, f"rules without a failing corpus case: {uncovered}"
     texts = {c.rel: c.path.read_text() for c in CASES}
@@ -98,12 +81,12 @@ def test_corpus_covers_every_rule_and_pod_kind():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.rel for c in CASES])
-def test_corpus_case(case: CorpusCase, outcomes: dict[str, Outcome]):
-    out = outcomes[case.rel]
+def test_corpus_case(case: CorpusCase):
+    out = _run(case)
     assert out.returncode in (0, 1), (
         f"kustodian check failed on {case.rel} (exit {out.returncode}): {out.stderr.strip()}")
     assert "Traceback" not in out.stderr, out.stderr
-    findings = out.findings()
+    findings = out.findings
     reported = {f["rule"] for f in findings}
     summary = [(f["rule"], f.get("container"), f.get("line"), f.get("message")) for f in findings]
     missing = [rule for rule in case.expect if rule not in reported]
@@ -120,8 +103,15 @@ def test_corpus_case(case: CorpusCase, outcomes: dict[str, Outcome]):
         assert finding["line"] and 1 <= finding["line"] <= lines, finding
 
 
-def test_corpus_dir_is_the_labelled_one():
-    assert CORPUS_DIR == REPO_ROOT / "tests" / "corpus"
+def test_every_corpus_file_is_a_labelled_case():
+    """Nothing under bad/ or good/ is left out (a .yml, a typo in a folder name), bad files
+    expect a rule and good files are clean."""
+    files = sorted(p.relative_to(CORPUS_DIR).as_posix() for p in CORPUS_DIR.rglob("*")
+                   if p.is_file() and p.suffix in (".yaml", ".yml", ".json"))
+    assert files == [c.rel for c in CASES]
+    assert {c.rel.split("/")[0] for c in CASES} == {"bad", "good"}
+    assert all(c.expect and not c.clean for c in CASES if c.rel.startswith("bad/"))
+    assert all(c.clean for c in CASES if c.rel.startswith("good/"))
     assert len(CASES) >= 100
 
 
@@ -153,10 +143,9 @@ def test_synthetic_monorepo_violations_are_found_at_their_source(tmp_path: Path)
     kinds = len(gen_monorepo.VIOLATIONS)
     meta = gen_monorepo.generate(tmp_path, kinds + 2, seed=3, violation_rate=kinds / (kinds + 2))
     assert len({v["violation"] for v in meta["violations"]}) == kinds
-    proc = subprocess.run([str(KUSTODIAN), "check", "--format", "json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = kustodian("check", "--format", "json", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
+    report = proc.json()
     assert len(report["summary"]["overlays"]) == len(meta["overlays"])
     findings = report["findings"]
     bad_overlays = {o for v in meta["violations"] for o in v["overlays"]}

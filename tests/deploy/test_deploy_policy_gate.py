@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
-
-
-def kustodian(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kustodian", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, check=False)
+from support.cli import kustodian
 
 
 @pytest.mark.slow

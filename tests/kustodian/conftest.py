@@ -1,11 +1,11 @@
-"""Fixtures of the kustodian check suites (helpers live in check_helpers.py)."""
+"""Fixtures of the kustodian check suites (shared helpers live in tests/support/cli.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from check_helpers import write_tree
+from support.cli import write_tree
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from check_helpers import run_cli, write_tree
+from support.cli import kustodian, write_tree
 
 
 def check(root, *args):
-    out = run_cli("check", "--no-conftest", *args, cwd=root)
+    out = kustodian("check", "--no-conftest", *args, cwd=root)
     assert "Traceback" not in out.stderr + out.stdout, out.stderr
     return out
 

@@ -4,8 +4,8 @@ exemption in use is listed in the report, at the source line of the annotation."
 from __future__ import annotations
 
 import yaml
-from check_helpers import line_of, run_cli
 from manifests import fresh, pod_spec
+from support.cli import kustodian, line_of
 
 
 def write(tmp_path, docs):
@@ -17,7 +17,7 @@ def write(tmp_path, docs):
 
 def check(tmp_path, docs, env="dev"):
     path = write(tmp_path, docs)
-    out = run_cli("check", "--no-conftest", "--no-schema", "--format", "json", "--env", env,
+    out = kustodian("check", "--no-conftest", "--no-schema", "--format", "json", "--env", env,
                   str(path), cwd=tmp_path)
     assert out.returncode in (0, 1), out.stderr
     return out.json(), path
@@ -124,10 +124,10 @@ def test_profile_severity_and_disable(tmp_path):
     data, _ = check(tmp_path, docs)
     assert [(f["rule"], f["severity"]) for f in data["findings"]] == [("liveness-probe",
                                                                        "info")]
-    out = run_cli("check", "--no-conftest", "--no-schema", "--env", "dev", "app.yaml",
+    out = kustodian("check", "--no-conftest", "--no-schema", "--env", "dev", "app.yaml",
                   cwd=tmp_path)
     assert out.returncode == 0, out.stdout   # info is below the default --fail-on low
-    out = run_cli("check", "--no-conftest", "--no-schema", "--env", "dev", "--fail-on", "info",
+    out = kustodian("check", "--no-conftest", "--no-schema", "--env", "dev", "--fail-on", "info",
                   "app.yaml", cwd=tmp_path)
     assert out.returncode == 1
 

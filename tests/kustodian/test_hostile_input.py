@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from check_helpers import run_cli
 from kustodian import yamlio
 from kustodian.errors import KustodianError
+from support.cli import kustodian
 
 POD = """\
 apiVersion: v1
@@ -42,7 +42,7 @@ def test_deep_nesting_is_an_error_not_a_segfault(tree, shape: str) -> None:
     """100k levels used to overflow the C stack (exit 139, no report at all)."""
     root = tree({})
     (root / "deep.yaml").write_text(_deep_texts()[shape], encoding="utf-8")
-    run = run_cli("check", "--no-schema", "--no-conftest", "deep.yaml", cwd=root, timeout=120)
+    run = kustodian("check", "--no-schema", "--no-conftest", "deep.yaml", cwd=root, timeout=120)
     assert run.returncode == 2, (run.returncode, run.stdout[-500:], run.stderr[-500:])
     assert "nested more than" in run.stdout + run.stderr
     assert "deep.yaml:1" in run.stdout + run.stderr
@@ -80,7 +80,7 @@ def test_a_kustomization_symlinked_to_dev_zero_is_not_read(tree) -> None:
     """Its size is 0, so the size check passed and the read never ended."""
     root = tree({"overlays/dev/.keep": ""})
     (root / "overlays/dev/kustomization.yaml").symlink_to("/dev/zero")
-    run = run_cli("check", "--no-schema", "--no-conftest", cwd=root, timeout=60)
+    run = kustodian("check", "--no-schema", "--no-conftest", cwd=root, timeout=60)
     assert run.returncode == 2
     assert "overlays/dev" in run.stdout + run.stderr
 
@@ -95,7 +95,7 @@ def test_a_manifest_that_is_a_device_or_a_fifo_is_an_error(tree) -> None:
             (root / "manifests" / name).symlink_to("/dev/zero")
         else:
             os.mkfifo(root / "manifests" / name)
-        run = run_cli("check", "--no-schema", "--no-conftest", "manifests", cwd=root,
+        run = kustodian("check", "--no-schema", "--no-conftest", "manifests", cwd=root,
                       timeout=60)
         assert run.returncode == 2
         assert expected in run.stdout + run.stderr, run.stdout + run.stderr
@@ -111,7 +111,7 @@ def test_a_manifest_symlinked_outside_the_repository_is_not_read(tree, tmp_path_
                        encoding="utf-8")
     root = tree({"manifests/ok.yaml": POD.format(digest=DIGEST, extra="")})
     (root / "manifests/link.yaml").symlink_to(outside)
-    run = run_cli("check", "--no-schema", "--no-conftest", "--format", "json", "manifests",
+    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", "manifests",
                   cwd=root, timeout=60)
     assert run.returncode == 2
     assert "outside the repository" in run.stdout + run.stderr
@@ -138,7 +138,7 @@ MERGED = POD.format(digest=DIGEST, extra="""\
 
 def test_the_merge_key_case_from_the_issue_is_refused_with_file_and_line(tree) -> None:
     root = tree({"manifests/pod.yaml": MERGED})
-    run = run_cli("check", "--no-schema", "--no-conftest", "manifests", cwd=root, timeout=60)
+    run = kustodian("check", "--no-schema", "--no-conftest", "manifests", cwd=root, timeout=60)
     assert run.returncode == 2, run.stdout
     out = run.stdout + run.stderr
     assert "manifests/pod.yaml:12" in out

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from check_helpers import line_of, run_cli, write_tree
+from support.cli import kustodian, line_of, write_tree
 
 POD = """
   template:
@@ -171,7 +171,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def prod(repo) -> list[dict]:
-    out = run_cli("check", "--no-conftest", "--format", "json", "overlays/prod", cwd=repo)
+    out = kustodian("check", "--no-conftest", "--format", "json", "overlays/prod", cwd=repo)
     assert out.returncode == 1, out.stderr
     return out.findings
 
@@ -240,7 +240,7 @@ def test_value_set_by_inline_json6902_patch(repo, prod):
 
 
 def test_replicas_field_of_kustomization(repo):
-    out = run_cli("check", "--no-conftest", "--format", "json", "--env", "prod",
+    out = kustodian("check", "--no-conftest", "--format", "json", "--env", "prod",
                   "overlays/dev", cwd=repo)
     f = find(out.findings, "min-replicas", "web")
     assert (f["file"], f["line"]) == ("overlays/dev/kustomization.yaml",
@@ -260,7 +260,7 @@ def test_missing_field_in_existing_block_points_at_container(tmp_path):
     text = deployment("api", "ghcr.io/acme/api:1.0").replace(
         "            allowPrivilegeEscalation: false\n", "")
     (tmp_path / "api.yaml").write_text(text)
-    out = run_cli("check", "--no-conftest", "--format", "json", "--env", "dev", "api.yaml",
+    out = kustodian("check", "--no-conftest", "--format", "json", "--env", "dev", "api.yaml",
                   cwd=tmp_path)
     f = find(out.findings, "no-privilege-escalation", "api")
     assert (f["file"], f["line"]) == ("api.yaml", line_of(tmp_path / "api.yaml", "- name: api"))

@@ -3,7 +3,7 @@ files, generated ConfigMaps and `kustomization.yml`; env inferred from `producti
 
 from __future__ import annotations
 
-from check_helpers import line_of, run_cli, write_tree
+from support.cli import kustodian, line_of, write_tree
 from test_mapping import deployment
 
 FILES = {
@@ -59,7 +59,7 @@ FILES = {
 def test_layered_prefixes_and_patch_files(tmp_path):
     (tmp_path / ".git").mkdir()
     write_tree(tmp_path, FILES)
-    out = run_cli("check", "--no-conftest", "--format", "json", "production", cwd=tmp_path)
+    out = kustodian("check", "--no-conftest", "--format", "json", "production", cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     by_rule = {f["rule"]: f for f in out.findings}
     assert by_rule["min-replicas"]["env"] == "prod"
@@ -84,7 +84,7 @@ def test_generated_secret_maps_to_its_generator_entry(tmp_path):
         """,
         "overlays/dev/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
     })
-    out = run_cli("check", "--no-conftest", "--format", "json", "overlays/dev", cwd=tmp_path)
+    out = kustodian("check", "--no-conftest", "--format", "json", "overlays/dev", cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     f = next(f for f in out.findings if f["rule"] == "no-plaintext-secrets")
     assert f["name"].startswith("dev-creds-")

@@ -10,8 +10,8 @@ from importlib import resources
 import jsonschema
 import pytest
 import yaml
-from check_helpers import run_cli
 from manifests import fresh, pod_spec
+from support.cli import kustodian
 
 JSON_KEYS = {"rule", "severity", "category", "env", "kind", "name", "namespace", "container",
              "file", "line", "message", "remediation"}
@@ -30,7 +30,7 @@ def bad_dir(tmp_path_factory):
 
 
 def run(bad_dir, *args):
-    return run_cli("check", "--no-conftest", "--env", "dev", *args, cwd=bad_dir)
+    return kustodian("check", "--no-conftest", "--env", "dev", *args, cwd=bad_dir)
 
 
 def test_json_shape(bad_dir):

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import yaml
-from check_helpers import REPO_ROOT, run_cli, write_tree
 from manifests import fresh, pod_spec
+from support.cli import REPO_ROOT, git, kustodian, write_tree
 
 REGO = """
 package main
@@ -36,25 +35,18 @@ def app_yaml(**changes) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-                        "HOME": str(root), "PATH": "/usr/bin:/bin"})
-
-
 def test_conftest_findings_are_merged_and_mapped(tmp_path, conftest_bin):
     (tmp_path / ".git").mkdir()
     write_tree(tmp_path, {"policies/team.rego": REGO,
                           "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
                           "overlays/dev/app.yaml": app_yaml()})
-    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    out = kustodian("check", "--format", "json", cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     [f] = out.findings
     assert (f["rule"], f["source"], f["env"], f["kind"], f["name"]) == (
         "team-label", "conftest", "dev", "Deployment", "web")
     assert (f["file"], f["line"]) == ("overlays/dev/app.yaml", 1)
-    out = run_cli("check", "--no-conftest", "--format", "json", cwd=tmp_path)
+    out = kustodian("check", "--no-conftest", "--format", "json", cwd=tmp_path)
     assert out.returncode == 0 and out.findings == []
 
 
@@ -70,7 +62,7 @@ def test_pr_mode_new_unchanged_fixed(tmp_path, kustomize_bin):
     (tmp_path / "overlays/dev/app.yaml").write_text(app_yaml(no_liveness=True, privileged=True))
     git(tmp_path, "commit", "-qam", "head")
     summary = tmp_path / "summary.md"
-    out = run_cli("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
+    out = kustodian("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
                   "--summary", str(summary), cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     status = {f["rule"]: f["status"] for f in out.findings}
@@ -79,16 +71,16 @@ def test_pr_mode_new_unchanged_fixed(tmp_path, kustomize_bin):
     # --new-only: fixing the new problem passes even though an old one remains
     (tmp_path / "overlays/dev/app.yaml").write_text(app_yaml(no_liveness=True, replicas=4))
     git(tmp_path, "commit", "-qam", "fix")
-    out = run_cli("check", "--no-conftest", "--new-only", "--base-ref", "main~2",
+    out = kustodian("check", "--no-conftest", "--new-only", "--base-ref", "main~2",
                   cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    out = run_cli("check", "--no-conftest", "--base-ref", "main~2", cwd=tmp_path)
+    out = kustodian("check", "--no-conftest", "--base-ref", "main~2", cwd=tmp_path)
     assert out.returncode == 1
 
 
 def test_pr_flags_need_base_ref(tmp_path):
     (tmp_path / ".git").mkdir()
-    out = run_cli("check", "--new-only", ".", cwd=tmp_path)
+    out = kustodian("check", "--new-only", ".", cwd=tmp_path)
     assert out.returncode == 2 and "--base-ref" in out.stderr
 
 
@@ -96,7 +88,7 @@ def test_dockerfile_path_goes_to_the_rego(tmp_path, conftest_bin):
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text("FROM ubuntu:latest\nADD https://example.com/x.tgz /x\n"
                           "CMD [\"sleep\", \"1\"]\n")
-    out = run_cli("check", "--format", "json", str(dockerfile))
+    out = kustodian("check", "--format", "json", str(dockerfile))
     assert out.returncode == 1, out.stderr
     rules = {f["rule"] for f in out.findings}
     assert {"dockerfile-non-root-user", "dockerfile-no-add-url"} <= rules
@@ -112,7 +104,7 @@ def test_rego_findings_honour_exemptions(tmp_path, conftest_bin):
     write_tree(tmp_path, {"policies/team.rego": REGO,
                           "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
                           "overlays/dev/app.yaml": yaml.safe_dump_all(docs, sort_keys=False)})
-    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    out = kustodian("check", "--format", "json", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     data = out.json()
     assert data["findings"] == []
@@ -135,7 +127,7 @@ def test_rego_image_finding_points_at_the_images_entry(tmp_path, conftest_bin):
     (tmp_path / ".git").mkdir()
     write_tree(tmp_path, _images_tree("1.0@sha256:" + "a" * 64, registry="docker.io/evil"))
     shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")  # the shipped Rego
-    out = run_cli("check", "--format", "json", cwd=tmp_path)
+    out = kustodian("check", "--format", "json", cwd=tmp_path)
     [f] = [f for f in out.findings if f["rule"] == "allowed-registries"]
     assert f["file"] == "overlays/prod/kustomization.yaml"
     assert f["line"] in (4, 5, 6)  # the images: entry (name/newName/newTag), not the base
@@ -149,7 +141,7 @@ def test_pr_mode_retagging_an_undigested_image_is_not_a_new_finding(tmp_path, ku
     git(tmp_path, "commit", "-qm", "base")
     write_tree(tmp_path, _images_tree("1.1"))
     git(tmp_path, "commit", "-qam", "retag")
-    out = run_cli("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
+    out = kustodian("check", "--no-conftest", "--format", "json", "--base-ref", "main~1",
                   "--new-only", cwd=tmp_path)
     digest = [f for f in out.findings if f["rule"] == "image-digest-pinned"]
     assert digest and {f["status"] for f in digest} == {"unchanged"}, out.stdout

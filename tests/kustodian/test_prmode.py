@@ -22,29 +22,17 @@ from kustodian.prmode import (
     classify,
     run_pr_check,
 )
+from support.cli import commit_all, git, init_repo
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
 OVERLAYS = ["overlays/dev", "overlays/prod"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "test")
-    commit_all(root, "base")
+    init_repo(root, "base")
     return root
 
 
@@ -316,10 +304,7 @@ def test_repository_in_a_subdirectory_of_the_git_work_tree(tmp_path, checker):
     top = tmp_path / "mono"
     shutil.copytree(FIXTURE, top / "deploy")
     (top / "README.md").write_text("top\n")
-    git(top, "init", "-q", "-b", "main")
-    git(top, "config", "user.email", "test@example.com")
-    git(top, "config", "user.name", "test")
-    commit_all(top, "base")
+    init_repo(top, "base")
     root = top / "deploy"
     edit(root / "overlays/prod/replicas.yaml", "replicas: 3", "replicas: 4")
     (top / "README.md").write_text("outside the repository root: ignored\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.cli import commit_all, git, init_repo
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -70,15 +71,6 @@ def test_gate_sarif_comment_and_tests_are_wired_together(workflow):
     assert workflow["env"]["PYTHON_VERSION"] == "3.11"
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
-
-
 @pytest.fixture
 def clone(tmp_path: Path, repo_root: Path) -> Path:
     """A PR checkout: `origin/main` is the base, the feature branch adds a commit later."""
@@ -88,15 +80,12 @@ def clone(tmp_path: Path, repo_root: Path) -> Path:
     shutil.copytree(repo_root / "tools/hooks", origin / "tools/hooks")
     shutil.copy(repo_root / ".pre-commit-config.yaml", origin / ".pre-commit-config.yaml")
     (origin / ".gitignore").write_text(".venv\nkustodian.sarif\nsummary.md\n")
-    _git(origin, "init", "-q", "-b", "main")
-    _git(origin, "config", "user.email", "test@example.com")
-    _git(origin, "config", "user.name", "test")
-    _commit(origin, "base")
+    init_repo(origin, "base")
     work = tmp_path / "work"
-    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True)
-    _git(work, "config", "user.email", "test@example.com")
-    _git(work, "config", "user.name", "test")
-    _git(work, "checkout", "-q", "-b", "feature")
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    git(work, "config", "user.email", "test@example.com")
+    git(work, "config", "user.name", "test")
+    git(work, "checkout", "-q", "-b", "feature")
     (work / ".venv").symlink_to(repo_root / ".venv")
     return work
 
@@ -119,7 +108,7 @@ def test_gate_step_script_runs_for_real(workflow, clone, tmp_path):
     kustomization = clone / "overlays/dev/kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
                              "    newName: docker.io/library/agent\n    newTag: \"1.0\"\n")
-    _commit(clone, "dev from docker hub")
+    commit_all(clone, "dev from docker hub")
     status, job_summary, stderr = _run_gate_step(workflow, clone, tmp_path)
     assert status == 1, stderr
     assert "Compared with `origin/main`" in job_summary
@@ -129,12 +118,12 @@ def test_gate_step_script_runs_for_real(workflow, clone, tmp_path):
 
     kustomization.write_text(kustomization.read_text().replace("docker.io/library/agent",
                                                                "ghcr.io/acme/agent"))
-    _commit(clone, "back on ghcr")
+    commit_all(clone, "back on ghcr")
     status, job_summary, stderr = _run_gate_step(workflow, clone, tmp_path)
     assert status == 0, stderr + job_summary
 
 
-def _pre_commit(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+def _precommit_all(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     pre_commit = Path(os.path.realpath(work / ".venv")) / "bin" / "pre-commit"
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
     return subprocess.run([str(pre_commit), "run"], cwd=work, env=env, capture_output=True,
@@ -143,8 +132,8 @@ def _pre_commit(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
 
 def test_pre_commit_hooks_gate_staged_changes(clone, tmp_path):
     (clone / "base/README.md").write_text("# nothing the gate reads\n")
-    _git(clone, "add", "base/README.md")
-    proc = _pre_commit(clone, tmp_path)
+    git(clone, "add", "base/README.md")
+    proc = _precommit_all(clone, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"kustodian check.*Passed", proc.stdout)   # base/ matched: ran, no overlay
     assert re.search(r"conftest verify.*Skipped", proc.stdout)  # no policies/ change
@@ -152,8 +141,8 @@ def test_pre_commit_hooks_gate_staged_changes(clone, tmp_path):
     kustomization = clone / "overlays/prod/kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
                              "    newName: quay.io/acme/agent\n    newTag: \"1.0\"\n")
-    _git(clone, "add", "overlays/prod/kustomization.yaml")
-    proc = _pre_commit(clone, tmp_path)
+    git(clone, "add", "overlays/prod/kustomization.yaml")
+    proc = _precommit_all(clone, tmp_path)
     assert proc.returncode == 1
     assert re.search(r"kustodian check.*Failed", proc.stdout)
     assert "allowed-registries" in proc.stdout

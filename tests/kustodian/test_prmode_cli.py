@@ -5,32 +5,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import Run, commit_all, init_repo, kustodian
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures_pr"
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-
-
-def kustodian(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kustodian", "check", *args], cwd=repo,
-                          capture_output=True, text=True)
-
-
-def pr_check(repo: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict, str]:
-    proc = kustodian(repo, "--base-ref", "HEAD~1", "--summary", "out.md", "--format", "json",
-                     "--output", "out.json", *extra)
+def pr_check(repo: Path, *extra: str) -> tuple[Run, dict, str]:
+    proc = kustodian("check", "--base-ref", "HEAD~1", "--summary", "out.md", "--format", "json",
+                     "--output", "out.json", *extra, cwd=repo)
     assert "Traceback" not in proc.stderr, proc.stderr
     report = json.loads((repo / "out.json").read_text()) if (repo / "out.json").exists() else {}
     summary = (repo / "out.md").read_text() if (repo / "out.md").exists() else ""
@@ -47,10 +32,7 @@ def repo(tmp_path: Path, repo_root: Path) -> Path:
     shutil.copytree(FIXTURE, root)
     shutil.copytree(repo_root / "policies", root / "policies")
     (root / ".gitignore").write_text("out.md\nout.json\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "test")
-    commit_all(root, "base")
+    init_repo(root, "base")
     return root
 
 
@@ -114,7 +96,8 @@ def test_unrelated_change_renders_nothing(repo):
 
 
 def test_unknown_base_ref_is_a_usage_error(repo):
-    proc = kustodian(repo, "--base-ref", "origin/does-not-exist", "--summary", "out.md")
+    proc = kustodian("check", "--base-ref", "origin/does-not-exist", "--summary", "out.md",
+                     cwd=repo)
     assert proc.returncode == 2
     assert "unknown --base-ref 'origin/does-not-exist'" in proc.stderr
     assert "Traceback" not in proc.stderr

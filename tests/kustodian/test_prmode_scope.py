@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from check_helpers import write_tree
 from kustodian.config import load_config
 from kustodian.discover import DiscoveryScope, discover
 from kustodian.errors import KustodianError
@@ -37,23 +36,11 @@ from kustodian.prmode import (
     affected_overlays,
     deleted_overlays,
 )
+from support.cli import git, init_repo, kustodian, write_tree
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout
-
-
-def init_repo(root: Path) -> None:
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "test")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
 
 
 def tricky_tree(root: Path) -> Path:
@@ -348,9 +335,7 @@ def cli_repo(tmp_path: Path, repo_root: Path) -> Path:
 
 
 def pr_json(repo: Path, *args: str) -> tuple[int, dict, str]:
-    proc = subprocess.run([sys.executable, "-m", "kustodian", "check", "--format", "json",
-                           "--summary", "out.md", *args], cwd=repo, capture_output=True,
-                          text=True)
+    proc = kustodian("check", "--format", "json", "--summary", "out.md", *args, cwd=repo)
     assert "Traceback" not in proc.stderr, proc.stderr
     summary = (repo / "out.md").read_text() if (repo / "out.md").exists() else ""
     return proc.returncode, json.loads(proc.stdout) if proc.stdout else {}, summary

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from check_helpers import REPO_ROOT, run_cli
 from kustodian.docsgen import generate
+from support.cli import REPO_ROOT, kustodian
 
 
 def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin):
-    out = run_cli("check", "--format", "json")
+    out = kustodian("check", "--format", "json")
     data = out.json()
     assert data["summary"]["errors"] == []
     problems = [(f["rule"], f["env"], f["kind"], f["name"], f["file"], f["line"], f["message"])
@@ -23,7 +23,7 @@ def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin
 
 
 def test_env_option_selects_that_envs_overlays(kustomize_bin):
-    out = run_cli("check", "--no-conftest", "--no-schema", "--format", "json", "--env", "prod")
+    out = kustodian("check", "--no-conftest", "--no-schema", "--format", "json", "--env", "prod")
     assert out.returncode in (0, 1), out.stderr
     assert set(out.json()["summary"]["overlays"]) == {"overlays/prod", "overlays/prod-canary"}
 
@@ -34,7 +34,7 @@ def test_policies_md_is_up_to_date():
 
 
 def test_docs_command_prints_the_catalogue():
-    out = run_cli("docs")
+    out = kustodian("docs")
     assert out.returncode == 0
     assert out.stdout == generate()
     for rule in ("run-as-non-root", "canary-split", "no-host-ports", "exemption-expired"):
@@ -42,7 +42,7 @@ def test_docs_command_prints_the_catalogue():
 
 
 def test_unknown_env_is_a_clear_error():
-    out = run_cli("check", "--no-conftest", "--env", "qa")
+    out = kustodian("check", "--no-conftest", "--env", "qa")
     assert out.returncode == 2
     assert "no overlay belongs to env 'qa'" in out.stderr and "known envs" in out.stderr
 
@@ -62,6 +62,6 @@ def test_nested_kustomizations_are_targets_unless_an_enclosing_one_includes_them
     }.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    out = run_cli("check", "--no-conftest", "--no-schema", "--format", "json", cwd=tmp_path)
+    out = kustodian("check", "--no-conftest", "--no-schema", "--format", "json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.json()["summary"]["overlays"] == ["argocd", "argocd/bootstrap"]

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from release_helpers import kustodian
 from support.agent import agent_server
+from support.cli import kustodian
 from support.processes import ManagedProcess, free_port, require_tool, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -106,9 +106,9 @@ def wait_scraped(url: str, agents: dict, counts: dict[str, dict[int, int]]) -> N
 
 
 def analyze(url: str, *extra: str) -> tuple[int, dict]:
-    proc = kustodian(Path.cwd(), "canary", "analyze", "--prometheus", url, "--window", WINDOW,
+    proc = kustodian("canary", "analyze", "--prometheus", url, "--window", WINDOW,
                      "--max-error-ratio", "0.02", "--max-p95-ratio", "3", "--min-requests",
-                     "100", "--format", "json", *extra)
+                     "100", "--format", "json", *extra, cwd=Path.cwd())
     assert proc.returncode in (0, 1, 3), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -162,9 +162,9 @@ def test_healthy_canary_is_promoted_and_text_shows_evidence(stable, redis_url):
     with agent_server(redis_url, workers=2, env=AGENT_ENV) as c, \
             scenario(stable, c, 250) as (url, counts):
         code, report = analyze(url)
-        text = kustodian(Path.cwd(), "canary", "analyze", "--prometheus", url, "--window",
+        text = kustodian("canary", "analyze", "--prometheus", url, "--window",
                          WINDOW, "--max-error-ratio", "0.02", "--max-p95-ratio", "3",
-                         "--min-requests", "100")
+                         "--min-requests", "100", cwd=Path.cwd())
     assert set(counts[c.base_url]) == {201}, counts
     assert code == 0, report
     assert report["verdict"] == "promote"
@@ -185,13 +185,13 @@ def test_too_little_traffic_is_not_enough_data(stable, redis_url):
 
 def test_unreachable_prometheus_and_bad_selector_exit_2(stable):
     down = f"http://127.0.0.1:{free_port()}"
-    proc = kustodian(Path.cwd(), "canary", "analyze", "--prometheus", down, "--window", "30s")
+    proc = kustodian("canary", "analyze", "--prometheus", down, "--window", "30s", cwd=Path.cwd())
     assert proc.returncode == 2
     assert "unreachable" in proc.stderr and "Traceback" not in proc.stderr
     with prometheus({"stable": stable.port}) as url:
-        proc = kustodian(Path.cwd(), "canary", "analyze", "--prometheus", url,
-                         "--selector", 'job=~"(', "--window", "30s")
+        proc = kustodian("canary", "analyze", "--prometheus", url,
+                         "--selector", 'job=~"(', "--window", "30s", cwd=Path.cwd())
     assert proc.returncode == 2, proc.stdout
     assert "rejected the query" in proc.stderr and "Traceback" not in proc.stderr
-    proc = kustodian(Path.cwd(), "canary", "analyze", "--prometheus", down, "--window", "5 min")
+    proc = kustodian("canary", "analyze", "--prometheus", down, "--window", "5 min", cwd=Path.cwd())
     assert proc.returncode == 2 and "not a Prometheus duration" in proc.stderr

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import release_helpers as yh
-from release_helpers import DIGEST_A, DIGEST_B, kustodian
+from release_helpers import DIGEST_A, DIGEST_B
+from support.cli import commit_all, git, kustodian
 
 STAGING = "overlays/staging/release/kustomization.yaml"
 PROD = "overlays/prod/release/kustomization.yaml"
@@ -21,7 +21,7 @@ PROD_CANARY = "overlays/prod-canary/kustomization.yaml"
 
 
 def ok(repo: Path, *args: str) -> str:
-    proc = kustodian(repo, *args)
+    proc = kustodian(*args, cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     return proc.stdout
@@ -29,7 +29,7 @@ def ok(repo: Path, *args: str) -> str:
 
 def refused(repo: Path, *args: str, code: int = 2) -> str:
     before = yh.snapshot(repo)
-    proc = kustodian(repo, *args)
+    proc = kustodian(*args, cwd=repo)
     assert proc.returncode == code, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "kustodian: error:" in proc.stderr
     assert yh.snapshot(repo) == before, "a refused command changed files"
@@ -199,7 +199,7 @@ def test_canary_edits_are_minimal(repo: Path) -> None:
     (["weight", "abc", "--env", "prod"], "not a weight"),
 ])
 def test_canary_refusals(repo: Path, args: list[str], message: str) -> None:
-    proc = kustodian(repo, "canary", *args)
+    proc = kustodian("canary", *args, cwd=repo)
     assert proc.returncode == 2, proc.stdout
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
@@ -216,7 +216,7 @@ def test_canary_adds_a_replicas_entry_when_the_overlay_has_none(repo: Path) -> N
     text = path.read_text()
     start = text.index("  - target:\n      kind: Deployment")
     path.write_text(text[:start])          # drop the replicas patch: the component's 1 applies
-    subprocess.run(["git", "commit", "-qam", "no replicas patch"], cwd=repo, check=True)
+    git(repo, "commit", "-qam", "no replicas patch")
     ok(repo, "canary", "abort", "--env", "staging")
     assert yh.canary_state(repo, "overlays/staging-canary") == (100, 0, 0)
     assert path.read_text().endswith("replicas:\n  - name: agent-canary\n    count: 0\n")
@@ -250,8 +250,7 @@ def _weights_in_a_file(repo: Path) -> None:
 @pytest.mark.parametrize("variant", [_flow_ops_crlf, _weights_in_a_file])
 def test_canary_weights_in_other_styles(repo: Path, variant) -> None:
     variant(repo)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "variant"], cwd=repo, check=True)
+    commit_all(repo, "variant")
     before = yh.snapshot(repo)
     ok(repo, "canary", "start", "--env", "prod", "--digest", DIGEST_B, "--weight", "25")
     assert yh.canary_state(repo, "overlays/prod-canary") == (75, 25, 1)

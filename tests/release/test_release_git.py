@@ -6,11 +6,11 @@ The policy gate is the real `kustodian check` (subprocess); pushes go to a real 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import release_helpers as rh
-from release_helpers import DIGEST_A, DIGEST_B, DIGEST_C, git, kustodian
+from release_helpers import DIGEST_A, DIGEST_B, DIGEST_C
+from support.cli import KUSTODIAN, git, kustodian
 
 DEV = "overlays/dev/release/kustomization.yaml"
 
@@ -21,8 +21,8 @@ def commits(repo: Path, rev: str = "HEAD") -> list[str]:
 
 def test_commit_makes_one_branch_and_one_conventional_commit(repo: Path) -> None:
     base = commits(repo)
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.6.0", "--digest", DIGEST_A,
-                     "--commit")
+    proc = kustodian("bump", "--env", "dev", "--tag", "1.6.0", "--digest", DIGEST_A,
+                     "--commit", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     branch = git(repo, "symbolic-ref", "--short", "HEAD").strip()
     assert branch == "release/dev/1.6.0-aaaaaaaaaaaa"   # tag and short digest
@@ -38,8 +38,8 @@ def test_commit_makes_one_branch_and_one_conventional_commit(repo: Path) -> None
 
 def test_already_set_makes_no_commit(repo: Path) -> None:
     base = commits(repo)
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.1.0", "--digest",
-                     "sha256:" + "1" * 64, "--commit")
+    proc = kustodian("bump", "--env", "dev", "--tag", "1.1.0", "--digest",
+                     "sha256:" + "1" * 64, "--commit", cwd=repo)
     assert proc.returncode == 0 and "already set" in proc.stdout
     assert commits(repo) == base
     assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == "main"
@@ -48,25 +48,26 @@ def test_already_set_makes_no_commit(repo: Path) -> None:
 def test_dirty_tree_is_refused_unless_allowed(repo: Path) -> None:
     readme = repo / "base" / "service.yaml"
     readme.write_text(readme.read_text() + "# local edit\n")
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.7.0", "--commit")
+    proc = kustodian("bump", "--env", "dev", "--tag", "1.7.0", "--commit", cwd=repo)
     assert proc.returncode == 2 and "uncommitted changes" in proc.stderr
     assert "--allow-dirty" in proc.stderr
     assert git(repo, "status", "--porcelain").split() == ["M", "base/service.yaml"]
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.7.0", "--commit", "--allow-dirty",
-                     "--no-check")
+    proc = kustodian("bump", "--env", "dev", "--tag", "1.7.0", "--commit", "--allow-dirty",
+                     "--no-check", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [DEV]
     assert git(repo, "status", "--porcelain").split() == ["M", "base/service.yaml"]
     # a dirty release file itself is never swept into the commit
     (repo / DEV).write_text((repo / DEV).read_text() + "# hand edit\n")
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.8.0", "--commit", "--allow-dirty")
+    proc = kustodian("bump", "--env", "dev", "--tag", "1.8.0", "--commit", "--allow-dirty",
+                     cwd=repo)
     assert proc.returncode == 2 and "has uncommitted changes" in proc.stderr
 
 
 def test_policy_gate_refuses_a_change_that_adds_findings(repo: Path) -> None:
     before = rh.snapshot(repo)
     base = commits(repo)
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "latest", "--commit")
+    proc = kustodian("bump", "--env", "dev", "--tag", "latest", "--commit", cwd=repo)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "adds" in proc.stderr and "image-tag-pinned" in proc.stderr
     assert rh.snapshot(repo) == before
@@ -75,14 +76,14 @@ def test_policy_gate_refuses_a_change_that_adds_findings(repo: Path) -> None:
 
 
 def test_pr_body_shows_what_moves_rendered_diff_and_policy(repo: Path, tmp_path: Path) -> None:
-    rh.git(repo, "checkout", "-q", "-b", "work")
-    kustodian(repo, "bump", "--env", "staging", "--tag", "1.9.0", "--digest", DIGEST_C,
-              "--commit")
+    git(repo, "checkout", "-q", "-b", "work")
+    kustodian("bump", "--env", "staging", "--tag", "1.9.0", "--digest", DIGEST_C,
+              "--commit", cwd=repo)
     git(repo, "checkout", "-q", "work")
     git(repo, "merge", "-q", "--ff-only", "-")
     body = tmp_path / "body.md"
-    proc = kustodian(repo, "promote", "--from", "staging", "--to", "prod", "--commit",
-                     "--pr-body", str(body))
+    proc = kustodian("promote", "--from", "staging", "--to", "prod", "--commit",
+                     "--pr-body", str(body), cwd=repo)
     assert proc.returncode == 0, proc.stderr
     text = body.read_text()
     assert "## Release: promote `ghcr.io/acme/agent` in **prod**" in text
@@ -101,11 +102,11 @@ def test_pr_body_shows_what_moves_rendered_diff_and_policy(repo: Path, tmp_path:
 def remote_with_clones(tmp_path: Path, names: list[str]) -> tuple[Path, list[Path]]:
     seed = rh.copy_fixture(tmp_path / "seed")
     remote = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
     clones = []
     for name in names:
         clone = tmp_path / name
-        subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
+        git(tmp_path, "clone", "-q", str(remote), str(clone))
         git(clone, "config", "user.name", name)
         git(clone, "config", "user.email", f"{name}@example.com")
         clones.append(clone)
@@ -114,16 +115,16 @@ def remote_with_clones(tmp_path: Path, names: list[str]) -> tuple[Path, list[Pat
 
 def test_push_rebases_and_retries_when_the_target_moved(tmp_path: Path) -> None:
     remote, (first, second) = remote_with_clones(tmp_path, ["first", "second"])
-    assert kustodian(first, "bump", "--env", "staging", "--tag", "2.1.0", "--commit",
-                     "--no-check").returncode == 0
+    assert kustodian("bump", "--env", "staging", "--tag", "2.1.0", "--commit",
+                     "--no-check", cwd=first).returncode == 0
     # between the second clone's fetch and its push, the first clone lands its commit
     hook = second / ".git" / "hooks" / "pre-push"
     marker = tmp_path / "raced"
     hook.write_text(f"#!/bin/sh\n[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
                     f"cd '{first}' && unset GIT_DIR && git push -q origin HEAD:main\n")
     hook.chmod(0o755)
-    proc = kustodian(second, "bump", "--env", "dev", "--tag", "2.2.0", "--commit", "--push",
-                     "--no-check")
+    proc = kustodian("bump", "--env", "dev", "--tag", "2.2.0", "--commit", "--push",
+                     "--no-check", cwd=second)
     assert proc.returncode == 0, proc.stderr
     assert "after 2 attempts" in proc.stdout
     log = git(remote, "log", "--format=%s", "main").splitlines()
@@ -138,16 +139,15 @@ def test_concurrent_bumps_of_different_envs_all_land(tmp_path: Path) -> None:
         ["bump", "--env", "staging", "--tag", "3.0.1", "--digest", DIGEST_B],
         ["canary", "start", "--env", "prod", "--digest", DIGEST_C],
     ]
-    procs = [subprocess.Popen([sys.executable, "-m", "kustodian", *args, "--commit", "--push",
-                               "--no-check"], cwd=clone, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([*KUSTODIAN, *args, "--commit", "--push", "--no-check"], cwd=clone,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for clone, args in zip(clones, jobs, strict=True)]
     results = [(p.wait(120), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0, 0, 0], results
     subjects = git(remote, "log", "--format=%s", "main").splitlines()
     assert len(subjects) == 4
     check = tmp_path / "check"
-    subprocess.run(["git", "clone", "-q", str(remote), str(check)], check=True)
+    git(tmp_path, "clone", "-q", str(remote), str(check))
     assert f"3.0.0@{DIGEST_A}" in (check / DEV).read_text()
     staging = check / "overlays/staging/release/kustomization.yaml"
     assert f"3.0.1@{DIGEST_B}" in staging.read_text()
@@ -156,10 +156,10 @@ def test_concurrent_bumps_of_different_envs_all_land(tmp_path: Path) -> None:
 
 def test_push_conflict_on_the_same_file_is_a_clear_error(tmp_path: Path) -> None:
     remote, (first, second) = remote_with_clones(tmp_path, ["first", "second"])
-    assert kustodian(first, "bump", "--env", "dev", "--tag", "4.0.0", "--commit", "--push",
-                     "--no-check").returncode == 0
-    proc = kustodian(second, "bump", "--env", "dev", "--tag", "4.0.1", "--commit", "--push",
-                     "--no-check")
+    assert kustodian("bump", "--env", "dev", "--tag", "4.0.0", "--commit", "--push",
+                     "--no-check", cwd=first).returncode == 0
+    proc = kustodian("bump", "--env", "dev", "--tag", "4.0.1", "--commit", "--push",
+                     "--no-check", cwd=second)
     assert proc.returncode == 2 and "conflicts" in proc.stderr and "Traceback" not in proc.stderr
     assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
         "chore(release): bump agent to 4.0.0 in dev")
@@ -167,5 +167,5 @@ def test_push_conflict_on_the_same_file_is_a_clear_error(tmp_path: Path) -> None
 
 
 def test_push_needs_commit(repo: Path) -> None:
-    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "5.0.0", "--push")
+    proc = kustodian("bump", "--env", "dev", "--tag", "5.0.0", "--push", cwd=repo)
     assert proc.returncode == 2 and "--push needs --commit" in proc.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from release_helpers import kustodian
+from support.cli import kustodian
 from support.processes import require_tool
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -80,11 +80,11 @@ def test_bump_golden(case: str, tmp_path: Path) -> None:
     source = (GOLDEN / f"{case}.in.yaml").read_bytes()
     expected = (GOLDEN / f"{case}.out.yaml").read_bytes()
     path = make_repo(tmp_path, source)
-    proc = kustodian(tmp_path, "bump", "--env", "dev", *args)
+    proc = kustodian("bump", "--env", "dev", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert path.read_bytes() == expected
     assert rendered_agent_image(path.parent) == image
-    again = kustodian(tmp_path, "bump", "--env", "dev", *args)
+    again = kustodian("bump", "--env", "dev", *args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "already set" in again.stdout
     assert path.read_bytes() == expected

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import release_helpers as rh
-from release_helpers import DIGEST_A, DIGEST_B, git, kustodian
+from release_helpers import DIGEST_A, DIGEST_B
+from support.cli import git, init_repo, kustodian
 
 REPO = Path(__file__).resolve().parents[2]
 PARTS = [".kustodian.yaml", "base", "components", "overlays", "policies"]
@@ -27,11 +28,11 @@ def copy(tmp_path: Path) -> Path:
             shutil.copytree(source, dest / part)
         elif source.is_file():
             shutil.copy2(source, dest / part)
-    return rh.init_repo(dest)
+    return init_repo(dest)
 
 
 def ok(repo: Path, *args: str) -> str:
-    proc = kustodian(repo, *args)
+    proc = kustodian(*args, cwd=repo)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

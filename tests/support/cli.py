@@ -1,0 +1,111 @@
+"""Run the real `kustodian` CLI and `git`, and build scratch repositories, for every suite.
+
+    from support.cli import git, init_repo, commit_all, kustodian, write_tree
+
+    root = write_tree(tmp_path / "repo", {"overlays/dev/kustomization.yaml": "..."})
+    init_repo(root)                                  # git init -b main, add -A, one commit
+    run = kustodian("check", "--format", "json", cwd=root)
+    assert run.returncode == 1 and run.findings[0]["rule"] == "no-privileged"
+
+Everything here is worker-safe under pytest-xdist: no fixed ports, no shared directories,
+and git never reads the machine's or the user's git configuration (a fixed identity instead).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KUSTODIAN = (sys.executable, "-m", "kustodian")
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    # A test repository must not depend on (or be broken by) ~/.gitconfig or /etc/gitconfig:
+    # signing, hooks paths, default branch names, ... ; `git config` in the repo still works.
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+@dataclass
+class Run:
+    """What a command printed and returned; `.json()`/`.findings` read a JSON report."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.json()["findings"]
+
+
+def kustodian(*args: str, cwd: Path | str = REPO_ROOT, timeout: float = 600,
+              env: dict[str, str] | None = None, input: str | None = None) -> Run:
+    """`kustodian <args>` in `cwd`, as a user runs it: a real subprocess, never raises on exit
+    status. `env` entries are added to this process's environment."""
+    proc = subprocess.run([*KUSTODIAN, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False, input=input,
+                          env={**os.environ, **(env or {})})
+    return Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+
+
+def git(repo: Path | str, *args: str, check: bool = True, env: dict[str, str] | None = None,
+        input: str | None = None) -> str:
+    """`git <args>` in `repo`; returns stdout. Fails the test with git's stderr unless
+    `check=False`."""
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, input=input,
+                          env={**os.environ, **GIT_IDENTITY, **(env or {})}, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} in {repo} exited {proc.returncode}:\n"
+                             f"{proc.stderr}")
+    return proc.stdout
+
+
+def commit_all(repo: Path | str, message: str) -> str:
+    """Stage everything and commit it; returns the new commit's sha."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def init_repo(root: Path | str, message: str = "initial", branch: str = "main") -> Path:
+    """Make `root` a git repository on `branch` with everything in it committed once."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", branch)
+    git(root, "config", "user.name", "t")
+    git(root, "config", "user.email", "t@example.com")
+    commit_all(root, message)
+    return root
+
+
+def write_tree(root: Path | str, files: dict[str, str]) -> Path:
+    """Create `files` (relative path -> text, dedented) under `root`; returns `root`."""
+    root = Path(root)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def line_of(path: Path, needle: str, nth: int = 1) -> int:
+    """1-based line number of the nth line of `path` containing `needle`."""
+    seen = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            seen += 1
+            if seen == nth:
+                return number
+    raise AssertionError(f"{needle!r} not found in {path}")
