@@ -12,6 +12,17 @@ profiles (per environment, plus `default` for every environment):
         severity: {...}
 
 The env profile is applied on top of `default`.
+
+pod_kinds (custom kinds whose objects carry a pod, checked by the pod rules like a
+Deployment; Prometheus & co. and Argo Rollouts are built in):
+
+    pod_kinds:
+      - kind: WebApp
+        group: apps.example.com          # the API group; "*" or absent: any group
+        spec: spec.podTemplate.spec      # dotted path to the pod spec
+        metadata: spec.podTemplate.metadata   # optional: the pod's labels and annotations
+        operator: false                  # true: an operator completes the pod, so only the
+                                         # values set here are judged (Pod Security rules)
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from typing import Any
 
 from kustodian.errors import KustodianError
 from kustodian.model import Severity
+from kustodian.resources import PodSpecPath
 
 CONFIG_NAME = ".kustodian.yaml"
 
@@ -46,6 +58,7 @@ class RepoConfig:
     release: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
     path: Path | None = None
+    pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -127,6 +140,43 @@ def _profile(name: str, data: Any, file: str) -> Profile:
                    severity=severity)
 
 
+def _dotted(value: Any, where: str, file: str) -> tuple[str, ...]:
+    if not isinstance(value, str) or not value.strip() or any(
+            not part for part in value.split(".")):
+        raise KustodianError(f"{where} must be a dotted field path like spec.template.spec",
+                             file=file)
+    return tuple(value.split("."))
+
+
+def _pod_kinds(data: Any, file: str) -> dict[tuple[str, str], PodSpecPath]:
+    if data is None:
+        return {}
+    if not isinstance(data, list):
+        raise KustodianError("pod_kinds must be a list of {kind, group, spec, metadata}",
+                             file=file)
+    out: dict[tuple[str, str], PodSpecPath] = {}
+    for i, entry in enumerate(data):
+        where = f"pod_kinds[{i}]"
+        if not isinstance(entry, dict):
+            raise KustodianError(f"{where} must be a mapping", file=file)
+        unknown = set(entry) - {"kind", "group", "spec", "metadata", "operator"}
+        if unknown:
+            raise KustodianError(f"{where}: unknown key(s) {sorted(unknown)}", file=file,
+                                 hint="an entry has kind, group, spec, metadata, operator")
+        kind, group = entry.get("kind"), entry.get("group", "*")
+        if not isinstance(kind, str) or not kind or not isinstance(group, str):
+            raise KustodianError(f"{where}: kind (and group, if set) must be strings",
+                                 file=file)
+        spec = _dotted(entry.get("spec"), f"{where}.spec", file)
+        metadata = (_dotted(entry["metadata"], f"{where}.metadata", file)
+                    if entry.get("metadata") is not None else (*spec[:-1], "metadata"))
+        operator = entry.get("operator", False)
+        if not isinstance(operator, bool):
+            raise KustodianError(f"{where}.operator must be true or false", file=file)
+        out[(group, kind)] = PodSpecPath(spec, metadata, partial=operator)
+    return out
+
+
 _PARSED: dict[str, list] = {}
 
 
@@ -169,4 +219,5 @@ def load_config(root: Path) -> RepoConfig:
         root=root, env_order=list(order or []),
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         release=data.get("release") or {}, path=path,
+        pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
         profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()})

@@ -53,8 +53,8 @@ class ExemptionProblem:
 def _annotation_sources(resource: Resource) -> list[tuple[tuple, dict]]:
     sources: list[tuple[tuple, dict]] = [(("metadata", "annotations"), resource.annotations)]
     w = resource.workload
-    if w is not None and w.template_path:
-        sources.append(((*w.template_path, "metadata", "annotations"), w.pod_annotations))
+    if w is not None and w.metadata_path != ("metadata",):
+        sources.append(((*w.metadata_path, "annotations"), w.pod_annotations))
     return sources
 
 

@@ -77,6 +77,9 @@ class Pipeline:
         meanwhile: the run allocates millions of acyclic objects (loaded manifests, node
         trees), and each full collection would walk all of them again (with it on, the
         1000-app benchmark spends half its time collecting)."""
+        from kustodian.resources import configure_pod_kinds
+
+        configure_pod_kinds(self.config.pod_kinds)
         paused = gc.isenabled()
         gc.disable()
         try:

@@ -9,18 +9,68 @@ from typing import Any
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
-# kind -> path from the resource root to the pod template (metadata + spec live under it)
-POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-    "PodTemplate": ("template",),
-    "Pod": (),
+
+
+@dataclass(frozen=True)
+class PodSpecPath:
+    """Where a kind keeps its pod: the pod spec and the pod metadata (labels, annotations),
+    as paths from the resource root. `partial`: an operator completes the pod (Prometheus &
+    co. merge `containers` into the ones they generate and default the security context), so
+    only rules that flag values actually set run on it (`Rule.partial_pods`)."""
+
+    spec: tuple[str, ...]
+    metadata: tuple[str, ...]
+    partial: bool = False
+
+
+def _template(*path: str) -> PodSpecPath:
+    return PodSpecPath((*path, "spec"), (*path, "metadata"))
+
+
+# kind -> where its pod is, for the built-in kinds (any API group: apps/v1, batch/v1...)
+POD_TEMPLATE_PATHS: dict[str, PodSpecPath] = {
+    "Deployment": _template("spec", "template"),
+    "StatefulSet": _template("spec", "template"),
+    "DaemonSet": _template("spec", "template"),
+    "ReplicaSet": _template("spec", "template"),
+    "ReplicationController": _template("spec", "template"),
+    "Job": _template("spec", "template"),
+    "CronJob": _template("spec", "jobTemplate", "spec", "template"),
+    "PodTemplate": _template("template"),
+    "Pod": _template(),
 }
+# (API group, kind) -> where its pod is, for custom resources that carry a pod spec
+_OPERATOR_POD = PodSpecPath(("spec",), ("spec", "podMetadata"), partial=True)
+CUSTOM_POD_PATHS: dict[tuple[str, str], PodSpecPath] = {
+    ("monitoring.coreos.com", "Prometheus"): _OPERATOR_POD,
+    ("monitoring.coreos.com", "PrometheusAgent"): _OPERATOR_POD,
+    ("monitoring.coreos.com", "Alertmanager"): _OPERATOR_POD,
+    ("monitoring.coreos.com", "ThanosRuler"): _OPERATOR_POD,
+    ("argoproj.io", "Rollout"): _template("spec", "template"),
+}
+# set per run from the repository config (`pod_kinds:`), see `configure_pod_kinds`
+_CONFIGURED: dict[tuple[str, str], PodSpecPath] = {}
+
+
+def configure_pod_kinds(kinds: dict[tuple[str, str], PodSpecPath]) -> None:
+    """The repository's own pod-bearing kinds ((group, kind) -> paths; group "*" for any),
+    on top of the built-in ones; call before resources are evaluated."""
+    _CONFIGURED.clear()
+    _CONFIGURED.update(kinds)
+
+
+def pod_spec_path(api_version: str, kind: str) -> PodSpecPath | None:
+    """Where a resource of this apiVersion/kind keeps its pod, or None."""
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    if _CONFIGURED:
+        found = _CONFIGURED.get((group, kind)) or _CONFIGURED.get(("*", kind))
+        if found is not None:
+            return found
+    if group and (group, kind) in CUSTOM_POD_PATHS:
+        return CUSTOM_POD_PATHS[(group, kind)]
+    return POD_TEMPLATE_PATHS.get(kind)
+
+
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 BATCH_KINDS = frozenset({"Job", "CronJob"})
 
@@ -108,39 +158,30 @@ class ContainerRef:
 
 @dataclass
 class Workload:
-    """A pod-bearing resource: its pod template metadata, pod spec and containers."""
+    """A pod-bearing resource: its pod metadata, pod spec and containers."""
 
     resource: Resource
-    template_path: tuple
-    template: dict[str, Any]
+    spec_path: tuple
+    pod_spec: dict[str, Any]
+    metadata_path: tuple
+    template_metadata: dict[str, Any]
+    partial: bool = False          # an operator completes the pod (see `PodSpecPath`)
     _containers: dict[tuple[str, ...], tuple[ContainerRef, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, resource: Resource) -> Workload | None:
-        path = POD_TEMPLATE_PATHS.get(resource.kind)
-        if path is None:
+        where = pod_spec_path(resource.api_version, resource.kind)
+        if where is None:
             return None
-        node: Any = resource.obj
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
+        spec = _at(resource.obj, where.spec)
+        if spec is None and isinstance(_at(resource.obj, where.spec[:-1]), dict):
+            spec = {}   # a template without a spec yet: labels still count
+        if not isinstance(spec, dict):
             return None
-        return cls(resource, path, node)
-
-    @property
-    def spec_path(self) -> tuple:
-        return (*self.template_path, "spec")
-
-    @cached_property
-    def pod_spec(self) -> dict[str, Any]:
-        spec = self.template.get("spec")
-        return spec if isinstance(spec, dict) else {}
-
-    @cached_property
-    def template_metadata(self) -> dict[str, Any]:
-        meta = self.template.get("metadata")
-        return meta if isinstance(meta, dict) else {}
+        meta = _at(resource.obj, where.metadata)
+        return cls(resource, where.spec, spec, where.metadata,
+                   meta if isinstance(meta, dict) else {}, where.partial)
 
     @cached_property
     def pod_labels(self) -> dict[str, str]:
@@ -202,6 +243,12 @@ class Workload:
         """spec.replicas for scalable kinds (None when unset or not an int)."""
         value = self.resource.spec.get("replicas")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _at(node: Any, path: tuple) -> Any:
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def as_list(value: Any) -> list:

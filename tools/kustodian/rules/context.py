@@ -81,7 +81,9 @@ class OverlayContext:
 
     @cached_property
     def workloads(self) -> list[Workload]:
-        return [w for r in self.resources if (w := r.workload) is not None]
+        """Workloads whose pods are fully described here (not those an operator completes:
+        their labels and containers are partly the operator's)."""
+        return [w for r in self.resources if (w := r.workload) is not None and not w.partial]
 
     @staticmethod
     def same_namespace(a: Resource, b: Resource) -> bool:

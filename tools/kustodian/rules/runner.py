@@ -96,11 +96,13 @@ class Evaluator:
         `resources` (a slice of the context's); call `prepare` first."""
         workload_rules = self.selection.of_scope(WORKLOAD)
         resource_rules = self.selection.of_scope(RESOURCE)
+        # pods an operator completes (Prometheus...): the Pod Security rules only
+        partial_rules = [r for r in workload_rules if r.category == "pod-security"]
         for r in resources:
             self._report_problems(r)
             w = r.workload
             if w is not None:
-                for rule in workload_rules:
+                for rule in (workload_rules if not w.partial else partial_rules):
                     self._emit(rule, r, rule.check(w, self.ctx))
             for rule in resource_rules:
                 if rule.kinds is None or r.kind in rule.kinds:

@@ -27,7 +27,7 @@ def check(w, ctx):
     for key, value in w.pod_annotations.items():
         if key.startswith(ANNOTATION_PREFIX) and not _annotation_ok(value):
             yield Violation(f"annotation {key}: {value} disables AppArmor",
-                            (*w.template_path, "metadata", "annotations", key),
+                            (*w.metadata_path, "annotations", key),
                             key[len(ANNOTATION_PREFIX):])
 
 

@@ -11,7 +11,7 @@ def check(w, ctx):
         return
     for c in w.containers():
         caps = as_dict(c.security_context.get("capabilities"))
-        if "ALL" not in as_list(caps.get("drop")):
+        if "ALL" not in as_list(caps.get("drop")) and not (w.partial and "drop" not in caps):
             path = sc_path(c.path, "capabilities", "drop")
             yield Violation(f"container {c.name!r} does not drop ALL capabilities", path, c.name)
 

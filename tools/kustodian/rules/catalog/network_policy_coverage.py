@@ -14,7 +14,7 @@ def check(ctx):
         if id(w) in covered:
             continue
         yield Violation(f"no NetworkPolicy selects the pods of {r.kind} {r.name}",
-                        (*w.template_path, "metadata", "labels"), resource=r)
+                        (*w.metadata_path, "labels"), resource=r)
 
 
 RULE = Rule(

@@ -10,7 +10,7 @@ def check(w, ctx):
         return
     for c in w.containers():
         value = c.security_context.get("allowPrivilegeEscalation")
-        if value is not False:
+        if value is not False and not (value is None and w.partial):   # operator default
             state = "is not set" if value is None else f"is {fmt(value)}"
             yield Violation(f"container {c.name!r}: allowPrivilegeEscalation {state}",
                             sc_path(c.path, "allowPrivilegeEscalation"), c.name)

@@ -19,7 +19,7 @@ def check(ctx):
             continue
         why = f"is scaled by HPA {hpa.name}" if hpa else f"runs {replicas} replicas"
         yield Violation(f"{r.kind} {r.name} {why} but no PodDisruptionBudget selects its pods",
-                        (*w.template_path, "metadata", "labels"), resource=r)
+                        (*w.metadata_path, "labels"), resource=r)
 
 
 RULE = Rule(

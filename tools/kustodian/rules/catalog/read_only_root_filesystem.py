@@ -8,7 +8,7 @@ from kustodian.rules.catalog._common import HIGH, Rule, Violation, fmt, sc_path
 def check(w, ctx):
     for c in w.containers():
         value = c.security_context.get("readOnlyRootFilesystem")
-        if value is not True:
+        if value is not True and not (value is None and w.partial):   # operator default
             state = "is not set" if value is None else f"is {fmt(value)}"
             yield Violation(f"container {c.name!r}: readOnlyRootFilesystem {state}",
                             sc_path(c.path, "readOnlyRootFilesystem"), c.name)

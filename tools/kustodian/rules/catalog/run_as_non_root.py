@@ -11,7 +11,7 @@ def check(w, ctx):
                         (*w.spec_path, "securityContext", "runAsUser"))
     for c in w.containers():
         value, where = w.effective(c, "runAsNonRoot")
-        if value is not True:
+        if value is not True and not (where is None and w.partial):   # operator default
             if where is None:
                 yield Violation(f"container {c.name!r} does not set runAsNonRoot: true "
                                 "(neither in its securityContext nor in the pod's)",

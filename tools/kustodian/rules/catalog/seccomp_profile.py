@@ -23,7 +23,7 @@ def check(w, ctx):
                 yield Violation(f"container {c.name!r} sets seccompProfile.type: "
                                 f"{own.get('type')}",
                                 sc_path(c.path, "seccompProfile", "type"), c.name)
-        elif not pod_profile:
+        elif not pod_profile and not w.partial:   # an operator sets its own default
             yield Violation(f"container {c.name!r} has no seccomp profile (none on the pod "
                             "either)", sc_path(c.path, "seccompProfile"), c.name)
 

@@ -7,8 +7,8 @@ from kustodian.rules.catalog._common import MEDIUM, Rule, Violation
 
 def check(w, ctx):
     value = w.pod_spec.get("automountServiceAccountToken")
-    if value is not None:
-        return  # false, or an explicit opt-in (true)
+    if value is not None or w.partial:
+        return  # false, an explicit opt-in (true), or left to the operator
     sa_name = w.pod_spec.get("serviceAccountName") or w.pod_spec.get(
         "serviceAccount") or "default"
     sa = ctx.find("ServiceAccount", w.resource.namespace, str(sa_name))
