@@ -157,7 +157,7 @@ def test_without_crds_builtins_still_validate():
 
 
 def test_issue_is_printable():
-    assert str(SchemaIssue("spec.replicas", "bad")) == "spec.replicas: bad"
+    assert str(SchemaIssue(("spec", "replicas"), "bad")) == "spec.replicas: bad"
     assert str(SchemaIssue("", "bad")) == "<resource>: bad"
     assert json.dumps(SchemaIssue("a", "b").__dict__)
 

@@ -223,10 +223,20 @@ def _finding(item: ConftestInput, entry: dict, level: str, namespace: str) -> Fi
         name=_text(meta.get("name")),
         namespace=_text(meta.get("namespace")),
         container=_text(meta.get("container")),
-        field_path=_text(meta.get("field")),
+        field_path=_field(meta.get("field")),
         overlay=item.overlay,
         source="conftest",
     )
+
+
+def _field(value: object) -> tuple | None:
+    """A Rego finding's `field`: a list of keys and indexes, or a dotted string (whose keys
+    then cannot contain dots; use the list form for label keys)."""
+    if isinstance(value, list) and value and all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    text = _text(value)
+    return tuple(int(p) if p.isdigit() else p for p in text.split(".")) if text else None
 
 
 _SEVERITY_ALIASES = {"error": "high", "warning": "medium", "warn": "medium",

@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
+
+# A field inside a resource: keys and list indexes from the resource root, e.g.
+# ("metadata", "labels", "app.kubernetes.io/name"). Paths stay tuples everywhere (rules,
+# schema issues, the source map); `format_path` writes them for people, in reports only.
+FieldPath = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+
+
+def format_path(path: Iterable[str | int] | None) -> str:
+    """("spec", "containers", 0, "image") -> "spec.containers[0].image"; keys that are not
+    plain names are quoted: ("metadata", "labels", "app.kubernetes.io/name") ->
+    'metadata.labels["app.kubernetes.io/name"]'."""
+    out = ""
+    for seg in path or ():
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif _PLAIN_KEY.fullmatch(seg):
+            out += f".{seg}" if out else seg
+        else:
+            out += f"[{json.dumps(seg)}]"
+    return out
 
 
 class Severity(IntEnum):
@@ -50,7 +74,7 @@ class Finding:
     overlay: str | None = None       # repository-relative overlay dir it was rendered from
     source: str = "kustodian"        # "kustodian", "schema" or "conftest"
     status: str | None = None        # PR mode: "new", "unchanged" or "fixed"
-    field_path: str | None = None    # the offending field in the rendered resource
+    field_path: FieldPath | None = None   # the offending field in the rendered resource
     title: str | None = None         # the rule's one-line title
 
     def fingerprint(self) -> tuple:
@@ -60,9 +84,15 @@ class Finding:
         return (self.rule, self.env, self.kind, self.namespace, self.name, self.container,
                 self.file, self.field_path or self.message)
 
+    @property
+    def field(self) -> str | None:
+        """The offending field as people read it (`format_path`)."""
+        return format_path(self.field_path) if self.field_path else None
+
     def to_json(self) -> dict:
         data = {name: getattr(self, name) for name in _FINDING_FIELDS}
         data["severity"] = str(self.severity)
+        data["field_path"] = self.field
         return data
 
 

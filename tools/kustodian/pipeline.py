@@ -319,15 +319,14 @@ class Pipeline:
         findings: list[Finding] = []
         for r in resources:
             for issue in validator.validate(r.obj):
-                path = parse_dotted(issue.path)
-                file, line = group.sourcemap.locate(r, path)
+                file, line = group.sourcemap.locate(r, issue.parts)
                 findings.append(Finding(
                     rule=SCHEMA_INVALID.id, severity=severity, category="schema",
                     message=f"{issue.path or r.kind}: {issue.message}",
                     remediation=SCHEMA_INVALID.remediation, env=group.target.env,
                     kind=r.kind, name=r.name, namespace=r.namespace,
                     file=self._display(file), line=line, overlay=r.overlay, source="schema",
-                    field_path=issue.path or None, title=SCHEMA_INVALID.title))
+                    field_path=issue.parts or None, title=SCHEMA_INVALID.title))
         return findings
 
     # --- conftest -----------------------------------------------------------------------
@@ -369,8 +368,6 @@ class Pipeline:
         """A Rego finding at its source line (None when an exemption covers it)."""
         from dataclasses import replace
 
-        from kustodian.rules.runner import format_path
-
         if f.file is not None or f.kind is None:
             return f
         hit = index.get((f.overlay, f.kind, f.namespace or None, f.name)) or next(
@@ -387,10 +384,10 @@ class Pipeline:
         if f.container and w is not None:
             path = next((c.path for c in w.containers() if c.name == f.container), ())
             if path and f.field_path:  # a Rego "field" is relative to the container
-                path = (*path, *f.field_path.split("."))
+                path = (*path, *f.field_path)
         file, line = group.sourcemap.locate(r, path)
-        field = format_path(path) if path else f.field_path
-        return replace(f, file=self._display(file), line=line, field_path=field)
+        return replace(f, file=self._display(file), line=line,
+                       field_path=path or f.field_path)
 
 
 _KEBAB = re.compile(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"')
@@ -438,34 +435,6 @@ def _resources_of(doc: Any, shown: str, index: int, real: str) -> list[Resource]
             out.append(Resource(item, file=real, doc_index=index, item_index=i))
         return out
     return [Resource(doc, file=real, doc_index=index)]
-
-
-def parse_dotted(path: str) -> tuple:
-    """'spec.containers[0].image' -> ('spec', 'containers', 0, 'image')."""
-    out: list[Any] = []
-    token = ""
-    i = 0
-    while i < len(path):
-        ch = path[i]
-        if ch == ".":
-            if token:
-                out.append(token)
-            token = ""
-        elif ch == "[":
-            if token:
-                out.append(token)
-            token = ""
-            end = path.find("]", i)
-            inner = path[i + 1:end if end != -1 else len(path)]
-            inner = inner.strip("'\"")
-            out.append(int(inner) if inner.isdigit() else inner)
-            i = end if end != -1 else len(path)
-        else:
-            token += ch
-        i += 1
-    if token:
-        out.append(token)
-    return tuple(out)
 
 
 _SEV = {s: i for i, s in enumerate(Severity)}

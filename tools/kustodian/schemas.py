@@ -4,7 +4,8 @@ The API (stable; `kustodian check` calls it once per rendered resource):
 
     validator = SchemaValidator()                 # pinned KUBERNETES_VERSION, .cache/crds
     issues = validator.validate(resource_dict)    # -> list[SchemaIssue], empty when valid
-    issue.path     # "spec.template.spec.containers[0].image" ("" = the resource itself)
+    issue.parts    # ("spec", "template", "spec", "containers", 0, "image") (() = the resource)
+    issue.path     # the same, formatted: "spec.template.spec.containers[0].image"
     issue.message  # what is wrong and, for unknown kinds, how to fix it
 
 - Built-in kinds: the strict JSON Schemas shipped by kubernetes-validate for the pinned
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kustodian.errors import KustodianError
+from kustodian.model import FieldPath, format_path
 
 if TYPE_CHECKING:   # jsonschema is imported on first use: most runs never need it
     from jsonschema import Draft202012Validator
@@ -54,8 +56,13 @@ _MAX_MESSAGE = 300
 class SchemaIssue:
     """One schema violation inside a resource."""
 
-    path: str       # JSON path inside the resource, e.g. spec.template.spec.containers[0].image
+    parts: FieldPath   # where, e.g. ("spec", "template", "spec", "containers", 0, "image")
     message: str
+
+    @property
+    def path(self) -> str:
+        """`parts` as people read it: spec.template.spec.containers[0].image."""
+        return format_path(self.parts)
 
     def __str__(self) -> str:
         return f"{self.path or '<resource>'}: {self.message}"
@@ -73,25 +80,6 @@ def pinned_kubernetes_version(versions_file: Path = VERSIONS_FILE) -> str:
         raise KustodianError("KUBERNETES_VERSION=<major>.<minor> is not set",
                              file=str(versions_file), hint="add e.g. KUBERNETES_VERSION=1.34")
     return match.group(1)
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """deque(['spec', 'containers', 0, 'image']) -> 'spec.containers[0].image'."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _join(base: str, child: str) -> str:
-    if not base:
-        return child
-    if not child:
-        return base
-    return base + child if child.startswith("[") else f"{base}.{child}"
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -314,7 +302,7 @@ class SchemaValidator:
     # --- public -------------------------------------------------------------------------
     def validate(self, resource: Any) -> list[SchemaIssue]:
         """All schema issues of one resource (a `kind: List` is validated item by item)."""
-        return list(self._issues(resource, ""))
+        return list(self._issues(resource, ()))
 
     def knows(self, api_version: str, kind: str) -> bool:
         """True when a schema exists for this apiVersion/kind."""
@@ -326,7 +314,7 @@ class SchemaValidator:
         return sorted(self._crd_index)
 
     # --- internals ----------------------------------------------------------------------
-    def _issues(self, resource: Any, base: str) -> Iterable[SchemaIssue]:
+    def _issues(self, resource: Any, base: FieldPath) -> Iterable[SchemaIssue]:
         if not isinstance(resource, dict):
             yield SchemaIssue(base, f"expected a Kubernetes resource (a mapping), got "
                                     f"{type(resource).__name__}")
@@ -336,24 +324,24 @@ class SchemaValidator:
                    if not isinstance(value, str) or not value]
         if missing:
             for name in missing:
-                yield SchemaIssue(_join(base, name), f"{name} is missing or not a string; "
+                yield SchemaIssue((*base, name), f"{name} is missing or not a string; "
                                   "every resource needs apiVersion and kind")
             return
         if kind == "List" and api_version == "v1":
             items = resource.get("items")
             if not isinstance(items, list):
-                yield SchemaIssue(_join(base, "items"), "a List needs an `items` sequence")
+                yield SchemaIssue((*base, "items"), "a List needs an `items` sequence")
                 return
             for i, item in enumerate(items):
-                yield from self._issues(item, _join(base, f"items[{i}]"))
+                yield from self._issues(item, (*base, "items", i))
             return
         entry = self._validator_for(api_version, kind)
         if entry is None:
-            yield SchemaIssue(_join(base, "kind"), self._unknown_kind_message(api_version, kind))
+            yield SchemaIssue((*base, "kind"), self._unknown_kind_message(api_version, kind))
             return
         yield from self._checked(entry, resource, base)
         if entry.is_crd and isinstance(resource.get("metadata"), dict):
-            yield from self._checked(self._meta, resource["metadata"], _join(base, "metadata"))
+            yield from self._checked(self._meta, resource["metadata"], (*base, "metadata"))
 
     def _registry_of_definitions(self) -> Any:
         if self._registry is None:
@@ -363,7 +351,7 @@ class SchemaValidator:
                 _DEFINITIONS_ID, Resource.from_contents(self._definitions))
         return self._registry
 
-    def _checked(self, entry: _Kind, instance: Any, base: str) -> Iterable[SchemaIssue]:
+    def _checked(self, entry: _Kind, instance: Any, base: FieldPath) -> Iterable[SchemaIssue]:
         try:
             if entry.fast is not None and entry.fast(instance):
                 return
@@ -379,16 +367,16 @@ class SchemaValidator:
         yield from issues
 
     def _errors(self, validator: Draft202012Validator, instance: Any,
-                base: str) -> Iterable[SchemaIssue]:
+                base: FieldPath) -> Iterable[SchemaIssue]:
         errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
         for error in errors:
-            path = _join(base, format_path(error.absolute_path))
+            path = (*base, *error.absolute_path)
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 allowed = error.schema.get("properties", {})
                 patterns = error.schema.get("patternProperties", {})
                 for key in error.instance:
                     if key not in allowed and not any(re.search(p, key) for p in patterns):
-                        yield SchemaIssue(_join(path, str(key)),
+                        yield SchemaIssue((*path, str(key)),
                                           f"unknown field {key!r} (strict mode: not in the schema)")
                 continue
             yield SchemaIssue(path, self._message(error))

@@ -37,7 +37,7 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
                 lines.append(f"      {f.message}")
                 via = f" (rendered from {f.overlay})" if f.overlay else ""
                 if f.field_path:
-                    lines.append(paint(_DIM, f"      field: {f.field_path}{via}"))
+                    lines.append(paint(_DIM, f"      field: {f.field}{via}"))
                 if f.remediation:
                     lines.append(paint(_DIM, f"      fix: {f.remediation}"))
     if report.exemptions:

@@ -17,18 +17,6 @@ from kustodian.rules.registry import all_rules, rules_by_id
 Locator = Callable[[Resource, tuple], tuple[str | None, int | None]]
 
 
-def format_path(path: tuple) -> str:
-    """('spec', 'containers', 0, 'image') -> 'spec.containers[0].image'."""
-    out = ""
-    for seg in path:
-        if isinstance(seg, int):
-            out += f"[{seg}]"
-        else:
-            out += ("." if out else "") + (seg if "." not in seg and "/" not in seg
-                                            else f"[{seg!r}]")
-    return out
-
-
 @dataclass
 class Selection:
     """The rules that apply to one env, with their effective severities."""
@@ -190,7 +178,7 @@ class Evaluator:
             remediation=v.remediation or rule.remediation, env=self.ctx.env, kind=r.kind,
             name=r.name, namespace=r.namespace, container=v.container,
             file=self.display(file), line=line, overlay=self.ctx.overlay,
-            field_path=format_path(v.path) or None, title=rule.title))
+            field_path=tuple(v.path) or None, title=rule.title))
 
     def exemption_uses(self) -> list[ExemptionUse]:
         """Every exemption declared in this overlay, with what it suppressed (call last)."""
