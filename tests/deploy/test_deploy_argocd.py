@@ -122,3 +122,12 @@ def test_app_of_apps_root_reconciles_argocd_within_its_project(bootstrap, argocd
     for resource in argocd:  # everything the root Application would apply
         assert (resource["apiVersion"].split("/")[0], resource["kind"]) in allowed
         assert resource["metadata"]["namespace"] == destination["namespace"]
+
+
+def test_server_side_apply_apps_also_diff_on_the_server(applications):
+    # Without a server-side diff the CRD defaults the API server fills into ExternalSecrets
+    # (conversionStrategy, decodingStrategy, metadataPolicy) show as drift: OutOfSync forever.
+    for name, app in applications.items():
+        assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"], name
+        options = app["metadata"]["annotations"].get("argocd.argoproj.io/compare-options", "")
+        assert "ServerSideDiff=true" in [o.strip() for o in options.split(",")], name

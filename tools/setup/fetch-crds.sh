@@ -13,9 +13,10 @@ out="${FETCH_CRDS_OUT:-$root/.cache/crds}"
 source "$versions"
 py="$root/.venv/bin/python"
 
-# module@version  sub-directory holding the CRD YAML in that module's zip
+# module@version  sub-directory holding the CRD YAML in that module's zip  [Go toolchain the
+# module's go.mod needs: `go mod download` refuses a module newer than the running Go]
 sources=(
-  "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION:?} manifests/crds"
+  "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION:?} manifests/crds ${ARGOCD_GOTOOLCHAIN:-local}"
   "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION:?} config/crd/standard"
   "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION:?} example/prometheus-operator-crd"
   "github.com/external-secrets/external-secrets@${EXTERNAL_SECRETS_VERSION:?} config/crds/bases"
@@ -36,10 +37,11 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/mod" "$work/out"
 files=()
 for entry in "${sources[@]}"; do
-  modver="${entry%% *}"; sub="${entry#* }"
+  read -r modver sub toolchain <<<"$entry"
   echo "fetch-crds: $modver ($sub)"
   # Outside any module, with the default proxy; -json reports errors in an "Error" field.
-  if ! info="$(cd "$work/mod" && GOFLAGS=-mod=mod go mod download -json "$modver" 2>&1)"; then
+  if ! info="$(cd "$work/mod" && GOTOOLCHAIN="${toolchain:-local}" GOFLAGS=-mod=mod \
+      go mod download -json "$modver" 2>&1)"; then
     fail "could not download $modver through the Go module proxy ($(go env GOPROXY)):
 $info
   hint: check network access to the proxy, or the version pinned in tools/setup/versions.env"
