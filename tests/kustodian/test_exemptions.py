@@ -3,9 +3,14 @@ exemption in use is listed in the report, at the source line of the annotation."
 
 from __future__ import annotations
 
+import datetime as dt
+
 import yaml
 from manifests import fresh, pod_spec
 from support.cli import kustodian, line_of
+
+# exemptions must expire within the horizon (90 days by default): see tests/security/
+SOON = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 
 
 def write(tmp_path, docs):
@@ -37,12 +42,12 @@ def test_resource_exemption_suppresses_and_is_listed(tmp_path):
     docs = with_two_containers(fresh())
     docs[0]["metadata"]["annotations"] = {
         "kustodian.io/exempt": "read-only-root-filesystem: writes its cache to /; "
-                               "expires=2099-12-31"}
+                               f"expires={SOON}"}
     data, path = check(tmp_path, docs)
     assert data["findings"] == []
     [use] = data["exemptions"]
     assert (use["rule"], use["suppressed"], use["status"], use["expires"]) == (
-        "read-only-root-filesystem", 2, "active", "2099-12-31")
+        "read-only-root-filesystem", 2, "active", SOON)
     assert use["reason"] == "writes its cache to /"
     assert (use["file"], use["line"]) == ("app.yaml", line_of(path, "kustodian.io/exempt"))
     assert data["summary"]["suppressed"] == 2
@@ -51,12 +56,13 @@ def test_resource_exemption_suppresses_and_is_listed(tmp_path):
 def test_container_exemption_covers_only_that_container(tmp_path):
     docs = with_two_containers(fresh())
     docs[0]["spec"]["template"]["metadata"]["annotations"] = {
-        "kustodian.io/exempt.sidecar": "read-only-root-filesystem: vendor image needs it"}
+        "kustodian.io/exempt.sidecar": f"read-only-root-filesystem: vendor image needs it; "
+                                       f"expires={SOON}"}
     data, _ = check(tmp_path, docs)
     assert [(f["rule"], f["container"]) for f in data["findings"]] == [
         ("read-only-root-filesystem", "web")]
     [use] = data["exemptions"]
-    assert (use["container"], use["suppressed"], use["expires"]) == ("sidecar", 1, None)
+    assert (use["container"], use["suppressed"], use["expires"]) == ("sidecar", 1, SOON)
 
 
 def test_several_exemptions_one_per_line(tmp_path):
@@ -64,9 +70,9 @@ def test_several_exemptions_one_per_line(tmp_path):
     pod_spec(docs)["containers"][0].pop("livenessProbe")
     pod_spec(docs)["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
     docs[0]["metadata"]["annotations"] = {"kustodian.io/exempt": (
-        "liveness-probe: the process exits on hang, restartPolicy handles it\n"
+        f"liveness-probe: the process exits on hang, restartPolicy handles it; expires={SOON}\n"
         "read-only-root-filesystem: legacy, tracked in OPS-12, fixed, soon; "
-        "expires=2099-01-01\n")}
+        f"expires={SOON}\n")}
     data, _ = check(tmp_path, docs)
     assert data["findings"] == []
     assert sorted(u["rule"] for u in data["exemptions"]) == ["liveness-probe",
@@ -107,7 +113,8 @@ def test_malformed_exemptions(tmp_path):
 
 def test_unused_exemption_is_listed_as_unused(tmp_path):
     docs = fresh()
-    docs[0]["metadata"]["annotations"] = {"kustodian.io/exempt": "no-privileged: never needed"}
+    docs[0]["metadata"]["annotations"] = {"kustodian.io/exempt": f"no-privileged: never needed; "
+                                                         f"expires={SOON}"}
     data, _ = check(tmp_path, docs)
     assert data["findings"] == []
     assert [(u["rule"], u["status"]) for u in data["exemptions"]] == [("no-privileged",

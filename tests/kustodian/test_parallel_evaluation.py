@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -31,7 +32,8 @@ def _apps(root: Path, count: int) -> Path:
             spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
         if n % 5 == 0:
             docs[0]["metadata"]["annotations"] = {
-                "kustodian.io/exempt": "read-only-root-filesystem: needs a writable root"}
+                "kustodian.io/exempt": "read-only-root-filesystem: needs a writable root; "
+                                       f"expires={dt.date.today() + dt.timedelta(days=30)}"}
         if n % 11 == 0:
             docs[0]["metadata"]["annotations"] = {
                 "kustodian.io/exempt": "liveness-probe: old; expires=2020-01-01"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import yaml
@@ -100,7 +101,8 @@ def test_rego_findings_honour_exemptions(tmp_path, conftest_bin):
     (tmp_path / ".git").mkdir()
     docs = fresh()
     docs[0]["metadata"]["annotations"] = {
-        "kustodian.io/exempt": "team-label: owned by the platform team; expires=2099-01-01"}
+        "kustodian.io/exempt": "team-label: owned by the platform team; "
+                               f"expires={dt.date.today() + dt.timedelta(days=30)}"}
     write_tree(tmp_path, {"policies/team.rego": REGO,
                           "overlays/dev/kustomization.yaml": "resources:\n  - app.yaml\n",
                           "overlays/dev/app.yaml": yaml.safe_dump_all(docs, sort_keys=False)})

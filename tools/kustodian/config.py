@@ -23,6 +23,12 @@ Deployment; Prometheus & co. and Argo Rollouts are built in):
         metadata: spec.podTemplate.metadata   # optional: the pod's labels and annotations
         operator: false                  # true: an operator completes the pod, so only the
                                          # values set here are judged (Pod Security rules)
+
+exemptions (how far `kustodian.io/exempt` annotations may go; both optional):
+
+    exemptions:
+      max_days: 90                       # an exemption must expire within this many days
+      max_per_resource: 3                # exemption lines one resource may carry
 """
 
 from __future__ import annotations
@@ -48,6 +54,14 @@ class Profile:
     severity: dict[str, Severity] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ExemptionPolicy:
+    """Limits on exemption annotations (see `kustodian.exemptions`)."""
+
+    max_days: int = 90
+    max_per_resource: int = 3
+
+
 @dataclass
 class RepoConfig:
     """The parsed repository configuration (all keys optional)."""
@@ -59,6 +73,7 @@ class RepoConfig:
     profiles: dict[str, Profile] = field(default_factory=dict)
     path: Path | None = None
     pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
+    exemptions: ExemptionPolicy = field(default_factory=ExemptionPolicy)
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -175,6 +190,24 @@ def _pod_kinds(data: Any, file: str) -> dict[tuple[str, str], PodSpecPath]:
             raise KustodianError(f"{where}.operator must be true or false", file=file)
         out[(group, kind)] = PodSpecPath(spec, metadata, partial=operator)
     return out
+def _exemption_policy(data: Any, file: str) -> ExemptionPolicy:
+    if data is None:
+        return ExemptionPolicy()
+    if not isinstance(data, dict):
+        raise KustodianError("exemptions must be a mapping (max_days, max_per_resource)",
+                             file=file)
+    unknown = set(data) - {"max_days", "max_per_resource"}
+    if unknown:
+        raise KustodianError(f"exemptions: unknown key(s) {sorted(unknown)}", file=file,
+                             hint="exemptions has max_days and max_per_resource")
+    values = {}
+    for key, default in (("max_days", ExemptionPolicy.max_days),
+                         ("max_per_resource", ExemptionPolicy.max_per_resource)):
+        value = data.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise KustodianError(f"exemptions.{key} must be a positive integer", file=file)
+        values[key] = value
+    return ExemptionPolicy(**values)
 
 
 _PARSED: dict[str, list] = {}
@@ -220,4 +253,5 @@ def load_config(root: Path) -> RepoConfig:
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         release=data.get("release") or {}, path=path,
         pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
-        profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()})
+        profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()},
+        exemptions=_exemption_policy(data.get("exemptions"), display))

@@ -12,6 +12,14 @@ whole resource, `kustodian.io/exempt.<container>` only findings on that containe
 exemption stops suppressing after its `expires` date (inclusive) and is reported as
 `exemption-expired`; a line that does not parse, names an unknown rule or has no reason is
 reported as `exemption-malformed`.
+
+Exemptions are governed (the PR author is who writes them): each names one known rule,
+must expire within the repository's horizon (`exemptions.max_days`, default 90), one
+resource carries at most `exemptions.max_per_resource` of them, and each is declared for
+that one resource: in its own manifest or in a patch that reaches only it, never in
+`commonAnnotations` or a patch (a Component's, say) that stamps it on several resources.
+An exemption that breaks one of these suppresses nothing and is reported as
+`exemption-refused` at the line that declares it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from kustodian.config import ExemptionPolicy
 from kustodian.resources import Resource
 
 PREFIX = "kustodian.io/exempt"
@@ -44,7 +53,7 @@ class Exemption:
 class ExemptionProblem:
     """A malformed or expired exemption, to report as its own finding."""
 
-    rule: str                    # exemption-malformed | exemption-expired
+    rule: str                    # exemption-malformed | exemption-expired | exemption-refused
     message: str
     path: tuple
     container: str | None
@@ -58,9 +67,60 @@ def _annotation_sources(resource: Resource) -> list[tuple[tuple, dict]]:
     return sources
 
 
-def parse(resource: Resource, known_rules: set[str], today: dt.date
+REFUSED = "exemption-refused"
+
+
+def annotation_paths(resource: Resource) -> list[tuple]:
+    """Field paths of the exemption annotations on `resource` (and its pod template)."""
+    return [(*base_path, key) for base_path, values in _annotation_sources(resource)
+            for key in values if isinstance(key, str)
+            and (key == PREFIX or key.startswith(PREFIX + "."))]
+
+
+def parse(resource: Resource, known_rules: set[str], today: dt.date,
+          policy: ExemptionPolicy | None = None, misplaced: dict[tuple, str] | None = None
           ) -> tuple[list[Exemption], list[ExemptionProblem]]:
-    """Every exemption declared on `resource` (and its pod template), plus the problems."""
+    """Every exemption declared on `resource` (and its pod template), plus the problems;
+    exemptions the `policy` refuses are problems, not exemptions. `misplaced` maps the
+    annotation paths not declared for this one resource to why (each refused whole)."""
+    policy = policy or ExemptionPolicy()
+    misplaced = misplaced or {}
+    found, problems = _parse_all(resource, known_rules, today)
+    for path, why in misplaced.items():
+        rules = sorted({e.rule for e in found if e.path == path})
+        if rules:
+            problems = [p for p in problems if p.path != path]
+            problems.append(ExemptionProblem(
+                REFUSED, f"{path[-1]} ({', '.join(rules)}) {why}", path,
+                next(e.container for e in found if e.path == path)))
+    found = [e for e in found if e.path not in misplaced]
+    horizon = today + dt.timedelta(days=policy.max_days)
+    kept: list[Exemption] = []
+    for item in found:
+        if item.expired:
+            kept.append(item)
+        elif item.expires is None:
+            problems.append(ExemptionProblem(
+                REFUSED, f"exemption for {item.rule} has no expires= date; an exemption "
+                f"must expire within {policy.max_days} days", item.path, item.container))
+        elif item.expires > horizon:
+            problems.append(ExemptionProblem(
+                REFUSED, f"exemption for {item.rule} expires on {item.expires.isoformat()}, "
+                f"more than {policy.max_days} days ahead (at most {horizon.isoformat()})",
+                item.path, item.container))
+        else:
+            kept.append(item)
+    if len(found) > policy.max_per_resource:
+        problems.append(ExemptionProblem(
+            REFUSED, f"{resource.kind} {resource.name} declares {len(found)} exemptions "
+            f"({', '.join(sorted({e.rule for e in found}))}); at most "
+            f"{policy.max_per_resource} per resource, so none applies", found[0].path, None))
+        kept = [item for item in kept if item.expired]
+    return kept, problems
+
+
+def _parse_all(resource: Resource, known_rules: set[str], today: dt.date
+               ) -> tuple[list[Exemption], list[ExemptionProblem]]:
     found: list[Exemption] = []
     problems: list[ExemptionProblem] = []
     for base_path, values in _annotation_sources(resource):

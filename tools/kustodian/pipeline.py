@@ -251,7 +251,9 @@ class Pipeline:
             self._selections[target.env] = selection
         evaluator = group.evaluator = Evaluator(ctx, selection, group.sourcemap.locate,
                                                 self._display, self.options.today,
-                                                self._policy_rule_ids())
+                                                self._policy_rule_ids(),
+                                                self.config.exemptions,
+                                                group.sourcemap.declaration)
         evaluator.prepare()
         resources = group.resources
         parts = self._parts(len(resources))

@@ -99,7 +99,7 @@ def find_line(node: yaml.Node | None, path: tuple, rendered: Any, *,
 class Setter:
     """One patch document, JSON6902 op list, images/replicas entry or namespace setting."""
 
-    kind: str                      # smp | json6902 | image | replicas | namespace
+    kind: str                      # smp | json6902 | image | replicas | namespace | annotations
     file: str
     node: yaml.Node | None = None  # patch document / op list / entry node
     line_offset: int = 0           # inline patches: line of the text inside the file
@@ -118,6 +118,9 @@ class Setter:
             return (found[0] if found else self.node).start_mark.line + 1
         if self.kind == "namespace" and path == ("metadata", "namespace"):
             return self.node.start_mark.line + 1
+        if self.kind == "annotations" and path[-3:-1] == ("metadata", "annotations"):
+            found = map_get(self.node, str(path[-1]))
+            return found[0].start_mark.line + 1 if found else None
         return None
 
     def _find_op(self, path: tuple, rendered: dict) -> int | None:
@@ -318,6 +321,9 @@ class TreeBuilder:
         ns = map_get(root, "namespace")
         if ns is not None:
             node.own.append(Setter("namespace", kfile, ns[0]))
+        common = map_get(root, "commonAnnotations")
+        if common is not None and isinstance(common[1], yaml.MappingNode):
+            node.own.append(Setter("annotations", kfile, common[1]))
         pj = map_get(root, "patchesJson6902")
         if pj is not None and isinstance(pj[1], yaml.SequenceNode):
             for item in pj[1].value:
@@ -581,6 +587,21 @@ class SourceMap:
                     if line is not None:
                         return s.file, line
         return origin.file, None
+
+    def declaration(self, r: Resource, path: tuple) -> tuple[str | None, int | None,
+                                                            Setter | None]:
+        """Where the field at `path` of `r` is set: (file, line, the setter that sets it, or
+        None when it is the resource's own manifest)."""
+        setters = self.setters(r)
+        if self.origin(r).generator_line is not None and self.tree is not None:
+            # generated objects: every commonAnnotations of the tree may reach them
+            setters = [s for s in self.tree.ordered_setters() if s.kind == "annotations"]
+        for s in reversed(setters):
+            line = s.find(path, r.obj)
+            if line is not None:
+                return s.file, line, s
+        file, line = self.locate(r, path)
+        return file, line, None
 
     def _image_setter(self, r: Resource, path: tuple, origin: Origin,
                       setters: list[Setter]) -> tuple[str, int] | None:

@@ -28,6 +28,18 @@ EXEMPTION_EXPIRED = Rule(
     remediation="Fix the underlying finding and remove the exemption, or renew it with a new "
                 "expires= date and a reason.",
     check=_none)
+EXEMPTION_REFUSED = Rule(
+    id="exemption-refused", severity=Severity.HIGH, category="hygiene", scope=META,
+    title="Exemptions are specific, short-lived and declared for one resource",
+    rationale="Whoever writes a pull request can write an exemption, so exemptions are "
+              "governed: one known rule each, an expires= date within the repository's "
+              "horizon (default 90 days), a few per resource, declared in the resource's "
+              "own manifest or a patch that reaches only it - never commonAnnotations or a "
+              "Component's patch stamped on many resources. A refused exemption suppresses "
+              "nothing.",
+    remediation="Declare the exemption on the one resource that needs it, name the rule, "
+                "give a reason and an expires= date within the horizon; fix the others.",
+    check=_none)
 SCHEMA_INVALID = Rule(
     id="schema-invalid", severity=Severity.HIGH, category="schema", scope=META,
     title="Resources are valid against the Kubernetes and CRD schemas",
@@ -36,4 +48,4 @@ SCHEMA_INVALID = Rule(
     remediation="Fix the field named in the message (spelling, type, required fields).",
     check=_none)
 
-META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, SCHEMA_INVALID)
+META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_INVALID)

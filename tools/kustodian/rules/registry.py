@@ -29,8 +29,9 @@ def all_rules() -> tuple[Rule, ...]:
 
     for rule in META_RULES:
         rules[rule.id] = rule
-    order = {c: i for i, c in enumerate(("pod-security", "reliability", "supply-chain",
-                                         "secrets", "network", "cross-resource", "hygiene"))}
+    order = {c: i for i, c in enumerate(("pod-security", "cluster-security", "reliability",
+                                         "supply-chain", "secrets", "network",
+                                         "cross-resource", "hygiene"))}
     return tuple(sorted(rules.values(), key=lambda r: (order.get(r.category, 99), r.id)))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kustodian import exemptions as ex
-from kustodian.config import Profile
+from kustodian.config import ExemptionPolicy, Profile
 from kustodian.model import ExemptionUse, Finding, Severity
 from kustodian.resources import Resource
 from kustodian.rules.base import OVERLAY, RESOURCE, WORKLOAD, Rule, Violation
@@ -15,6 +16,8 @@ from kustodian.rules.context import OverlayContext
 from kustodian.rules.registry import all_rules, rules_by_id
 
 Locator = Callable[[Resource, tuple], tuple[str | None, int | None]]
+# (file, line, setter or None): where a field is declared (SourceMap.declaration)
+Declarer = Callable[[Resource, tuple], tuple[str | None, int | None, Any]]
 
 
 @dataclass
@@ -47,8 +50,12 @@ class Evaluator:
 
     def __init__(self, ctx: OverlayContext, selection: Selection, locate: Locator,
                  display: Callable[[str | None], str | None], today: dt.date | None = None,
-                 extra_rule_ids: set[str] | frozenset[str] = frozenset()):
+                 extra_rule_ids: set[str] | frozenset[str] = frozenset(),
+                 policy: ExemptionPolicy | None = None, declare: Declarer | None = None):
         self.ctx = ctx
+        self.policy = policy or ExemptionPolicy()
+        self.declare = declare
+        self._misplaced: dict[int, dict[tuple, str]] = {}
         self.selection = selection
         self.locate = locate
         self.display = display
@@ -69,6 +76,7 @@ class Evaluator:
         """Run the overlay-wide rules up front, so that `evaluate` can then run on slices of
         the resources, in other processes too. Their findings are checked against exemptions
         and located (the costly part) by the slice holding their resource."""
+        self._find_misplaced()
         held = {id(r) for r in self.ctx.resources}
         for rule in self.selection.of_scope(OVERLAY):
             for v in rule.check(self.ctx):
@@ -78,6 +86,32 @@ class Evaluator:
                     self._pending.setdefault(id(v.resource), []).append((rule, v.resource, v))
                 elif not self.exempted(v.resource, rule.id, v.container):
                     self._add(rule, v.resource, v)
+
+    def _find_misplaced(self) -> None:
+        """Exemption annotations not declared for their one resource: from commonAnnotations,
+        or from a patch that puts them on several resources (why, by resource and path)."""
+        if self.declare is None:
+            return
+        by_setter: dict[tuple[int, str], list[tuple[Resource, tuple, str, int | None]]] = {}
+        for r in self.ctx.resources:
+            for path in ex.annotation_paths(r):
+                file, line, setter = self.declare(r, path)
+                where = f"{self.display(file) or file}:{line or '?'}"
+                if setter is None:
+                    continue
+                if setter.kind == "annotations":
+                    self._misplaced.setdefault(id(r), {})[path] = (
+                        f"comes from commonAnnotations ({where}), which stamps it on every "
+                        "resource of that kustomization")
+                elif setter.kind in ("smp", "json6902"):
+                    by_setter.setdefault((id(setter), str(path[-1])), []).append(
+                        (r, path, where, line))
+        for hits in by_setter.values():
+            if len(hits) > 1:
+                for r, path, where, _ in hits:
+                    self._misplaced.setdefault(id(r), {})[path] = (
+                        f"comes from a patch ({where}) applied to {len(hits)} resources; "
+                        "declare it for the one resource that needs it")
 
     def evaluate(self, resources: Iterable[Resource]) -> None:
         """Exemption problems, per-resource rules and the overlay-wide findings for
@@ -145,7 +179,8 @@ class Evaluator:
     def _exemptions_of(self, r: Resource) -> list[ex.Exemption]:
         key = id(r)
         if key not in self._exemptions:
-            found, problems = ex.parse(r, self.known, self.today)
+            found, problems = ex.parse(r, self.known, self.today, self.policy,
+                                       self._misplaced.get(key))
             self._exemptions[key] = found
             if problems:
                 self._problems[key] = problems
@@ -160,7 +195,8 @@ class Evaluator:
             selected = {rule.id for rule in self.selection.rules}
             for p in problems:
                 if p.rule in selected:
-                    self._add(meta[p.rule], r, Violation(p.message, p.path, p.container))
+                    self._add(meta[p.rule], r, Violation(p.message, p.path, p.container),
+                              self._declared_at(r, p.path))
 
     def _emit(self, rule: Rule, checked: Resource | None, violations: Iterable[Violation]):
         for v in violations:
@@ -170,8 +206,16 @@ class Evaluator:
             if not self.exempted(target, rule.id, v.container):
                 self._add(rule, target, v)
 
-    def _add(self, rule: Rule, r: Resource, v: Violation) -> None:
-        file, line = self.locate(r, v.path)
+    def _declared_at(self, r: Resource, path: tuple) -> tuple[str | None, int | None]:
+        """Where an annotation is declared (its patch or commonAnnotations line)."""
+        if self.declare is None:
+            return self.locate(r, path)
+        file, line, _ = self.declare(r, path)
+        return file, line
+
+    def _add(self, rule: Rule, r: Resource, v: Violation,
+             at: tuple[str | None, int | None] | None = None) -> None:
+        file, line = at or self.locate(r, v.path)
         self.result.findings.append(Finding(
             rule=rule.id, severity=self.selection.severity.get(rule.id, rule.severity),
             category=rule.category, message=v.message,
@@ -185,7 +229,7 @@ class Evaluator:
         self.result.exemptions = []
         for r in self.ctx.resources:
             for e in self._exemptions.get(id(r), []):
-                file, line = self.locate(r, e.path)
+                file, line = self._declared_at(r, e.path)
                 status = "expired" if e.expired else ("active" if e.suppressed else "unused")
                 self.result.exemptions.append(ExemptionUse(
                     rule=e.rule, reason=e.reason,
