@@ -13,7 +13,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import KUSTODIAN, check_docs
+from security_helpers import KUSTODIAN, check_docs
 
 SOON = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 TWELVE = ["no-privileged", "run-as-non-root", "no-privilege-escalation", "drop-all-capabilities",

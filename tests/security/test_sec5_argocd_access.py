@@ -9,8 +9,8 @@ Argo CD matches them (gobwas globs for sources and destinations - `*`, `**`, `?`
 from __future__ import annotations
 
 import pytest
-from conftest import check_docs
 from kustodian import argoglob
+from security_helpers import check_docs
 
 OWN_REPO = "https://github.com/acme/agent-gitops.git"
 

@@ -8,7 +8,7 @@ escalate/bind/impersonate verbs or Secret reads across the cluster is reported."
 from __future__ import annotations
 
 import pytest
-from conftest import check_docs
+from security_helpers import check_docs
 
 RBAC = "rbac.authorization.k8s.io/v1"
 

@@ -1,0 +1,106 @@
+"""The threat model's helpers: a scratch clone of this repository (the base branch `main`
+plus a `feature` branch the hostile change is committed on) and the gate run on it in full
+and in PR mode, as CI runs it. Nothing is mocked: real git, kustomize and conftest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.cli import KUSTODIAN, REPO_ROOT, git, init_repo, kustodian
+
+__all__ = ["KUSTODIAN", "REPO_ROOT", "GateRun", "ScratchRepo", "check_docs", "git",
+           "make_scratch"]
+
+# what the gate reads of a GitOps repository (the gate itself is installed elsewhere)
+GATE_INPUTS = (".kustodian.yaml", "Dockerfile", "base", "components", "overlays", "argocd",
+               "policies")
+
+
+@dataclass
+class GateRun:
+    """One `kustodian check` run: exit code, parsed JSON report, PR summary, stderr."""
+
+    returncode: int
+    report: dict
+    summary: str
+    stderr: str
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.report.get("findings", [])
+
+    def rules(self) -> set[str]:
+        return {f["rule"] for f in self.findings}
+
+    def of(self, rule: str) -> list[dict]:
+        return [f for f in self.findings if f["rule"] == rule]
+
+
+class ScratchRepo:
+    """A copy of this repository's gate inputs with history: `main`, then `feature`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def commit(self, message: str = "hostile change") -> None:
+        git(self.root, "add", "-A", "-f")
+        git(self.root, "commit", "-q", "-m", message)
+
+    def run(self, *args: str, timeout: int = 600) -> GateRun:
+        summary = self.root / ".summary.md"
+        summary.unlink(missing_ok=True)
+        proc = kustodian("check", "--format", "json", *args, cwd=self.root, timeout=timeout)
+        try:
+            report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except json.JSONDecodeError:
+            report = {}
+        text = summary.read_text(encoding="utf-8") if summary.exists() else ""
+        summary.unlink(missing_ok=True)
+        return GateRun(proc.returncode, report, text, proc.stderr)
+
+    def full(self, *paths: str) -> GateRun:
+        """The gate as `make check` runs it."""
+        return self.run(*paths)
+
+    def pr(self) -> GateRun:
+        """The gate as the pull-request workflow runs it (against the base branch)."""
+        return self.run("--base-ref", "main", "--summary", ".summary.md")
+
+
+def make_scratch(root: Path) -> ScratchRepo:
+    """This repository's gate inputs committed on `main`, checked out on `feature`."""
+    root.mkdir(parents=True)
+    for name in GATE_INPUTS:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, symlinks=True)
+        elif src.exists():
+            shutil.copy2(src, root / name)
+    init_repo(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    return ScratchRepo(root)
+
+
+def check_docs(tmp_path: Path, docs: list[dict], env: str | None = "prod") -> list:
+    """Findings of the built-in rules over documents written to one plain file (fast, for
+    the edge cases of a rule; the scratch-clone tests run the whole gate)."""
+    import yaml
+    from kustodian.pipeline import CheckOptions, run_check
+
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    path = tmp_path / "manifests.yaml"
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    report = run_check(tmp_path, [str(path)], CheckOptions(env=env, schema=False,
+                                                           conftest=False))
+    assert not report.errors, report.errors
+    return report.findings
