@@ -30,7 +30,11 @@ $(BIN)/.stamp: tools/setup/go-tools.sh tools/setup/versions.env
 	tools/setup/fetch-crds.sh
 	@touch $@
 
-setup: $(VENV)/.stamp $(BIN)/.stamp .cache/crds/.stamp ## install the venv, kustomize, conftest, CRD schemas, services
+.cache/psa/.stamp: tools/setup/fetch-psa.sh tools/setup/versions.env
+	tools/setup/fetch-psa.sh
+	@touch $@
+
+setup: $(VENV)/.stamp $(BIN)/.stamp .cache/crds/.stamp .cache/psa/.stamp ## install the venv, kustomize, conftest, CRD schemas, services
 	tools/setup/services.sh
 	@# byte-compile the editable packages as pip does for installed ones (every start of
 	@# kustodian would otherwise compile ~80 modules, even with PYTHONDONTWRITEBYTECODE set)

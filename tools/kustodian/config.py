@@ -13,6 +13,10 @@ profiles (per environment, plus `default` for every environment):
 
 The env profile is applied on top of `default`.
 
+kubernetes_version: "1.34"   (the cluster's version: the Pod Security policy version for pods
+whose Namespace has no `pod-security.kubernetes.io/enforce-version` label; default: the
+KUBERNETES_VERSION pinned in tools/setup/versions.env)
+
 pod_kinds (custom kinds whose objects carry a pod, checked by the pod rules like a
 Deployment; Prometheus & co. and Argo Rollouts are built in):
 
@@ -74,6 +78,7 @@ class RepoConfig:
     path: Path | None = None
     pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
     exemptions: ExemptionPolicy = field(default_factory=ExemptionPolicy)
+    kubernetes_version: tuple[int, int] | None = None
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -210,6 +215,18 @@ def _exemption_policy(data: Any, file: str) -> ExemptionPolicy:
     return ExemptionPolicy(**values)
 
 
+def _kubernetes_version(value: Any, file: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    from kustodian.rules.context import parse_version
+
+    version = parse_version(value) if isinstance(value, str) else None
+    if version is None or value.strip().lower() == "latest":
+        raise KustodianError(f"kubernetes_version {value!r} is not a version like \"1.34\"",
+                             file=file, hint="quote it: kubernetes_version: \"1.34\"")
+    return version
+
+
 _PARSED: dict[str, list] = {}
 
 
@@ -253,5 +270,6 @@ def load_config(root: Path) -> RepoConfig:
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         release=data.get("release") or {}, path=path,
         pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
+        kubernetes_version=_kubernetes_version(data.get("kubernetes_version"), display),
         profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()},
         exemptions=_exemption_policy(data.get("exemptions"), display))

@@ -38,5 +38,8 @@ def generate() -> str:
         lines += [f"### {r.id}", "", f"**{r.title}**", "",
                   f"- severity: `{r.severity}`",
                   f"- environments: {_envs(r.envs)}",
+                  *([f"- Pod Security Admission checks: "
+                     f"{', '.join(f'`{c}`' for c in r.pss)} (conformance-tested against "
+                     f"the upstream fixtures)"] if r.pss else []),
                   "", f"Why: {r.rationale}", "", f"Fix: {r.remediation}", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -70,6 +70,7 @@ class Pipeline:
     _policy_ids: frozenset[str] | None = None
     _shown: dict[str, str] = field(default_factory=dict)   # absolute file -> display path
     _root_prefix: str | None = None
+    _k8s_version: tuple[int, int] | None = None
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -244,7 +245,8 @@ class Pipeline:
             r.overlay = target.display if target.kind == "overlay" else None
         self.report.resources += len(group.resources)
         ctx = OverlayContext(group.resources, target.env,
-                             target.display if target.kind == "overlay" else None)
+                             target.display if target.kind == "overlay" else None,
+                             self._kubernetes_version())
         selection = self._selections.get(target.env)
         if selection is None:   # rule applicability is computed once per env
             selection = Selection.for_env(target.env, self.config.profile(target.env))
@@ -281,6 +283,21 @@ class Pipeline:
         self.report.findings.extend(evaluator.result.findings)
         self.report.timings["evaluate_s"] = round(
             self.report.timings.get("evaluate_s", 0.0) + time.perf_counter() - t0, 4)
+
+    def _kubernetes_version(self) -> tuple[int, int]:
+        """The configured Kubernetes version, else the pinned one (tools/setup)."""
+        if self._k8s_version is None:
+            from kustodian.rules.context import DEFAULT_KUBERNETES_VERSION, parse_version
+            from kustodian.schemas import pinned_kubernetes_version
+
+            version = self.config.kubernetes_version
+            if version is None:
+                try:
+                    version = parse_version(pinned_kubernetes_version())
+                except KustodianError:
+                    version = None
+            self._k8s_version = version or DEFAULT_KUBERNETES_VERSION
+        return self._k8s_version
 
     def _parts(self, count: int) -> int:
         """How many processes evaluate a target of `count` resources (forking pays off

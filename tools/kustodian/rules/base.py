@@ -40,6 +40,9 @@ class Rule:
     envs: tuple[str, ...] | None = None      # None: every environment
     kinds: frozenset[str] | None = None      # RESOURCE rules: kinds to run on
     references: tuple[str, ...] = ()
+    # the Pod Security Admission checks (upstream ids) this rule enforces: the rule must flag
+    # every `fail` fixture of those checks and no `pass` fixture (tests/.../pss conformance)
+    pss: tuple[str, ...] = ()
 
     def applies_to_env(self, env: str | None) -> bool:
         return self.envs is None or (env is not None and env in self.envs)

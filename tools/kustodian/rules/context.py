@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from kustodian.resources import Resource, Workload, as_dict, as_list
+
+# Pod Security Standards policy versions: the newest the rules implement ("latest" means it)
+PSS_NEWEST = (1, 37)
+PSS_VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
+DEFAULT_KUBERNETES_VERSION = (1, 34)
+
+
+def parse_version(text: object) -> tuple[int, int] | None:
+    """"v1.30" / "1.30" -> (1, 30); "latest" -> PSS_NEWEST; None when not a version."""
+    value = str(text or "").strip().lower()
+    if value == "latest":
+        return PSS_NEWEST
+    match = re.fullmatch(r"v?(\d+)\.(\d+)", value)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
@@ -53,6 +68,7 @@ class OverlayContext:
     resources: list[Resource]
     env: str | None = None
     overlay: str | None = None
+    kubernetes_version: tuple[int, int] = DEFAULT_KUBERNETES_VERSION
     _by_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _selected: dict[tuple, list[Workload]] = field(default_factory=dict, repr=False)
 
@@ -167,3 +183,11 @@ class OverlayContext:
 
     def find(self, kind: str, namespace: str | None, name: str) -> Resource | None:
         return self._by_identity.get((kind, namespace or "", name))
+
+    def pss_version(self, w: Workload) -> tuple[int, int]:
+        """The Pod Security policy version a workload is judged by: its Namespace's
+        `pod-security.kubernetes.io/enforce-version` label when that Namespace is rendered
+        here, else the configured Kubernetes version (both capped at PSS_NEWEST)."""
+        ns = self.find("Namespace", None, w.resource.namespace or "")
+        version = parse_version(ns.labels.get(PSS_VERSION_LABEL)) if ns is not None else None
+        return min(version or self.kubernetes_version, PSS_NEWEST)

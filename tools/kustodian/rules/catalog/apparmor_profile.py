@@ -39,4 +39,5 @@ RULE = Rule(
               "(annotations: runtime/default or localhost/*).",
     remediation="Remove the Unconfined appArmorProfile (or annotation), or use "
                 "appArmorProfile: {type: RuntimeDefault}.",
-    check=check)
+    check=check,
+    pss=("appArmorProfile",))

@@ -19,4 +19,5 @@ RULE = Rule(
     rationale="procMount: Unmasked exposes kernel information and writable /proc paths the "
               "runtime normally masks. Baseline profile: unset or Default.",
     remediation="Remove securityContext.procMount (or set it to Default).",
-    check=check)
+    check=check,
+    pss=("procMount", "procMount_restricted"))

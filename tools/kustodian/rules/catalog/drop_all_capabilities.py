@@ -23,4 +23,5 @@ RULE = Rule(
               "SETUID...) that an attacker can use; the restricted profile requires dropping "
               "ALL and adding back only NET_BIND_SERVICE.",
     remediation="Set securityContext.capabilities.drop: [ALL] on every container.",
-    check=check)
+    check=check,
+    pss=("capabilities_restricted",))

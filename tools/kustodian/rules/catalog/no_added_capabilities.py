@@ -27,4 +27,5 @@ RULE = Rule(
               "NET_BIND_SERVICE.",
     remediation="Remove the capability from securityContext.capabilities.add (bind ports "
                 "above 1024, or add only NET_BIND_SERVICE).",
-    check=check)
+    check=check,
+    pss=("capabilities_baseline", "capabilities_restricted"))

@@ -17,4 +17,5 @@ RULE = Rule(
     rationale="Sharing host namespaces exposes the node's network interfaces, processes and "
               "shared memory to the pod. Forbidden by the baseline profile.",
     remediation="Remove hostNetwork, hostPID and hostIPC from the pod spec.",
-    check=check)
+    check=check,
+    pss=("hostNamespaces",))

@@ -20,4 +20,5 @@ RULE = Rule(
               "socket, kubelet credentials...). Forbidden by the baseline profile.",
     remediation="Use an emptyDir, configMap, secret, projected or persistentVolumeClaim "
                 "volume instead.",
-    check=check)
+    check=check,
+    pss=("hostPathVolumes", "restrictedVolumes"))

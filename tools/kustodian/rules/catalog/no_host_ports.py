@@ -20,4 +20,5 @@ RULE = Rule(
     rationale="hostPort bypasses NetworkPolicy-based isolation and pins the pod to nodes "
               "where the port is free. Baseline profile: hostPort must be unset or 0.",
     remediation="Remove ports[].hostPort and expose the port through a Service.",
-    check=check)
+    check=check,
+    pss=("hostPorts",))

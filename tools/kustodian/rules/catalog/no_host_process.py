@@ -22,4 +22,5 @@ RULE = Rule(
     rationale="HostProcess containers run directly on the Windows host with full access. "
               "Forbidden by the baseline profile.",
     remediation="Remove windowsOptions.hostProcess (or set it to false).",
-    check=check)
+    check=check,
+    pss=("windowsHostProcess",))

@@ -22,4 +22,5 @@ RULE = Rule(
     rationale="Without allowPrivilegeEscalation: false, setuid binaries and file capabilities "
               "can raise a process's privileges (no_new_privs is not set). Restricted profile.",
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
-    check=check)
+    check=check,
+    pss=("allowPrivilegeEscalation",))

@@ -18,4 +18,5 @@ RULE = Rule(
     rationale="A privileged container has every capability and all host devices: it is root "
               "on the node. Forbidden by the baseline profile.",
     remediation="Remove securityContext.privileged (or set it to false).",
-    check=check)
+    check=check,
+    pss=("privileged",))

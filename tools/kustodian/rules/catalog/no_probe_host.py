@@ -29,4 +29,5 @@ RULE = Rule(
     rationale="A host in httpGet/tcpSocket probes or lifecycle hooks makes the kubelet send "
               "requests to arbitrary addresses from the node (SSRF). Baseline profile: unset.",
     remediation="Remove the host field; probes then target the pod's own IP.",
-    check=check)
+    check=check,
+    pss=("hostProbesAndHostLifecycle",))

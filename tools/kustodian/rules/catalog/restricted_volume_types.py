@@ -28,4 +28,5 @@ RULE = Rule(
               "emptyDir, ephemeral, persistentVolumeClaim, projected, secret.",
     remediation="Use a persistentVolumeClaim (or csi/ephemeral) instead of the inline "
                 "volume source.",
-    check=check)
+    check=check,
+    pss=("restrictedVolumes",))

@@ -6,6 +6,8 @@ from kustodian.rules.catalog._common import HIGH, Rule, Violation, fmt, sc_path
 
 
 def check(w, ctx):
+    if w.pod_spec.get("hostUsers") is False and ctx.pss_version(w) >= (1, 35):
+        return   # a user namespace: root in the pod is not root on the node (policy 1.35+)
     if w.pod_security_context.get("runAsUser") == 0:
         yield Violation("the pod sets runAsUser: 0 (root)",
                         (*w.spec_path, "securityContext", "runAsUser"))
@@ -32,4 +34,5 @@ RULE = Rule(
               "root, and runAsUser 0 is never allowed (Pod Security Standards, restricted).",
     remediation="Set securityContext.runAsNonRoot: true on the pod (or every container) and a "
                 "non-zero runAsUser such as 10001; never runAsUser: 0.",
-    check=check)
+    check=check,
+    pss=("runAsNonRoot", "runAsUser"))

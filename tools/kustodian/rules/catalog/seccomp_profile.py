@@ -35,4 +35,5 @@ RULE = Rule(
               "syscall of the node's kernel; the restricted profile requires RuntimeDefault "
               "or Localhost, on the pod or on every container.",
     remediation="Set securityContext.seccompProfile: {type: RuntimeDefault} on the pod.",
-    check=check)
+    check=check,
+    pss=("seccompProfile_baseline", "seccompProfile_restricted"))

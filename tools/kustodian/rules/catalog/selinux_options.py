@@ -37,4 +37,5 @@ RULE = Rule(
               "confinement. Baseline profile: type empty or container_t, container_init_t, "
               "container_kvm_t, container_engine_t; user and role unset.",
     remediation="Remove seLinuxOptions.user/role and use one of the allowed types (or none).",
-    check=check)
+    check=check,
+    pss=("seLinuxOptions",))
