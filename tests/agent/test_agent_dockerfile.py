@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 
+import dockerfile
 import pytest
 from support.agent import agent_server
 from support.processes import REPO_ROOT, free_port
@@ -20,14 +21,10 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 
 def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    result = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            word, _, rest = line.strip().partition(" ")
-            result.append((word.upper(), rest.strip()))
-    return result
+    """(INSTRUCTION, arguments) pairs as BuildKit's parser reads them (continuations joined,
+    comments dropped)."""
+    return [(c.cmd.upper(), c.original.split(None, 1)[1].strip() if " " in c.original else "")
+            for c in dockerfile.parse_file(str(DOCKERFILE))]
 
 
 def stages() -> list[list[tuple[str, str]]]:

@@ -53,6 +53,19 @@ def test_wrong_type_names_the_field(validator):
     assert "is not of type 'integer'" in issues[0].message
 
 
+def test_a_label_key_with_dots_is_one_path_part(validator):
+    bad = copy.deepcopy(DEPLOYMENT)
+    bad["metadata"]["labels"] = {"app.kubernetes.io/name": 5}
+    (issue,) = validator.validate(bad)
+    assert issue.parts == ("metadata", "labels", "app.kubernetes.io/name")
+    assert "is not of type 'string'" in issue.message
+    bad["metadata"]["labels"] = {"app.kubernetes.io/name": "web", "a.b/c": {"x": 1}}
+    bad["spec"]["template"]["spec"]["containers"][0]["image.tag"] = "1"
+    assert [i.parts for i in validator.validate(bad)] == [
+        ("metadata", "labels", "a.b/c"),
+        ("spec", "template", "spec", "containers", 0, "image.tag")]
+
+
 def test_missing_required_field(validator):
     bad = copy.deepcopy(DEPLOYMENT)
     del bad["spec"]["template"]["spec"]["containers"][0]["name"]

@@ -212,6 +212,13 @@ def test_instruction_splitter_handles_continuations_and_heredocs():
         (1, "from"), (3, "comment"), (4, "run"), (8, "copy"), (13, "user"), (14, "cmd")]
 
 
+def test_an_unparsable_dockerfile_has_no_instructions_and_no_crash():
+    """conftest itself reports a Dockerfile BuildKit cannot parse; the mapper only must not fail."""
+    assert dockerfile_instructions("FROM a\nONBUILD\n") in ([], [(1, "from"), (2, "onbuild")])
+    assert dockerfile_instructions("\x00\x01 not a dockerfile") == []
+    assert dockerfile_instructions("") == []
+
+
 def test_the_shipped_dockerfile_passes_and_maps_like_conftest(repo_root, policies, conftest_bin):
     dockerfile = repo_root / "Dockerfile"
     assert run([ConftestInput(dockerfile, "dockerfile")], policies, conftest_bin) == []

@@ -288,58 +288,36 @@ def repo_path(path: Path) -> str:
     return path.as_posix()
 
 
-_DIRECTIVE_RE = re.compile(r"^#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
-_HEREDOC_RE = re.compile(r"(?:^|\s)\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
-_QUOTED_RE = re.compile(r"(?<!<<)(?<!<<-)(\"[^\"]*\"|'[^']*')")   # not a heredoc: "…<<EOF…"
-_HEREDOC_CMDS = {"run", "copy", "add"}
-
-
 def dockerfile_instructions(text: str) -> list[tuple[int, str]]:
     """(1-based start line, lower-case command) of each entry of conftest's Dockerfile input, in
-    its order: instructions, plus a "comment" entry per comment line before an instruction
-    (BuildKit keeps the comments since the last empty `#` line).
-    Parser directives and blank lines are skipped; comments inside a line continuation are
-    dropped; continuations (with the `# escape=` character) and heredocs fold into one entry."""
+    its order: the instructions as BuildKit's parser reads them (the `dockerfile` package wraps
+    that very parser: directives, `# escape=`, continuations and heredocs behave as in
+    conftest), each preceded by a "comment" entry per comment line BuildKit attaches to it
+    (those since the previous instruction, after the last empty `#` line). A Dockerfile that
+    BuildKit cannot parse has no entries (conftest reports it)."""
+    import dockerfile
+
+    try:
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError:
+        return []
     lines = text.replace("\r\n", "\n").split("\n")
-    escape = "\\"
-    i = 0
-    while i < len(lines):                           # parser directives, only at the very top
-        match = _DIRECTIVE_RE.match(lines[i].strip())
-        if not match or match.group(1).lower() not in {"syntax", "escape", "check"}:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-            escape = match.group(2)
-        i += 1
-    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     result: list[tuple[int, str]] = []
-    comments: list[int] = []                       # conftest lists them before their instruction
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
-            if stripped.startswith("#"):                 # an empty `#` drops the ones above
-                comments = [*comments, i + 1] if stripped[1:].strip() else []
-            i += 1
-            continue
-        result.extend((line, "comment") for line in comments)
-        comments = []
-        start = i + 1
-        parts = [lines[i]]
-        while continuation.search(parts[-1]) and i + 1 < len(lines):
-            i += 1
-            nxt = lines[i].strip()
-            if not nxt or nxt.startswith("#"):
-                continue
-            parts[-1] = continuation.sub("", parts[-1])
-            parts.append(lines[i])
-        text_of_instruction = " ".join(parts)
-        cmd = stripped.split(None, 1)[0].lower()
-        i += 1
-        if cmd in _HEREDOC_CMDS:
-            for dash, _quote, word in _HEREDOC_RE.findall(_QUOTED_RE.sub("", text_of_instruction)):
-                while i < len(lines):
-                    body = lines[i].lstrip("\t") if dash else lines[i]
-                    i += 1
-                    if body == word:
-                        break
-        result.append((start, cmd))
+    previous_end = 0
+    for command in commands:
+        comments: list[int] = []
+        for number in range(previous_end + 1, command.start_line):
+            stripped = lines[number - 1].strip()
+            if stripped.startswith("#"):             # an empty `#` drops the ones above
+                comments = [*comments, number] if stripped[1:].strip() else []
+        if previous_end == 0:                        # parser directives are not comments
+            comments = [n for n in comments if not _is_directive(lines[n - 1])]
+        result.extend((number, "comment") for number in comments)
+        result.append((command.start_line, command.cmd.lower()))
+        previous_end = command.end_line
     return result
+
+
+def _is_directive(line: str) -> bool:
+    key, sep, _ = line.strip().lstrip("#").partition("=")
+    return bool(sep) and key.strip().lower() in {"syntax", "escape", "check"}
