@@ -4,6 +4,9 @@ grouped text, --output written atomically, exit codes."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import xml.etree.ElementTree as ET
 from importlib import resources
 
@@ -11,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from manifests import fresh, pod_spec
-from support.cli import kustodian
+from support.cli import KUSTODIAN, kustodian
 
 JSON_KEYS = {"rule", "severity", "category", "env", "kind", "name", "namespace", "container",
              "file", "line", "message", "remediation"}
@@ -99,6 +102,39 @@ def test_text_grouped_by_env_and_file_without_colour(bad_dir):
     assert "\033[" not in out.stdout
     assert "no-privileged" in out.stdout and "Deployment shop/web [container web]" in out.stdout
     assert lines[-1].startswith("FAIL: 2 finding(s)")
+
+
+def _on_a_terminal(bad_dir, **env: str) -> str:
+    """What `kustodian check` prints when its stdout is a terminal (a real pseudo-terminal)."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([*KUSTODIAN, "check", "--no-conftest", "--env", "dev", "app.yaml"],
+                              cwd=bad_dir, stdout=follower, stderr=subprocess.PIPE, timeout=300,
+                              env={**os.environ, "TERM": "xterm", **env}, check=False)
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:                       # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    assert proc.returncode == 1, proc.stderr
+    return b"".join(chunks).decode()
+
+
+def test_text_on_a_terminal_is_coloured_unless_no_color(bad_dir):
+    coloured = _on_a_terminal(bad_dir)
+    assert "\033[33mmedium" in coloured and "\033[31m" in coloured   # yellow medium, red critical
+    plain = _on_a_terminal(bad_dir, NO_COLOR="1")
+    assert "\033[" not in plain and "no-privileged" in plain
 
 
 def test_output_file_and_exit_codes(bad_dir):

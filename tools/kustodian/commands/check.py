@@ -90,8 +90,8 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
         if any(t.kind == "overlay" for t in targets):
             options.kustomize = find_kustomize(repo)
         report = Pipeline(repo, config, options).run(targets)
-    color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get(
-        "NO_COLOR")
+    # Styled with click; click.echo drops the styles when stdout is not a terminal.
+    color = fmt == "text" and output is None and not os.environ.get("NO_COLOR")
     text = render_report(report, fmt, fail_on=threshold, color=color)
     if output:
         _write_atomic(output, text)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Any
+
+import click
 
 from kustodian.model import Finding, Report, Severity
 
-_COLORS = {Severity.CRITICAL: "\033[1;31m", Severity.HIGH: "\033[31m",
-           Severity.MEDIUM: "\033[33m", Severity.LOW: "\033[36m", Severity.INFO: "\033[2m"}
-_RESET, _BOLD, _DIM = "\033[0m", "\033[1m", "\033[2m"
+_STYLES: dict[Severity, dict[str, Any]] = {
+    Severity.CRITICAL: {"fg": "red", "bold": True}, Severity.HIGH: {"fg": "red"},
+    Severity.MEDIUM: {"fg": "yellow"}, Severity.LOW: {"fg": "cyan"}, Severity.INFO: {"dim": True}}
+_BOLD: dict[str, Any] = {"bold": True}
+_DIM: dict[str, Any] = {"dim": True}
 
 
 def _identity(f: Finding) -> str:
@@ -20,8 +25,8 @@ def _identity(f: Finding) -> str:
 
 
 def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
-    def paint(code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if color else text
+    def paint(style: dict[str, Any], text: str) -> str:
+        return click.style(text, **style) if color else text
 
     lines: list[str] = []
     findings = sorted(report.findings, key=lambda f: (f.env or "~", f.file or "~",
@@ -32,7 +37,7 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
             lines.append(paint(_BOLD, f"  {file or '(no source file)'}"))
             for f in file_group:
                 where = f"{file}:{f.line}" if file and f.line else (file or "-")
-                sev = paint(_COLORS.get(f.severity, ""), f"{f.severity!s:8}")
+                sev = paint(_STYLES.get(f.severity, {}), f"{f.severity!s:8}")
                 lines.append(f"    {where}  {sev} {f.rule}  {_identity(f)}")
                 lines.append(f"      {f.message}")
                 via = f" (rendered from {f.overlay})" if f.overlay else ""
@@ -54,7 +59,7 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
             lines.append(f"  {where}  {env}{e.rule} on {target}: {e.reason} ({e.status}, "
                          f"suppressed {e.suppressed}{until})")
     for err in report.errors:
-        lines.append(paint(_COLORS[Severity.CRITICAL], f"error: {err}"))
+        lines.append(paint(_STYLES[Severity.CRITICAL], f"error: {err}"))
     failing = sum(1 for f in report.findings if f.severity >= fail_on)
     counts = ", ".join(f"{n} {s}" for s in reversed(Severity)
                        if (n := sum(1 for f in report.findings if f.severity == s)))
