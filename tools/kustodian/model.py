@@ -81,8 +81,19 @@ class Finding:
         """Identity across revisions: no line numbers (they move when unrelated lines change),
         and the offending field rather than the message when known (messages quote values, so a
         retagged image without a digest is the same finding, not a new one)."""
-        return (self.rule, self.env, self.kind, self.namespace, self.name, self.container,
-                self.file, self.field_path or self.message)
+        rule, *rest = self.identity()
+        return (rule, self.env, *rest)
+
+    def identity(self) -> tuple:
+        """`fingerprint` without the env: the same problem at the same source, whichever
+        target renders it (a base file shared by every overlay)."""
+        return (self.rule, self.kind, self.namespace, self.name, self.container, self.file,
+                self.field_path or self.message)
+
+    @property
+    def target(self) -> str:
+        """The target it was found in: the overlay, else the env, else "-"."""
+        return self.overlay or self.env or "-"
 
     @property
     def field(self) -> str | None:
@@ -97,6 +108,45 @@ class Finding:
 
 
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """Findings identical but for the target they were rendered in (same `identity`, source
+    line, severity, message and status): shown once by the text report and the PR summary."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def first(self) -> Finding:
+        return self.findings[0]
+
+    @property
+    def targets(self) -> list[str]:
+        return list(dict.fromkeys(f.target for f in self.findings))
+
+    @property
+    def envs(self) -> list[str]:
+        return list(dict.fromkeys(f.env for f in self.findings if f.env))
+
+    def targets_note(self, limit: int = 8) -> str:
+        """'in 3 targets: overlays/dev, overlays/prod, ...' ("" for one target)."""
+        targets = self.targets
+        if len(targets) < 2:
+            return ""
+        shown = ", ".join(targets[:limit])
+        more = f", ... ({len(targets) - limit} more)" if len(targets) > limit else ""
+        return f"in {len(targets)} targets: {shown}{more}"
+
+
+def group_by_source(findings: list[Finding]) -> list[FindingGroup]:
+    """`findings` grouped across targets, in first-seen order (JSON, SARIF and JUnit keep
+    every finding; the text report and the PR summary show each group once)."""
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        key = (f.identity(), f.line, f.severity, f.message, f.status)
+        groups.setdefault(key, []).append(f)
+    return [FindingGroup(tuple(found)) for found in groups.values()]
 
 
 @dataclass(frozen=True)

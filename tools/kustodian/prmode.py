@@ -68,7 +68,8 @@ from kustodian.errors import KustodianError
 from kustodian.kustomize import model
 from kustodian.kustomize.files import NAMES
 from kustodian.kustomize.model import resolve as _resolve
-from kustodian.model import Finding, Report
+from kustodian.model import Finding, Report, group_by_source
+from kustodian.report import md
 from kustodian.yamlio import read_bytes
 
 GLOBAL_INPUTS = (".kustodian.yaml", "policies", "Dockerfile")
@@ -859,33 +860,40 @@ def _env_labels(repo_root: Path, overlays: list[str]) -> dict[str, str]:
         return {o: "" for o in overlays}
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+# Everything below that comes from the checked tree (paths, names, images, messages, error
+# texts) goes through report.md: it renders as text, never as Markdown, HTML or a mention.
+_cell = md.text
 
 
 def _resource(f: Finding) -> str:
     if not f.kind:
         return ""
     ident = f"{f.kind}/{f.namespace + '/' if f.namespace else ''}{f.name or ''}"
-    return f"{ident} [{f.container}]" if f.container else ident
+    return md.code(f"{ident} [{f.container}]" if f.container else ident)
 
 
 def _location(f: Finding) -> str:
     if f.file:
-        return f"`{f.file}:{f.line}`" if f.line else f"`{f.file}`"
-    return f"`{f.overlay}`" if f.overlay else ""
+        return md.code(f"{f.file}:{f.line}" if f.line else f.file)
+    return md.code(f.overlay) if f.overlay else ""
 
 
 def _table(findings: list[Finding]) -> list[str]:
+    """One row per source line (findings identical across targets are grouped, with the
+    targets they reach); JSON/SARIF keep every target."""
     rows = ["| severity | rule | env | resource | location | message |",
             "|---|---|---|---|---|---|"]
-    ordered = sorted(findings, key=lambda f: (-int(f.severity), f.rule, f.file or "", f.line or 0))
-    for f in ordered[:MAX_TABLE_ROWS]:
-        rows.append(f"| {_cell(f.severity)} | `{_cell(f.rule)}` | {_cell(f.env)} | "
-                    f"{_cell(_resource(f))} | {_location(f)} | {_cell(f.message)} |")
-    if len(ordered) > MAX_TABLE_ROWS:
-        rows.append(f"\n_... and {len(ordered) - MAX_TABLE_ROWS} more (see the SARIF/JSON "
+    groups = sorted(group_by_source(findings), key=lambda g: (
+        -int(g.first.severity), g.first.rule, g.first.file or "", g.first.line or 0))
+    for g in groups[:MAX_TABLE_ROWS]:
+        f = g.first
+        envs = _cell(", ".join(g.envs))
+        note = g.targets_note()
+        where = f"{envs}<br>{_cell(note)}" if note else envs
+        rows.append(f"| {_cell(f.severity)} | {md.code(f.rule)} | {where} | "
+                    f"{_resource(f)} | {_location(f)} | {_cell(f.message)} |")
+    if len(groups) > MAX_TABLE_ROWS:
+        rows.append(f"\n_... and {len(groups) - MAX_TABLE_ROWS} more (see the SARIF/JSON "
                     f"output)._")
     return rows
 
@@ -907,9 +915,11 @@ def render_markdown(base: BaseRevision, changed: set[str], affected: list[str], 
     new = [f for f in report.findings if f.status == "new"]
     unchanged = [f for f in report.findings if f.status == "unchanged"]
     out = ["## kustodian: policy gate for this pull request", "",
-           f"Compared with `{_cell(base.ref)}` (merge base `{base.commit[:12]}`): "
+           f"Compared with {md.code(base.ref, table=False)} (merge base "
+           f"{md.code(base.commit[:12], table=False)}): "
            f"{len(changed)} changed file(s), {len(affected)} affected overlay(s)"
-           + (": " + ", ".join(f"`{o}`" for o in affected) if affected else "."), ""]
+           + (": " + ", ".join(md.code(o, table=False) for o in affected)
+              if affected else "."), ""]
     if not affected:
         out.append("No overlay reads a changed file, so nothing was rendered or checked.")
         return "\n".join(out) + "\n"
@@ -941,26 +951,27 @@ def _diff_sections(affected: list[str], report: Report, base_report: Report,
         by_env.setdefault(envs.get(overlay) or "(no env)", []).append(overlay)
     out: list[str] = []
     for env in sorted(by_env):
-        out += [f"#### {env}", ""]
+        out += [f"#### {_cell(env)}", ""]
         for overlay in sorted(by_env[env]):
             before = base_report.rendered.get(overlay, "")
             after = report.rendered.get(overlay, "")
             lines, added, removed = rendered_diff(overlay, before, after)
             if not lines:
-                out += [f"- `{overlay}`: no change in the rendered manifests", ""]
+                out += [f"- {md.code(overlay, table=False)}: no change in the rendered "
+                        "manifests", ""]
                 continue
             note = ""
             if len(lines) > MAX_DIFF_LINES:
                 note = (f"\n_Diff truncated: {len(lines) - MAX_DIFF_LINES} more lines; run "
                         f"`kustodian check --base-ref <ref>` locally to see all._\n")
                 lines = lines[:MAX_DIFF_LINES]
-            fence = "````" if any("```" in line for line in lines) else "```"
-            block = "\n".join([f"<details><summary><code>{overlay}</code>: +{added} "
+            fence = md.fence(lines)
+            block = "\n".join([f"<details><summary><code>{md.attr(overlay)}</code>: +{added} "
                                f"&minus;{removed} lines</summary>", "", f"{fence}diff",
                                *lines, fence, note, "</details>", ""])
             if len(block) > budget:
-                block = (f"- `{overlay}`: +{added} &minus;{removed} lines (diff left out: the "
-                         f"comment would exceed GitHub's size limit)\n")
+                block = (f"- {md.code(overlay, table=False)}: +{added} &minus;{removed} lines "
+                         f"(diff left out: the comment would exceed GitHub's size limit)\n")
             budget -= len(block)
             out.append(block)
     return out

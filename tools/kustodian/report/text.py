@@ -1,4 +1,6 @@
-"""`--format text`: findings grouped by environment, then by source file (colour on a TTY)."""
+"""`--format text`: findings grouped by environment, then by source file (colour on a TTY).
+A finding rendered identically in several targets (a base line every overlay reads) is shown
+once, under all its envs, with the targets it reaches."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 import click
 
-from kustodian.model import Finding, Report, Severity
+from kustodian.model import Finding, Report, Severity, group_by_source
 
 _STYLES: dict[Severity, dict[str, Any]] = {
     Severity.CRITICAL: {"fg": "red", "bold": True}, Severity.HIGH: {"fg": "red"},
@@ -29,18 +31,24 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
         return click.style(text, **style) if color else text
 
     lines: list[str] = []
-    findings = sorted(report.findings, key=lambda f: (f.env or "~", f.file or "~",
-                                                      f.line or 0, f.rule))
-    for env, env_group in groupby(findings, key=lambda f: f.env):
-        lines.append(paint(_BOLD, f"== env: {env or '(none)'}"))
-        for file, file_group in groupby(env_group, key=lambda f: f.file):
+    # one entry per source line, whichever targets render it (JSON/SARIF/JUnit keep them all)
+    groups = sorted(group_by_source(report.findings),
+                    key=lambda g: (", ".join(sorted(g.envs)) or "~", g.first.file or "~",
+                                   g.first.line or 0, g.first.rule))
+    for envs, env_group in groupby(groups, key=lambda g: ", ".join(sorted(g.envs))):
+        lines.append(paint(_BOLD, f"== env: {envs or '(none)'}"))
+        for file, file_group in groupby(env_group, key=lambda g: g.first.file):
             lines.append(paint(_BOLD, f"  {file or '(no source file)'}"))
-            for f in file_group:
+            for group in file_group:
+                f = group.first
                 where = f"{file}:{f.line}" if file and f.line else (file or "-")
                 sev = paint(_STYLES.get(f.severity, {}), f"{f.severity!s:8}")
                 lines.append(f"    {where}  {sev} {f.rule}  {_identity(f)}")
                 lines.append(f"      {f.message}")
-                via = f" (rendered from {f.overlay})" if f.overlay else ""
+                note = group.targets_note()
+                via = f" (rendered from {f.overlay})" if f.overlay and not note else ""
+                if note:
+                    lines.append(paint(_DIM, f"      {note}"))
                 if f.field_path:
                     lines.append(paint(_DIM, f"      field: {f.field}{via}"))
                 if f.remediation:
@@ -64,8 +72,12 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
     counts = ", ".join(f"{n} {s}" for s in reversed(Severity)
                        if (n := sum(1 for f in report.findings if f.severity == s)))
     verdict = "FAIL" if failing or report.errors else "PASS"
+    distinct = len(groups)
+    shown = (f", shown once per source line: {distinct}" if distinct < len(report.findings)
+             else "")
     lines.append(
         f"{verdict}: {len(report.findings)} finding(s){' (' + counts + ')' if counts else ''}"
+        f"{shown}"
         f", {failing} at or above {fail_on}, {len(report.exemptions)} exemption(s), "
         f"{len(report.errors)} error(s); {report.resources} resource(s) in "
         f"{len(report.overlays)} target(s)")
