@@ -39,7 +39,6 @@ _BLOCK_PREFIX = 100                     # see check_structure
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]")
 _ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]")
-_DEEP_PREFIX = re.compile(rf"^[ \t?:-]{{{_BLOCK_PREFIX}}}", re.MULTILINE)
 
 
 _RESOLVED: dict[str, str] = {}
@@ -66,8 +65,10 @@ try:
     import re2 as _re2
 
     _NEEDS_EXACT = _re2.compile("(?m)" + _NEEDS_EXACT_PATTERN)
+    _DEEP_PREFIX = _re2.compile(rf"(?m)^[ \t?:-]{{{_BLOCK_PREFIX}}}")
 except ImportError:  # pragma: no cover - the pinned requirements install google-re2
     _NEEDS_EXACT = re.compile(_NEEDS_EXACT_PATTERN, re.MULTILINE)
+    _DEEP_PREFIX = re.compile(rf"^[ \t?:-]{{{_BLOCK_PREFIX}}}", re.MULTILINE)
 _BLOCK_HEADER = re.compile(r"[\n \t][|>][-+0-9]*[ \t]*(?:#[^\n]*)?(?:\n|$)")
 _ODD_CHARACTER = re.compile(   # NEL, 1.1 line/paragraph separators, byte-order mark, surrogates
     r"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
@@ -201,7 +202,9 @@ def check_structure(text: str, file: str) -> None:
     that open a non-empty collection, and block nesting cannot exceed twice the width of the
     widest run of indentation and indicators (` -?:`) at a line start. Only texts it cannot
     settle go through libyaml's event parser, which keeps its own stack (no recursion)."""
-    flow = (text.count("[") - text.count("[]") + text.count("{") - text.count("{}"))
+    flow = text.count("[") + text.count("{")
+    if flow + 2 * _BLOCK_PREFIX + 2 > MAX_DEPTH:   # empty `[]`/`{}` open nothing
+        flow -= text.count("[]") + text.count("{}")
     if (flow + 2 * _BLOCK_PREFIX + 2 <= MAX_DEPTH and not _DEEP_PREFIX.search(text)
             and ("*" not in text or "&" not in text or not _ANCHOR_HINT.search(text)
                  or not _ALIAS_HINT.search(text))):
