@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from agent.config import ConfigError, load_settings
+from agent.app import create_app
+from agent.config import ConfigError, load_server_settings, load_settings
 from support.agent import GUNICORN_ARGS, agent_environment
 from support.processes import REPO_ROOT, free_port
 
@@ -89,3 +90,25 @@ def test_gunicorn_refuses_to_start_with_a_clear_message(tmp_path, env: dict[str,
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_server_settings_come_from_the_same_loader() -> None:
+    server = load_server_settings({"GUNICORN_WORKERS": "3", "AGENT_DRAIN_SECONDS": "2.5",
+                                   "LOG_LEVEL": "debug", "GUNICORN_ACCESS_LOG": "1"})
+    assert (server.workers, server.drain_seconds, server.log_level, server.access_log) == (
+        3, 2.5, "DEBUG", True)
+    with pytest.raises(ConfigError) as caught:
+        load_server_settings({"GUNICORN_THREADS": "0", "AGENT_DRAIN_SECONDS": "30",
+                              "GUNICORN_GRACEFUL_TIMEOUT": "10"})
+    assert caught.value.render().count("\n  - ") == 2
+
+
+def test_fault_injection_is_installed_only_when_enabled(redis) -> None:
+    env = {"REDIS_URL": redis.url, "AGENT_API_KEYS": "key-aaaaaaaa"}
+    quiet = create_app(env)
+    assert not any(f.__name__ == "inject_fault" for f in quiet.before_request_funcs["v1"])
+    assert quiet.test_client().post("/v1/sessions").status_code == 401
+    faulty = create_app({**env, "AGENT_FAULT_RATE": "1"})
+    response = faulty.test_client().post("/v1/sessions")   # before authentication, too
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "injected_fault"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from agent import metrics, request_log
+from agent import faults, metrics, request_log
 from agent.api import ops, sessions
 from agent.config import Settings, load_settings
 from agent.errors import register_error_handlers
@@ -27,5 +27,6 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(sessions.bp)
+    faults.install(app, sessions.bp.name, settings.fault_rate)
     metrics.BUILD_INFO.labels(settings.version, settings.git_sha, settings.build_date).set(1)
     return app

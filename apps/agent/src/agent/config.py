@@ -268,3 +268,52 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if reader.problems:
         raise ConfigError(reader.problems)
     return settings
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How gunicorn serves the app (read by `agent.gunicorn_config` and the draining worker)."""
+
+    host: str = "0.0.0.0"
+    port: int = 8000
+    workers: int = 2
+    threads: int = 4
+    timeout: int = 60
+    graceful_timeout: int = 25
+    keepalive: int = 5
+    max_requests: int = 0
+    drain_seconds: float = 0.0
+    access_log: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = "INFO"
+    metrics_dir: str | None = None      # PROMETHEUS_MULTIPROC_DIR; None: a temporary one
+
+
+def load_server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Build `ServerSettings` from the environment; raise `ConfigError` listing every problem."""
+    reader = _Reader(os.environ if env is None else env)
+    defaults = ServerSettings()
+    graceful = reader.number("GUNICORN_GRACEFUL_TIMEOUT", defaults.graceful_timeout, int, 1, 3600)
+    drain = reader.number("AGENT_DRAIN_SECONDS", defaults.drain_seconds, float, 0, 3600)
+    if drain >= graceful:
+        reader.problems.append(f"AGENT_DRAIN_SECONDS={drain:g} must be shorter than "
+                               f"GUNICORN_GRACEFUL_TIMEOUT={graceful:g}")
+    settings = ServerSettings(
+        host=reader.text("HOST", defaults.host),
+        port=reader.number("PORT", defaults.port, int, 1, 65535),
+        workers=reader.number("GUNICORN_WORKERS", defaults.workers, int, 1, 64),
+        threads=reader.number("GUNICORN_THREADS", defaults.threads, int, 1, 256),
+        timeout=reader.number("GUNICORN_TIMEOUT", defaults.timeout, int, 1, 3600),
+        graceful_timeout=graceful,
+        keepalive=reader.number("GUNICORN_KEEPALIVE", defaults.keepalive, int, 0, 600),
+        max_requests=reader.number("GUNICORN_MAX_REQUESTS", defaults.max_requests, int, 0,
+                                   10**9),
+        drain_seconds=drain,
+        access_log=reader.text("GUNICORN_ACCESS_LOG", "0") == "1",
+        forwarded_allow_ips=reader.text("FORWARDED_ALLOW_IPS", defaults.forwarded_allow_ips),
+        log_level=reader.choice("LOG_LEVEL", defaults.log_level, LOG_LEVELS, upper=True),
+        metrics_dir=reader.raw("PROMETHEUS_MULTIPROC_DIR"),
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return settings

@@ -6,17 +6,22 @@ pod out of rotation), and beyond that for as long as it still has requests in fl
 half of gunicorn's graceful_timeout. Then it stops accepting, gives connections it already
 accepted a moment to send their request (plain gthread would drop them), and lets the
 remaining requests finish within graceful_timeout. An idle worker stops at once.
+
+This is the one module that touches gunicorn internals, because gunicorn has no public hook
+for "stop accepting, but keep serving what is in flight": it reads gthread's `futures` (the
+requests in flight), and unregisters the listening `sockets` from its `poller` under its
+`_lock`. A gunicorn upgrade must re-run tests/agent/test_agent_lifecycle.py (SIGTERM tests).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from agent.config import load_server_settings
 from agent.lifecycle import begin_draining
 
 SETTLE_SECONDS = 0.5
@@ -31,7 +36,7 @@ class DrainingThreadWorker(ThreadWorker):
     def handle_exit(self, sig: int, frame: object) -> None:
         begin_draining()
         if self._stopper is None:
-            minimum = float(os.environ.get("AGENT_DRAIN_SECONDS", "0") or 0)
+            minimum = load_server_settings().drain_seconds   # validated before the fork
             maximum = max(minimum, self.cfg.graceful_timeout / 2)
             self.log.info("draining: serving for %.1fs, then while busy (at most %.1fs)",
                           minimum, maximum)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 from flask import Blueprint, Response, g, jsonify
 
 from agent import metrics
@@ -18,11 +16,9 @@ bp = Blueprint("v1", __name__, url_prefix="/v1")
 
 @bp.before_request
 def guard() -> None:
-    """Fault injection (test aid), then authentication, then the shared rate limit."""
+    """Authentication, then the shared rate limit (fault injection, when enabled, runs
+    before this: `agent.faults`)."""
     svc = services()
-    if svc.settings.fault_rate and random.random() < svc.settings.fault_rate:
-        raise ApiError(500, "injected_fault",
-                       "injected failure (AGENT_FAULT_RATE test aid is enabled)")
     key = svc.keys.authenticate()
     g.owner = owner_of(key)
     svc.limiter.check(g.owner)
