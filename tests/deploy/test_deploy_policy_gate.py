@@ -1,5 +1,5 @@
-"""The repository's own overlays pass the policy gate (issue 4) with zero findings, and the
-release tooling (issue 5) can drive the canary overlays as laid out here."""
+"""The repository's own overlays pass the policy gate with zero findings, and the
+release tooling can drive the canary overlays as laid out here."""
 
 from __future__ import annotations
 

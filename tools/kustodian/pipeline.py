@@ -14,18 +14,34 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kustodian.config import RepoConfig, load_config
+from kustodian.conftest_runner import ConftestInput, run_conftest
+from kustodian.diagnose import diagnose
 from kustodian.discover import Target, discover, display_path
 from kustodian.errors import KustodianError
 from kustodian.forking import can_fork, fork_map
-from kustodian.kustomize.build import Rendered, find_kustomize, render_all, strip_origin
+from kustodian.kustomize.build import (
+    Rendered,
+    find_kustomize,
+    find_tool,
+    parse_origin,
+    render,
+    render_all,
+    strip_origin,
+)
 from kustodian.model import Finding, Report, Severity
-from kustodian.resources import ORIGIN_ANNOTATION, Resource
+from kustodian.resources import ORIGIN_ANNOTATION, Resource, configure_pod_kinds
+from kustodian.rules.context import DEFAULT_KUBERNETES_VERSION, OverlayContext, parse_version
+from kustodian.rules.meta import SCHEMA_INVALID
+from kustodian.rules.registry import all_rules
+from kustodian.rules.runner import Evaluator, Selection
+from kustodian.schemas import SchemaValidator, pinned_kubernetes_version
 from kustodian.sourcemap import SourceMap, TreeBuilder
+from kustodian.yamlio import load_documents, read_text
 
 _SLICE_MIN = 150   # resources per forked evaluation slice, at least
 
@@ -78,7 +94,6 @@ class Pipeline:
         meanwhile: the run allocates millions of acyclic objects (loaded manifests, node
         trees), and each full collection would walk all of them again (with it on, the
         1000-app benchmark spends half its time collecting)."""
-        from kustodian.resources import configure_pod_kinds
 
         configure_pod_kinds(self.config.pod_kinds)
         paused = gc.isenabled()
@@ -141,7 +156,6 @@ class Pipeline:
         return self._policy_ids
 
     def _warm_up(self) -> None:
-        from kustodian.rules.registry import all_rules
 
         all_rules()
         self._policy_rule_ids()
@@ -149,9 +163,8 @@ class Pipeline:
             self._guard("schema", self._schema_validator)
 
     def _schema_validator(self) -> Any:
-        """B's SchemaValidator, built once; None after a failed construction (reported once)."""
+        """The schema validator, built once; None after a failed construction (reported once)."""
         if self._validator is None:
-            from kustodian.schemas import SchemaValidator
 
             self._validator = False
             self._validator = SchemaValidator()
@@ -159,7 +172,6 @@ class Pipeline:
 
     def _render_error(self, target: Target, rendered: Rendered) -> str:
         """kustomize's message, preceded by the file:line at fault when we can find it."""
-        from kustodian.diagnose import diagnose
 
         try:
             cause = diagnose(target.path, lambda p: display_path(p, self.root))
@@ -181,7 +193,6 @@ class Pipeline:
     def _load_files(self, target: Target) -> _Group:
         """Plain manifest files. (Parsing them in forked slices was measured: no faster, since
         unpickling the parsed documents costs about half of what parsing them does.)"""
-        from kustodian.yamlio import load_documents, read_text
 
         t0 = time.perf_counter()
         resources: list[Resource] = []
@@ -196,7 +207,6 @@ class Pipeline:
         return _Group(target, resources, SourceMap(builder=self._builder))
 
     def _load_rendered(self, target: Target, rendered: Rendered) -> _Group:
-        from kustodian.yamlio import load_documents
 
         resources: list[Resource] = []
         for _, doc in load_documents(rendered.text, target.display, strict=False):
@@ -215,8 +225,6 @@ class Pipeline:
     def _annotated_render(self, target: Target) -> tuple[str, dict[tuple, dict]]:
         """Origins from a render with origin annotations, for the resources the source map
         cannot place by name (generated, renamed, component-prefixed...)."""
-        from kustodian.kustomize.build import render
-        from kustodian.yamlio import load_documents
 
         kustomize = self.options.kustomize or find_kustomize(self.root)
         rendered = render(target.path, target.display, kustomize, origins=True)
@@ -234,8 +242,6 @@ class Pipeline:
 
     # --- evaluation ---------------------------------------------------------------------
     def _evaluate(self, group: _Group) -> None:
-        from kustodian.rules.context import OverlayContext
-        from kustodian.rules.runner import Evaluator, Selection
 
         t0 = time.perf_counter()
         self._groups.append(group)
@@ -287,8 +293,6 @@ class Pipeline:
     def _kubernetes_version(self) -> tuple[int, int]:
         """The configured Kubernetes version, else the pinned one (tools/setup)."""
         if self._k8s_version is None:
-            from kustodian.rules.context import DEFAULT_KUBERNETES_VERSION, parse_version
-            from kustodian.schemas import pinned_kubernetes_version
 
             version = self.config.kubernetes_version
             if version is None:
@@ -326,7 +330,6 @@ class Pipeline:
 
     def _schema_findings(self, group: _Group, resources: list[Resource]) -> list[Finding]:
         """Schema findings of some of a group's resources."""
-        from kustodian.rules.meta import SCHEMA_INVALID
 
         validator = self._schema_validator()
         if validator is None:
@@ -353,10 +356,6 @@ class Pipeline:
         policy_dir = self.options.policy_dir or self.root / "policies"
         conftest_bin = self.options.conftest_bin or _find_conftest(self.root)
         if conftest_bin is None or not policy_dir.is_dir():
-            return
-        try:
-            from kustodian.conftest_runner import ConftestInput, run_conftest
-        except ImportError:
             return
         tmp = Path(tempfile.mkdtemp(prefix="kustodian-inputs-"))
         try:
@@ -385,7 +384,6 @@ class Pipeline:
 
     def _map_conftest(self, f: Finding, index: dict) -> Finding | None:
         """A Rego finding at its source line (None when an exemption covers it)."""
-        from dataclasses import replace
 
         if f.file is not None or f.kind is None:
             return f
@@ -413,7 +411,6 @@ _KEBAB = re.compile(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"')
 
 
 def _find_conftest(root: Path) -> str | None:
-    from kustodian.kustomize.build import find_tool
 
     return find_tool("conftest", root)
 
@@ -428,7 +425,6 @@ def _pop_origin(doc: dict) -> dict | None:
     raw = ann.pop(ORIGIN_ANNOTATION)
     if not ann:
         del meta["annotations"]
-    from kustodian.kustomize.build import parse_origin
 
     return parse_origin(raw)
 
