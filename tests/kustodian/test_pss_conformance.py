@@ -155,8 +155,11 @@ def _namespace(name: str, version: str | None) -> str:
     ('kubernetes_version: "1.31"\n', None, True),
     ('kubernetes_version: "1.32"\n', None, False),
     ('kubernetes_version: "1.34"\n', "v1.31", True),   # the Namespace label wins
-    ('kubernetes_version: "1.31"\n', "latest", False),
-    ('kubernetes_version: "1.31"\n', "v1.32", False),
+    ('kubernetes_version: "1.34"\n', "latest", False),
+    ('kubernetes_version: "1.34"\n', "v1.32", False),
+    # a cluster enforces no policy newer than its own version, whatever the label says
+    ('kubernetes_version: "1.31"\n', "latest", True),
+    ('kubernetes_version: "1.31"\n', "v1.32", True),
 ])
 def test_safe_sysctls_follow_the_policy_version(tree, config, ns_version, flagged) -> None:
     files = {"apps/pod.yaml": SYSCTL_POD.format(namespace="apps", digest="a" * 64),

@@ -187,7 +187,8 @@ class OverlayContext:
     def pss_version(self, w: Workload) -> tuple[int, int]:
         """The Pod Security policy version a workload is judged by: its Namespace's
         `pod-security.kubernetes.io/enforce-version` label when that Namespace is rendered
-        here, else the configured Kubernetes version (both capped at PSS_NEWEST)."""
+        here, else the configured Kubernetes version. Never newer than the configured version
+        (a cluster enforces no newer policy than its own: "latest" means it) nor PSS_NEWEST."""
         ns = self.find("Namespace", None, w.resource.namespace or "")
         version = parse_version(ns.labels.get(PSS_VERSION_LABEL)) if ns is not None else None
-        return min(version or self.kubernetes_version, PSS_NEWEST)
+        return min(version or self.kubernetes_version, self.kubernetes_version, PSS_NEWEST)
