@@ -181,3 +181,68 @@ def test_bad_pod_kinds_config_is_a_clear_error(tree, entry: str, needle: str) ->
     run = run_cli("check", "--no-schema", "--no-conftest", "apps", cwd=root)
     assert run.returncode == 2
     assert needle in run.stderr + run.stdout and ".kustodian.yaml" in run.stderr + run.stdout
+
+
+# --- the hostile change on a scratch clone, the gate run in full and in PR mode --------------
+
+def _overlay_repo(tmp_path):
+    from support.cli import init_repo, write_tree
+
+    root = write_tree(tmp_path / "repo", {
+        "overlays/dev/kustomization.yaml": "resources: [cm.yaml]\n",
+        "overlays/dev/cm.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+                                "metadata: {name: settings, namespace: apps}\n",
+    })
+    return init_repo(root)
+
+
+HOSTILE_CRS = {
+    "prometheus": """\
+        apiVersion: monitoring.coreos.com/v1
+        kind: Prometheus
+        metadata: {name: main, namespace: apps}
+        spec:
+          hostPID: true
+          containers:
+          - name: prometheus
+            securityContext: {privileged: true}
+          volumes:
+          - name: root
+            hostPath: {path: /}
+        """,
+    "rollout": f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Rollout
+        metadata: {{name: web, namespace: apps}}
+        spec:
+          selector: {{matchLabels: {{app: web}}}}
+          template:
+            metadata: {{labels: {{app: web}}}}
+            spec:
+              hostPID: true
+              containers:
+              - name: web
+                image: registry.example/web@{DIGEST}
+                securityContext: {{privileged: true}}
+              volumes:
+              - name: root
+                hostPath: {{path: /}}
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CRS))
+def test_a_pr_adding_a_privileged_custom_resource_fails_in_full_and_pr_mode(tmp_path, name
+                                                                            ) -> None:
+    from support.cli import commit_all, write_tree
+
+    root = _overlay_repo(tmp_path)
+    write_tree(root, {"overlays/dev/cr.yaml": HOSTILE_CRS[name],
+                      "overlays/dev/kustomization.yaml": "resources: [cm.yaml, cr.yaml]\n"})
+    commit_all(root, "hostile")
+    for mode in ((), ("--base-ref", "HEAD~1", "--new-only")):
+        run = run_cli("check", "--no-schema", "--no-conftest", "--format", "json", *mode,
+                      cwd=root)
+        assert run.returncode == 1, (mode, run.stdout[-800:], run.stderr[-800:])
+        rules = {f["rule"] for f in run.findings}
+        assert {"no-privileged", "no-host-namespaces", "no-host-path"} <= rules, (mode, rules)
