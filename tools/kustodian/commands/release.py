@@ -55,12 +55,21 @@ def _opts(kw: dict) -> Options:
                    target=kw["target"], check=not kw["no_check"])
 
 
-def _execute(config: ReleaseConfig, changes, options: Options, echo: Callable) -> None:
-    """Apply planned changes (imported lazily: git/kustomize machinery is not needed for
-    `kustodian check`, which shares this CLI's start-up)."""
+def _run(kw: dict, plan: Callable[[ReleaseConfig], object]) -> None:
+    """Plan and carry out one release change under the repository's release lock (a dry run
+    writes nothing and takes no lock). The plan reads the files the change edits, so the lock
+    covers planning too: two commands never plan from the same state and both commit.
+    Imported lazily: git/kustomize machinery is not needed for `kustodian check`."""
     from kustodian.release.execute import execute
+    from kustodian.release.gitflow import release_lock
 
-    execute(config, changes, options, echo)
+    config = _config(kw["repo"])
+    options = _opts(kw)
+    if options.dry_run:
+        execute(config, plan(config), options, click.echo)
+        return
+    with release_lock(config.root):
+        execute(config, plan(config), options, click.echo)
 
 
 def _version(tag: str | None, digest: str | None) -> ImageVersion:
@@ -80,10 +89,9 @@ def bump(env: str, image: str | None, tag: str | None, digest: str | None, **kw)
     """Pin an image in one environment, editing only the changed bytes."""
     from kustodian.release.bump import plan_bump
 
-    config = _config(kw["repo"])
     version = _version(tag, digest)
-    changes = plan_bump(config, env, validate_name(image or config.image), version)
-    _execute(config, changes, _opts(kw), click.echo)
+    _run(kw, lambda config: plan_bump(config, env, validate_name(image or config.image),
+                                      version))
 
 
 @click.command()
@@ -96,10 +104,8 @@ def promote(source: str, target_env: str, image: str | None, force: bool, **kw) 
     """Copy the verified image pin (and settings file) to the next environment."""
     from kustodian.release.bump import plan_promote
 
-    config = _config(kw["repo"])
-    changes = plan_promote(config, source, target_env, validate_name(image or config.image),
-                           force)
-    _execute(config, changes, _opts(kw), click.echo)
+    _run(kw, lambda config: plan_promote(config, source, target_env,
+                                         validate_name(image or config.image), force))
 
 
 @click.group()
@@ -118,9 +124,8 @@ def canary_start(env: str, digest: str, tag: str | None, weight: int | None, **k
     """Deploy the canary image with its first traffic weight (canary replicas 1)."""
     from kustodian.release.canary import plan_start
 
-    config = _config(kw["repo"])
-    changes = plan_start(config, env, ImageVersion(tag=tag, digest=digest), weight)
-    _execute(config, changes, _opts(kw), click.echo)
+    version = ImageVersion(tag=tag, digest=digest)
+    _run(kw, lambda config: plan_start(config, env, version, weight))
 
 
 @canary.command("weight")
@@ -134,9 +139,7 @@ def canary_weight(weight: str, env: str, **kw) -> None:
     if weight != "next" and not (weight.isdigit() and 0 <= int(weight) <= 100):
         raise click.BadParameter(f"{weight!r} is not a weight 0..100 or `next`",
                                  param_hint="WEIGHT")
-    config = _config(kw["repo"])
-    changes = plan_weight(config, env, weight)
-    _execute(config, changes, _opts(kw), click.echo)
+    _run(kw, lambda config: plan_weight(config, env, weight))
 
 
 @canary.command("promote")
@@ -146,8 +149,7 @@ def canary_promote(env: str, **kw) -> None:
     """Stable takes the canary image; canary weight 0 and replicas 0."""
     from kustodian.release.canary import plan_promote_canary
 
-    config = _config(kw["repo"])
-    _execute(config, plan_promote_canary(config, env), _opts(kw), click.echo)
+    _run(kw, lambda config: plan_promote_canary(config, env))
 
 
 @canary.command("abort")
@@ -157,8 +159,7 @@ def canary_abort(env: str, **kw) -> None:
     """Send all traffic back to stable at once (weight 0, canary replicas 0)."""
     from kustodian.release.canary import plan_abort
 
-    config = _config(kw["repo"])
-    _execute(config, plan_abort(config, env), _opts(kw), click.echo)
+    _run(kw, lambda config: plan_abort(config, env))
 
 
 @canary.command("analyze")

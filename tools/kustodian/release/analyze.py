@@ -18,8 +18,8 @@ from kustodian.errors import KustodianError
 
 PROMOTE, ABORT, NOT_ENOUGH_DATA = 0, 1, 3
 VERDICTS = {PROMOTE: "promote", ABORT: "abort", NOT_ENOUGH_DATA: "not enough data"}
-DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
-LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DURATION_RE = re.compile(r"(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?", re.ASCII)
+LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 REQUESTS = "http_requests_total"
 BUCKETS = "http_request_duration_seconds_bucket"
 
@@ -41,11 +41,11 @@ class GateSettings:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise KustodianError(f"--prometheus {self.prometheus!r} is not an http(s) URL",
                                  hint="e.g. --prometheus http://prometheus.monitoring:9090")
-        if not self.window or not DURATION_RE.match(self.window) or not re.search(r"[1-9]",
+        if not self.window or not DURATION_RE.fullmatch(self.window) or not re.search(r"[1-9]",
                                                                                     self.window):
             raise KustodianError(f"--window {self.window!r} is not a Prometheus duration",
                                  hint="e.g. 30s, 5m, 1h30m")
-        if not LABEL_RE.match(self.track_label):
+        if not LABEL_RE.fullmatch(self.track_label):
             raise KustodianError(f"--track-label {self.track_label!r} is not a label name")
         for name in ("max_error_ratio", "max_p95_ratio", "min_requests", "timeout"):
             value = getattr(self, name)

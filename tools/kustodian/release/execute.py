@@ -51,6 +51,7 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
     if opts.commit:
         gitflow.ensure_repository(root)
         gitflow.check_clean(root, changes, opts.allow_dirty)
+        gitflow.check_fork_point(root, changes.env)
         start_branch = gitflow.current_branch(root)
     gate = opts.check and (opts.commit or opts.pr_body is not None)
     before = run_check(root, changes.overlays) if gate else None

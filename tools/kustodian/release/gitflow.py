@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import random
 import re
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from kustodian.errors import KustodianError
@@ -22,6 +28,57 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise KustodianError(f"git {' '.join(args[:2])} failed: {detail[-1] if detail else ''}")
     return proc
+
+
+LOCK_NAME = "kustodian-release.lock"
+
+
+def lock_path(root: Path) -> Path:
+    """Where release commands on `root` take their lock: in the repository's common git dir
+    (shared by every worktree of it), else a temp file named after the directory."""
+    proc = git(root, "rev-parse", "--path-format=absolute", "--git-common-dir", check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        return Path(proc.stdout.strip()) / LOCK_NAME
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
+
+
+@contextlib.contextmanager
+def release_lock(root: Path) -> Iterator[None]:
+    """Hold the repository's release lock, or fail at once when another command holds it.
+
+    Without it two release commands read the same files, each writes its own version and
+    one commits "bump to X" with a diff that pins Y. The lock is an flock: the kernel drops
+    it when the holder exits, so a killed command never leaves a stale lock behind.
+    """
+    path = lock_path(root)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise KustodianError(
+                f"another release command (pid {holder}) is running in this repository",
+                file=str(path),
+                hint="wait for it to finish and run this one again on the result") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)                # closing releases the flock
+
+
+def check_fork_point(root: Path, env: str) -> None:
+    """Refuse to branch a release of `env` from another environment's release branch (its
+    commit would carry that env's unreviewed change along)."""
+    branch = current_branch(root) or ""
+    parts = branch.split("/")
+    if len(parts) >= 3 and parts[0] == "release" and parts[1] != env:
+        raise KustodianError(
+            f"HEAD is on {branch}, a release branch of {parts[1]}: a release of {env} must "
+            "not fork from it",
+            hint="check out the branch the release goes to (e.g. git checkout main) first")
 
 
 def ensure_repository(root: Path) -> None:
@@ -100,6 +157,7 @@ def commit(root: Path, changes: ChangeSet) -> tuple[str, str]:
     branch = unique_branch(root, branch_name(changes))
     git(root, "checkout", "-q", "-b", branch)
     git(root, "add", "--", *[c.rel for c in changes.files])
+    verify_staged(root, changes)
     proc = subprocess.run(["git", *_identity(root), "commit", "-q", "-F", "-", "--",
                            *[c.rel for c in changes.files]],
                           cwd=root, input=commit_message(changes), text=True,
@@ -107,6 +165,41 @@ def commit(root: Path, changes: ChangeSet) -> tuple[str, str]:
     if proc.returncode != 0:
         raise KustodianError(f"git commit failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return branch, git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def _object_id(root: Path, spec: str) -> str | None:
+    proc = git(root, "rev-parse", "--verify", "--quiet", spec, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _blob_id(root: Path, rel: str, data: bytes | None) -> str | None:
+    """The blob id git stores for `data` at `rel` (clean filters and eol rules applied)."""
+    if data is None:
+        return None
+    proc = subprocess.run(["git", "hash-object", f"--path={rel}", "--stdin"], cwd=root,
+                          input=data, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise KustodianError(f"git hash-object failed for {rel}: {proc.stderr.decode().strip()}")
+    return proc.stdout.decode().strip()
+
+
+def verify_staged(root: Path, changes: ChangeSet) -> None:
+    """The commit about to be made is exactly the planned one: for every file, HEAD holds
+    what the plan read and the index holds what the plan wrote (the commit message is made
+    from the plan). Anything else means the tree changed underneath this command."""
+    for change in changes.files:
+        head = _object_id(root, f"HEAD:{change.rel}")
+        staged = _object_id(root, f":{change.rel}")
+        if head != _blob_id(root, change.rel, change.old):
+            problem = "changed in HEAD since the release was planned"
+        elif staged != _blob_id(root, change.rel, change.new):
+            problem = "was changed by something else after kustodian wrote it"
+        else:
+            continue
+        raise KustodianError(
+            f"{change.rel} {problem}: the commit would not match its message "
+            f"({changes.action} {changes.env}: {changes.before} -> {changes.after}); "
+            "nothing committed", hint="re-run the release command on the current tree")
 
 
 def push(root: Path, remote: str, target: str, attempts: int = 8) -> int:

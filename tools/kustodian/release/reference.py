@@ -4,6 +4,11 @@ Grammar (github.com/distribution/reference):
   name      := [domain '/'] path-component ['/' path-component]*
   tag       := [\\w][\\w.-]{0,127}
   digest    := algorithm ':' hex   (sha256: 64 lowercase hex, sha512: 128)
+
+Every pattern is applied with `fullmatch`: `$` also matches before a trailing newline, so a
+`re.match(...$)` check would let `1.0\n` through into a committed `newTag`. Only sha256 and
+sha512 digests are accepted (what registries serve); `md5:`, `sha1:` or unknown algorithms
+would let a weak or meaningless "pin" satisfy an environment that requires a digest.
 """
 
 from __future__ import annotations
@@ -18,16 +23,15 @@ _SEPARATOR = r"(?:[._]|__|-+)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
-NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
-_KNOWN_DIGESTS = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
+NAME_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}", re.ASCII)
 NAME_MAX = 255
 
 
 def validate_name(name: str) -> str:
     """An image name (`ghcr.io/acme/agent`, `agent-canary`), or a KustodianError."""
-    if not name or len(name) > NAME_MAX or not NAME_RE.match(name):
+    if not name or len(name) > NAME_MAX or not NAME_RE.fullmatch(name):
         raise KustodianError(
             f"invalid image name {name!r}",
             hint="names are lowercase path components separated by '/', optionally after a "
@@ -42,7 +46,7 @@ def validate_name(name: str) -> str:
 
 def validate_tag(tag: str) -> str:
     """A tag such as `1.4.2` or `v2-rc.1`, or a KustodianError."""
-    if not TAG_RE.match(tag or ""):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         raise KustodianError(
             f"invalid image tag {tag!r}",
             hint="a tag is 1-128 characters of [A-Za-z0-9_.-] and must not start with '.' or '-'")
@@ -50,19 +54,20 @@ def validate_tag(tag: str) -> str:
 
 
 def validate_digest(digest: str) -> str:
-    """A digest `algorithm:hex` (sha256 = 64 lowercase hex), or a KustodianError."""
-    if not DIGEST_RE.match(digest or ""):
-        raise KustodianError(
-            f"invalid image digest {digest!r}",
-            hint="a digest looks like sha256:<64 lowercase hex characters>")
-    algorithm, _, hexpart = digest.partition(":")
-    known = _KNOWN_DIGESTS.get(algorithm)
-    if known and not known.match(hexpart):
+    """A digest `sha256:<64 hex>` or `sha512:<128 hex>` (lowercase), or a KustodianError."""
+    if isinstance(digest, str) and DIGEST_RE.fullmatch(digest):
+        return digest
+    algorithm, sep, hexpart = (digest or "").partition(":") if isinstance(digest, str) else \
+        ("", "", "")
+    if sep and algorithm in ("sha256", "sha512"):
         size = 64 if algorithm == "sha256" else 128
         raise KustodianError(
-            f"invalid {algorithm} digest {digest!r}: expected exactly {size} lowercase hex "
+            f"invalid image digest {digest!r}: {algorithm} needs exactly {size} lowercase hex "
             f"characters, got {len(hexpart)}")
-    return digest
+    raise KustodianError(
+        f"invalid image digest {digest!r}",
+        hint="a digest is sha256:<64 lowercase hex> or sha512:<128 lowercase hex>; other "
+             "algorithms (md5, sha1, ...) do not pin an image")
 
 
 @dataclass(frozen=True)
