@@ -136,11 +136,15 @@ def test_network_policies_default_deny_and_cover_every_pod(overlay, render):
     assert sorted(peers) == ["agent", "redis-backup"]
     agent = next(p for p in policies if p["metadata"]["name"] == "agent")
     sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-               for rule in agent["spec"]["ingress"] for peer in rule["from"]]
+               for rule in agent["spec"]["ingress"] for peer in rule["from"]
+               if "namespaceSelector" in peer]
     assert sorted(sources) == ["gateway-system", "monitoring"]
     scraper = next(peer for rule in agent["spec"]["ingress"] for peer in rule["from"]
-                   if "podSelector" in peer)
+                   if "podSelector" in peer and "namespaceSelector" in peer)
     assert scraper["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    local = [peer["podSelector"]["matchLabels"] for rule in agent["spec"]["ingress"]
+             for peer in rule["from"] if "namespaceSelector" not in peer]
+    assert local == [{"app.kubernetes.io/name": "agent-smoke"}]     # the post-sync smoke Job
     assert [p["port"] for rule in agent["spec"]["ingress"] for p in rule["ports"]] == ["http"]
     egress_ports = sorted({p["port"] for rule in agent["spec"]["egress"] for p in rule["ports"]})
     assert egress_ports == [53, 443, 6379]
