@@ -11,6 +11,21 @@ from deploy_helpers import ENV_NAMESPACE, by_kind, kustomize_build, one
 REPO_URL = "https://github.com/acme/agent-gitops.git"
 EXPECTED_PATHS = {"agent-dev": "overlays/dev", "agent-staging": "overlays/staging-canary",
                   "agent-prod": "overlays/prod-canary"}
+# Overlays an env can switch to (delivery strategy: docs/delivery.md): each must render and be
+# allowed by the AppProject as it is, so a switch is the Application's path and nothing else.
+ALTERNATIVES = {"agent-staging": "overlays/staging-bluegreen",
+                "agent-prod": "overlays/prod-bluegreen"}
+
+
+def test_the_deployed_overlay_of_each_env_is_the_one_in_the_repo_config(applications,
+                                                                        repo_root):
+    """.kustodian.yaml environments.deploy names the one overlay per env that Argo CD syncs
+    (what `canary auto` and the scheduled workflow act on)."""
+    from kustodian.release.config import load_config
+
+    config = load_config(repo_root)
+    assert {f"agent-{env}": path for env, path in config.deploy.items()} == \
+        {name: app["spec"]["source"]["path"] for name, app in applications.items()}
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +59,13 @@ def test_no_namespace_is_owned_twice(applications):
     assert sorted(namespaces) == sorted(ENV_NAMESPACE.values())
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_PATHS))
-def test_source_path_exists_renders_and_is_allowed(name, applications, project, repo_root,
-                                                   kustomize_bin):
+@pytest.mark.parametrize(("name", "path"), sorted([*EXPECTED_PATHS.items(),
+                                                    *ALTERNATIVES.items()]))
+def test_source_path_exists_renders_and_is_allowed(name, path, applications, project,
+                                                   repo_root, kustomize_bin):
     app = applications[name]
-    source, destination = app["spec"]["source"], app["spec"]["destination"]
+    source = {**app["spec"]["source"], "path": path}
+    destination = app["spec"]["destination"]
     path = repo_root / source["path"]
     assert (path / "kustomization.yaml").is_file(), f"{source['path']} is not a kustomization"
     resources = kustomize_build(kustomize_bin, path)
@@ -94,9 +111,12 @@ def test_sync_policy_per_env(name, automated, applications):
 
 @pytest.mark.parametrize("name", ["agent-staging", "agent-prod"])
 def test_hpa_managed_replicas_are_ignored(name, applications):
-    (rule,) = applications[name]["spec"]["ignoreDifferences"]
-    assert rule == {"group": "apps", "kind": "Deployment", "name": "agent",
-                    "jsonPointers": ["/spec/replicas"]}
+    stable, colour = applications[name]["spec"]["ignoreDifferences"]
+    assert stable == {"group": "apps", "kind": "Deployment", "name": "agent",
+                      "jsonPointers": ["/spec/replicas"]}
+    (expression,) = colour["jqPathExpressions"]
+    assert colour == {"group": "apps", "kind": "Deployment", "jqPathExpressions": [expression]}
+    assert "kustodian.io/active-color" in expression and expression.endswith(".spec.replicas")
 
 
 def test_dev_has_no_hpa_so_nothing_is_ignored(applications):

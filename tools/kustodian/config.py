@@ -72,6 +72,7 @@ class RepoConfig:
 
     root: Path
     env_order: list[str] = field(default_factory=list)
+    env_deploy: dict[str, str] = field(default_factory=dict)   # env -> overlay Argo CD syncs
     overlays: dict[str, dict[str, Any]] = field(default_factory=dict)
     release: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
@@ -259,6 +260,11 @@ def load_config(root: Path) -> RepoConfig:
     if order is not None and not (isinstance(order, list) and all(isinstance(e, str)
                                                                   for e in order)):
         raise KustodianError("environments.order must be a list of env names", file=display)
+    deploy = envs.get("deploy") if isinstance(envs, dict) else None
+    if deploy is not None and not (isinstance(deploy, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in deploy.items())):
+        raise KustodianError("environments.deploy must map env names to overlay dirs",
+                             file=display)
     overlays = data.get("overlays") or {}
     if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
         raise KustodianError("overlays must map overlay dirs to {env: ...}", file=display)
@@ -266,7 +272,7 @@ def load_config(root: Path) -> RepoConfig:
     if not isinstance(profiles_raw, dict):
         raise KustodianError("profiles must map env names to profiles", file=display)
     return RepoConfig(
-        root=root, env_order=list(order or []),
+        root=root, env_order=list(order or []), env_deploy=dict(deploy or {}),
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         release=data.get("release") or {}, path=path,
         pod_kinds=_pod_kinds(data.get("pod_kinds"), display),

@@ -55,7 +55,7 @@ def _opts(kw: dict) -> Options:
                    target=kw["target"], check=not kw["no_check"])
 
 
-def _run(kw: dict, plan: Callable[[ReleaseConfig], object]) -> None:
+def _run(kw: dict, plan: Callable[[ReleaseConfig], object], **gate) -> None:
     """Plan and carry out one release change under the repository's release lock (a dry run
     writes nothing and takes no lock). The plan reads the files the change edits, so the lock
     covers planning too: two commands never plan from the same state and both commit.
@@ -65,6 +65,8 @@ def _run(kw: dict, plan: Callable[[ReleaseConfig], object]) -> None:
 
     config = _config(kw["repo"])
     options = _opts(kw)
+    for key, value in gate.items():
+        setattr(options, key, value)
     if options.dry_run:
         execute(config, plan(config), options, click.echo)
         return
@@ -191,4 +193,62 @@ def canary_analyze(fmt: str, **kw) -> None:
     sys.exit(verdict.code)
 
 
-COMMANDS = [bump, promote, canary]
+@click.group()
+def bluegreen() -> None:
+    """Blue-green releases: deploy the idle colour, switch, roll back, finish."""
+
+
+def _gated(kw: dict, step: str) -> dict:
+    """switch and rollback move all traffic at once: the policy gate always runs."""
+    from kustodian.release.bluegreen import GATE_RULES
+
+    if kw["no_check"]:
+        raise KustodianError(f"bluegreen {step} always runs the policy gate; --no-check is "
+                             "refused", hint="fix the findings the gate reports instead")
+    return {"gate_always": True, "must_pass": GATE_RULES}
+
+
+@bluegreen.command("deploy")
+@click.option("--env", "env", required=True)
+@click.option("--tag", default=None, help="Image tag, e.g. 1.4.2.")
+@click.option("--digest", default=None, help="Image digest, sha256:<64 hex>.")
+@_release_options
+def bluegreen_deploy(env: str, tag: str | None, digest: str | None, **kw) -> None:
+    """Give the idle colour the image and the active colour's size (reachable as preview)."""
+    from kustodian.release.bluegreen import plan_deploy
+
+    version = _version(tag, digest)
+    _run(kw, lambda config: plan_deploy(config, env, version))
+
+
+@bluegreen.command("switch")
+@click.option("--env", "env", required=True)
+@_release_options
+def bluegreen_switch(env: str, **kw) -> None:
+    """Send all public traffic to the idle colour (refused unless the policy gate passes)."""
+    from kustodian.release.bluegreen import plan_switch
+
+    _run(kw, lambda config: plan_switch(config, env), **_gated(kw, "switch"))
+
+
+@bluegreen.command("rollback")
+@click.option("--env", "env", required=True)
+@_release_options
+def bluegreen_rollback(env: str, **kw) -> None:
+    """Switch back to the previous colour while it still runs."""
+    from kustodian.release.bluegreen import plan_rollback
+
+    _run(kw, lambda config: plan_rollback(config, env), **_gated(kw, "rollback"))
+
+
+@bluegreen.command("finish")
+@click.option("--env", "env", required=True)
+@_release_options
+def bluegreen_finish(env: str, **kw) -> None:
+    """Scale the previous colour to 0 once release.bluegreen_hold has passed since the switch."""
+    from kustodian.release.bluegreen import plan_finish
+
+    _run(kw, lambda config: plan_finish(config, env))
+
+
+COMMANDS = [bump, promote, canary, bluegreen]

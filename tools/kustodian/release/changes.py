@@ -36,6 +36,8 @@ class ChangeSet:
     source_env: str | None = None
     slug: str = ""                   # branch name part, e.g. "1.4.2-0123abcd4567"
     subject: str = ""                # commit subject (default: derived from the action)
+    details: list[str] = field(default_factory=list)    # why, with numbers: the commit body
+    trailers: dict[str, str] = field(default_factory=dict)   # extra `Key: value` trailers
 
     def add(self, path: Path, rel: str, old: bytes | None, new: bytes) -> None:
         if old == new:

@@ -26,6 +26,8 @@ class Options:
     remote: str = "origin"
     target: str | None = None
     check: bool = True
+    gate_always: bool = False        # run the gate even when only writing files
+    must_pass: frozenset[str] = frozenset()   # rules with no finding at all after the change
 
 
 class GateRefused(KustodianError):
@@ -53,7 +55,7 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
         gitflow.check_clean(root, changes, opts.allow_dirty)
         gitflow.check_fork_point(root, changes.env)
         start_branch = gitflow.current_branch(root)
-    gate = opts.check and (opts.commit or opts.pr_body is not None)
+    gate = opts.check and (opts.commit or opts.pr_body is not None or opts.gate_always)
     before = run_check(root, changes.overlays) if gate else None
     rendered_before = _render_all(config, changes.overlays) if opts.pr_body else None
     changes.apply()
@@ -66,6 +68,12 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
                 raise GateRefused(f"the change adds {len(added)} policy finding(s); refused and "
                                   f"restored the files:\n{listing}",
                                   hint="fix the findings or release another version")
+            failing = [f for f in after.findings if f.get("rule") in opts.must_pass]
+            if failing:
+                listing = "\n".join(f"  {describe(f)}" for f in failing)
+                raise GateRefused(f"the policy gate does not pass after the change; refused "
+                                  f"and restored the files:\n{listing}",
+                                  hint="fix the overlay before this step")
         if opts.pr_body is not None:
             rendered = rendered_diff(rendered_before or {}, _render_all(config, changes.overlays))
             write_atomic(opts.pr_body, pr_body(changes, rendered, before, after).encode())

@@ -143,7 +143,10 @@ def commit_message(changes: ChangeSet) -> str:
                 f"To: {changes.after}"]
     if changes.source_env:
         trailers.append(f"Source-Env: {changes.source_env}")
-    return f"{subject}\n\nFiles:\n{body}\n\n" + "\n".join(trailers) + "\n"
+    trailers += [f"{key}: {value}" for key, value in changes.trailers.items()]
+    why = "".join(f"{line}\n" for line in changes.details)
+    return (f"{subject}\n\n" + (f"{why}\n" if why else "") + f"Files:\n{body}\n\n"
+            + "\n".join(trailers) + "\n")
 
 
 def _identity(root: Path) -> list[str]:
