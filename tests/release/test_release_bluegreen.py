@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import release_helpers as rh
-from release_helpers import DIGEST_A, git, kustodian
+from release_helpers import DIGEST_A
+from support.cli import Run, git, init_repo
+from support.cli import kustodian as run_kustodian
 
 REPO = Path(__file__).resolve().parents[2]
 PARTS = [".kustodian.yaml", "base", "components", "overlays", "policies"]
@@ -27,7 +29,11 @@ def copy(tmp_path: Path) -> Path:
             shutil.copytree(source, dest / part)
         else:
             shutil.copy2(source, dest / part)
-    return rh.init_repo(dest)
+    return init_repo(dest)
+
+
+def kustodian(repo: Path, *args: str) -> Run:
+    return run_kustodian(*args, cwd=repo)
 
 
 def ok(repo: Path, *args: str) -> str:

@@ -19,11 +19,12 @@ fixture repository.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from release.release_helpers import DIGEST_A, copy_fixture, git, kustodian, snapshot
+from release.release_helpers import DIGEST_A, copy_fixture, snapshot
+from support.cli import Run, git
+from support.cli import kustodian as run_kustodian
 
 MD5 = "md5:" + "0" * 32
 
@@ -33,7 +34,11 @@ def repo(tmp_path: Path) -> Path:
     return copy_fixture(tmp_path / "repo")
 
 
-def _refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
+def kustodian(repo: Path, *args: str) -> Run:
+    return run_kustodian(*args, cwd=repo)
+
+
+def _refused(proc: Run, *needles: str) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     for needle in needles:
