@@ -39,7 +39,8 @@ def command_for(words: list[str]) -> tuple[click.Command, list[str]]:
     return command, rest
 
 
-@pytest.mark.parametrize("name", ["bump-dev.yaml", "promote.yaml", "canary.yaml"])
+@pytest.mark.parametrize("name", ["bump-dev.yaml", "promote.yaml", "canary.yaml",
+                                  "canary-auto.yaml"])
 def test_workflow_uses_existing_options(name: str) -> None:
     calls = invocations(load(name))
     assert calls, f"{name} never calls kustodian"
@@ -73,3 +74,21 @@ def test_promote_opens_a_pull_request_with_the_generated_body() -> None:
     assert "--pr-body" in scripts and "gh pr create" in scripts and "--body-file" in scripts
     assert "${{" not in scripts
     assert flow["permissions"]["pull-requests"] == "write"
+
+
+def test_canary_auto_runs_on_a_schedule_for_every_canary_env() -> None:
+    from kustodian.release.config import load_config
+
+    flow = load("canary-auto.yaml")
+    triggers = flow.get("on") or flow.get(True)
+    assert "schedule" in triggers and triggers["schedule"][0]["cron"].startswith("*/")
+    job = flow["jobs"]["reconcile"]
+    config = load_config(WORKFLOWS.parents[1])
+    canary_envs = {o.env for o in config.overlays.values() if o.canary}
+    assert set(job["strategy"]["matrix"]["env"]) == canary_envs
+    assert job["concurrency"]["group"] == "canary-${{ matrix.env }}"   # shared with canary.yaml
+    assert job["steps"][0]["with"]["fetch-depth"] == 0                 # soak from commit times
+    (call,) = invocations(flow)
+    assert call[:2] == ["canary", "auto"]
+    scripts = "".join(s.get("run", "") for s in job["steps"])
+    assert "--commit" in scripts and "--push" in scripts and "${{" not in scripts

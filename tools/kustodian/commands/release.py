@@ -68,10 +68,14 @@ def _run(kw: dict, plan: Callable[[ReleaseConfig], object], **gate) -> None:
     for key, value in gate.items():
         setattr(options, key, value)
     if options.dry_run:
-        execute(config, plan(config), options, click.echo)
+        changes = plan(config)
+        if changes is not None:
+            execute(config, changes, options, click.echo)
         return
     with release_lock(config.root):
-        execute(config, plan(config), options, click.echo)
+        changes = plan(config)
+        if changes is not None:          # None: the plan decided not to move (canary auto)
+            execute(config, changes, options, click.echo)
 
 
 def _version(tag: str | None, digest: str | None) -> ImageVersion:
@@ -162,6 +166,31 @@ def canary_abort(env: str, **kw) -> None:
     from kustodian.release.canary import plan_abort
 
     _run(kw, lambda config: plan_abort(config, env))
+
+
+@canary.command("auto")
+@click.option("--env", "env", required=True)
+@click.option("--prometheus", default=None,
+              help="Prometheus base URL (default: release.canary_analysis.prometheus).")
+@click.option("--window", default=None, help="PromQL range (default: from the repo config).")
+@_release_options
+def canary_auto(env: str, prometheus: str | None, window: str | None, **kw) -> None:
+    """One reconciliation step: abort, advance, promote or wait, from git and Prometheus.
+
+    Idempotent: run it on a schedule. Exit 0 whether it moved or waited (it says which and
+    why); 2 when Prometheus cannot be asked or the repository is not as expected.
+    """
+    from kustodian.release.auto import decide
+
+    def plan(config: ReleaseConfig):
+        decision = decide(config, env, {"prometheus": prometheus, "window": window})
+        click.echo(f"canary auto: {decision.action}: {decision.reason}")
+        if decision.changes is not None:
+            for line in decision.changes.details:
+                click.echo(f"  {line}")
+        return decision.changes
+
+    _run(kw, plan)
 
 
 @canary.command("analyze")
