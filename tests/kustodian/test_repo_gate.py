@@ -16,7 +16,8 @@ def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin
     assert out.returncode == 0
     targets = data["summary"]["overlays"]
     for overlay in ("overlays/dev", "overlays/staging", "overlays/staging-canary",
-                    "overlays/prod", "overlays/prod-canary", "argocd", "argocd/bootstrap"):
+                    "overlays/staging-bluegreen", "overlays/prod", "overlays/prod-canary",
+                    "overlays/prod-bluegreen", "argocd", "argocd/bootstrap"):
         assert overlay in targets
     assert not any("release" in t for t in targets)   # kind: Component dirs are not rendered
     assert data["summary"]["resources"] > 50
@@ -25,7 +26,8 @@ def test_repository_overlays_pass_with_zero_findings(kustomize_bin, conftest_bin
 def test_env_option_selects_that_envs_overlays(kustomize_bin):
     out = kustodian("check", "--no-conftest", "--no-schema", "--format", "json", "--env", "prod")
     assert out.returncode in (0, 1), out.stderr
-    assert set(out.json()["summary"]["overlays"]) == {"overlays/prod", "overlays/prod-canary"}
+    assert set(out.json()["summary"]["overlays"]) == {"overlays/prod", "overlays/prod-canary",
+                                                      "overlays/prod-bluegreen"}
 
 
 def test_policies_md_is_up_to_date():
