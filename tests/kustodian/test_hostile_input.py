@@ -5,7 +5,6 @@ outside the repository, merge keys that Kubernetes reads differently from YAML 1
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -159,5 +158,11 @@ def test_merge_keys_never_take_the_fast_path_and_are_refused(text: str) -> None:
         yamlio.load_documents(text, "m.yaml")
 
 
-if __name__ == "__main__":   # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
+def test_node_count_is_bounded_before_loading(monkeypatch) -> None:
+    """Millions of tiny nodes in one file cost gigabytes once loaded: counted first."""
+    monkeypatch.setattr(yamlio, "MAX_NODES", 10_000)
+    text = "a: [" + ",".join("1" for _ in range(20_000)) + "]\n"
+    with pytest.raises(KustodianError, match="more than 10000 YAML nodes"):
+        yamlio.load_documents(text, "many.yaml")
+    assert yamlio.load_documents(text, "rendered", strict=False)   # kustomize output
+    assert yamlio.load_documents("a: [1, 2, 3]\n", "small.yaml")

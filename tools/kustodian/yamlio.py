@@ -33,6 +33,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024       # one manifest file
 MAX_RENDERED_BYTES = 256 * 1024 * 1024  # one rendered overlay (kustomize output)
 MAX_EXPANDED_NODES = 1_000_000          # nodes after alias expansion (billion-laughs guard)
 MAX_ALIASES = 10_000
+MAX_NODES = 4_000_000                   # nodes in one file read as a manifest (not rendered)
 MAX_DEPTH = 500                         # nesting levels (Kubernetes objects need < 50)
 _BLOCK_PREFIX = 100                     # see check_structure
 
@@ -192,11 +193,13 @@ def check_size(text: str | bytes, file: str, limit: int = MAX_FILE_BYTES) -> Non
             file=file, hint="split the file, or check that it is really a Kubernetes manifest")
 
 
-def check_structure(text: str, file: str) -> None:
+def check_structure(text: str, file: str, max_nodes: int | None = None) -> None:
     """Refuse texts no loader should see: nested deeper than `MAX_DEPTH` (the C loader and
-    yaml-rs recurse per level and overflow the stack: a segfault, not an error), or with
-    aliases that expand past `MAX_EXPANDED_NODES` nodes or number more than `MAX_ALIASES`.
-    Without aliases the node count is bounded by the size limit.
+    yaml-rs recurse per level and overflow the stack: a segfault, not an error), with
+    aliases that expand past `MAX_EXPANDED_NODES` nodes or number more than `MAX_ALIASES`,
+    or (with `max_nodes`) more nodes than that. A text has at most 2 * len + 1 nodes without
+    aliases (an empty value takes no character, its key at least one), so only texts longer
+    than half of `max_nodes` are counted.
 
     A cheap bound settles ordinary texts: flow nesting cannot exceed the number of `[`/`{`
     that open a non-empty collection, and block nesting cannot exceed twice the width of the
@@ -206,6 +209,7 @@ def check_structure(text: str, file: str) -> None:
     if flow + 2 * _BLOCK_PREFIX + 2 > MAX_DEPTH:   # empty `[]`/`{}` open nothing
         flow -= text.count("[]") + text.count("{}")
     if (flow + 2 * _BLOCK_PREFIX + 2 <= MAX_DEPTH and not _DEEP_PREFIX.search(text)
+            and (max_nodes is None or 2 * len(text) + 1 <= max_nodes)
             and ("*" not in text or "&" not in text or not _ANCHOR_HINT.search(text)
                  or not _ALIAS_HINT.search(text))):
         return
@@ -248,6 +252,11 @@ def check_structure(text: str, file: str) -> None:
                     f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
                     "(an alias bomb?)", file=file, line=event.start_mark.line + 1,
                     hint="remove the nested anchors/aliases")
+            if max_nodes is not None and total > max_nodes:
+                raise KustodianError(
+                    f"more than {max_nodes} YAML nodes in one file", file=file,
+                    line=event.start_mark.line + 1,
+                    hint="split the file; one manifest file rarely needs a tenth of that")
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file) from None
 
@@ -309,7 +318,7 @@ def load_documents(text: str, file: str, *, strict: bool = True,
     parse for `compose_file(keep_nodes_as)`, so positions never need a second parse.
     """
     check_size(text, file, MAX_FILE_BYTES if strict else MAX_RENDERED_BYTES)
-    check_structure(text, file)
+    check_structure(text, file, MAX_NODES if strict else None)
     fast = _fast_documents(text)
     if fast is not None:
         docs, starts = fast
