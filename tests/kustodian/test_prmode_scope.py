@@ -365,6 +365,8 @@ def test_cli_base_change_checks_every_overlay_using_it_and_nothing_else(cli_repo
 
 def test_cli_deleted_overlay_is_compared_with_the_base(cli_repo):
     shutil.copytree(cli_repo / "overlays/dev", cli_repo / "overlays/qa")
+    edit_file(cli_repo / ".kustodian.yaml", "  overlays/dev: {env: dev}\n",
+              "  overlays/dev: {env: dev}\n  overlays/qa: {env: dev}\n")   # an env: no error
     edit_file(cli_repo / "overlays/qa/kustomization.yaml", "patches:",
               "images:\n  - name: ghcr.io/acme/agent\n    newName: docker.io/library/agent\n"
               "    newTag: \"1.0\"\npatches:")

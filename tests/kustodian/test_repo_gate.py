@@ -61,6 +61,8 @@ def test_nested_kustomizations_are_targets_unless_an_enclosing_one_includes_them
         "argocd/included/b.yaml": cm.format("b"),
         "argocd/bootstrap/kustomization.yaml": "resources:\n  - root.yaml\n",
         "argocd/bootstrap/root.yaml": cm.format("root"),
+        ".kustodian.yaml": "overlays:\n  argocd: {env: platform}\n"
+                           "  argocd/bootstrap: {env: platform}\n",
     }.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)

@@ -80,6 +80,8 @@ class RepoConfig:
     pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
     exemptions: ExemptionPolicy = field(default_factory=ExemptionPolicy)
     kubernetes_version: tuple[int, int] | None = None
+    applications: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {env}
+    repo_urls: list[str] = field(default_factory=list)   # URLs that mean "this repository"
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -112,10 +114,12 @@ def canonical_env(name: str | None, order: list[str]) -> str | None:
 def infer_env(dirname: str, order: list[str]) -> str | None:
     """`prod`, `prod-canary`, `prod-eu`, `production` -> `prod` (a known env name)."""
     names = list(order) or list(KNOWN_ENVS)
+    names += [alias for alias, env in ALIASES.items() if env in names or not order]
     lowered = dirname.lower()
     for env in sorted(names, key=len, reverse=True):
         if lowered == env or lowered.startswith(env + "-") or lowered.startswith(env + "_"):
-            return canonical_env(env, list(order))
+            return canonical_env(ALIASES.get(env, env) if env not in order else env,
+                                 list(order))
     return None
 
 
@@ -268,6 +272,17 @@ def load_config(root: Path) -> RepoConfig:
     overlays = data.get("overlays") or {}
     if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
         raise KustodianError("overlays must map overlay dirs to {env: ...}", file=display)
+    applications = data.get("applications") or {}
+    if not isinstance(applications, dict) or not all(isinstance(v, dict)
+                                                     for v in applications.values()):
+        raise KustodianError("applications must map Argo CD Application names to {env: ...}",
+                             file=display)
+    urls = data.get("repoURLs") or []
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise KustodianError("repoURLs must be a list of git URLs (this repository's)",
+                             file=display)
     profiles_raw = data.get("profiles") or {}
     if not isinstance(profiles_raw, dict):
         raise KustodianError("profiles must map env names to profiles", file=display)
@@ -278,4 +293,5 @@ def load_config(root: Path) -> RepoConfig:
         pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
         kubernetes_version=_kubernetes_version(data.get("kubernetes_version"), display),
         profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()},
+        applications={str(k): v for k, v in applications.items()}, repo_urls=list(urls),
         exemptions=_exemption_policy(data.get("exemptions"), display))

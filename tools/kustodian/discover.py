@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from kustodian.config import RepoConfig
 from kustodian.errors import KustodianError
@@ -26,6 +27,9 @@ class Target:
     display: str                      # repository-relative (or as given) path
     env: str | None = None
     files: list[Path] = field(default_factory=list)
+    explicit: bool = False            # named on the command line (its env may stay unknown)
+    application: str | None = None    # the Argo CD Application this target renders for
+    recipe: Any = None                # its source's render recipe (kustodian.argocd.sources)
 
 
 def is_dockerfile(path: Path) -> bool:
@@ -86,6 +90,9 @@ def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Pat
         parent = os.path.dirname(current)
         enclosing = enclosing_of.get(parent, ()) + ((parent,) if parent in trees else ())
         enclosing_of[current] = enclosing
+        if "Chart.yaml" in names and name_in(names) is None:
+            dirs[:] = []    # a Helm chart: its templates are not manifests; Applications
+            continue        # render it (kustodian.argocd)
         kname = name_in(names)
         if kname is not None:
             trees.add(current)
@@ -115,6 +122,16 @@ def _included_dirs(tree: Path) -> frozenset[Path]:
     return frozenset((tree / e).resolve() for e in entries if (tree / e).is_dir())
 
 
+def _has_manifests(root: Path) -> bool:
+    """Whether a kustomization or manifest file lies anywhere under root (hidden dirs
+    aside); stops at the first."""
+    for _current, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(n.endswith(MANIFEST_SUFFIXES) or n == "Kustomization" for n in names):
+            return True
+    return False
+
+
 @dataclass
 class _Roots:
     """The validated PATHs (or default roots): dirs to walk, plain files, Dockerfiles."""
@@ -122,19 +139,25 @@ class _Roots:
     dirs: list[tuple[Path, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     dockerfiles: list[Path] = field(default_factory=list)
+    whole: bool = False             # no overlays/ or argocd/: the whole repository is walked
 
 
 def _roots(paths: list[str], root: Path) -> _Roots:
     """Check the PATHs and sort them into dirs to walk, plain files and Dockerfiles; no PATH:
-    overlays/ and argocd/. Components are skipped (an error when named explicitly)."""
+    overlays/ and argocd/, or the whole repository when it has neither. Components are
+    skipped (an error when named explicitly)."""
     explicit = bool(paths)
     found = _Roots()
     if not explicit:
         candidates = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
-        if not candidates:
-            raise KustodianError(
-                f"no overlays/ or argocd/ directory under {root}",
-                hint="pass the overlay directories or manifest files to check as PATH")
+        if not candidates:         # e.g. envs/ + variants/, or one dir per app: all of it
+            candidates = [root]
+            found.whole = True
+            if not _has_manifests(root):
+                raise KustodianError(
+                    f"no overlays/ or argocd/ directory under {root}, and no kustomization "
+                    "or YAML manifest anywhere in it",
+                    hint="pass the overlay directories or manifest files to check as PATH")
     else:
         candidates = [Path(p) for p in paths]
     for path in candidates:
@@ -167,6 +190,9 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
     plain, dockerfiles = list(roots.files), list(roots.dockerfiles)
     for path, shown in roots.dirs:
         overlays, files = _walk(path, root)
+        if roots.whole:   # bases other kustomizations build on are checked through them
+            included = set().union(*(_included_dirs(o) for o, _ in overlays))
+            overlays = [(o, where) for o, where in overlays if o.resolve() not in included]
         targets.extend(_overlay_target(o, root, config, env, explicit, shown=where)
                        for o, where in overlays)
         plain.extend(files)
@@ -286,4 +312,4 @@ def _overlay_target(path: Path, root: Path, config: RepoConfig, env: str | None,
     shown = shown or display_path(path, root)
     own = config.env_for(shown)
     chosen = (env or own) if explicit else own
-    return Target("overlay", path, shown, chosen)
+    return Target("overlay", path, shown, chosen, explicit=explicit)

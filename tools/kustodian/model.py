@@ -76,6 +76,7 @@ class Finding:
     status: str | None = None        # PR mode: "new", "unchanged" or "fixed"
     field_path: FieldPath | None = None   # the offending field in the rendered resource
     title: str | None = None         # the rule's one-line title
+    application: str | None = None   # the Argo CD Application(s) that deploy the target
 
     def fingerprint(self) -> tuple:
         """Identity across revisions: no line numbers (they move when unrelated lines change),
@@ -179,4 +180,5 @@ class Report:
     resources: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     rendered: dict[str, str] = field(default_factory=dict)   # overlay dir -> rendered YAML
+    targets: list[dict] = field(default_factory=list)        # {target, env, application}
     errors: list[str] = field(default_factory=list)          # render/parse errors (exit 2)

@@ -59,6 +59,7 @@ class CheckOptions:
     policy_dir: Path | None = None
     workers: int | None = None
     today: dt.date | None = None
+    this_repo: frozenset[str] | None = None   # normalized URLs meaning "this repository"
 
 
 @dataclass
@@ -87,6 +88,9 @@ class Pipeline:
     _shown: dict[str, str] = field(default_factory=dict)   # absolute file -> display path
     _root_prefix: str | None = None
     _k8s_version: tuple[int, int] | None = None
+    _found: list = field(default_factory=list)              # Argo CD objects seen (Found)
+    _apps_of: dict[str, list[str]] = field(default_factory=dict)  # target -> Applications
+    _app_targets: list[Target] = field(default_factory=list)     # planned from Applications
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -117,7 +121,7 @@ class Pipeline:
         self._warm_up()   # imports and schema loading overlap with the kustomize processes
         for t in targets:
             if t.kind == "files":
-                self._guard(t.display, lambda t=t: self._evaluate(self._load_files(t)))
+                self._guard(t.display, lambda t=t: self._check(self._load_files(t)))
         by_path = {t.path: t for t in overlays}
         for rendered in pending:
             render_time += rendered.seconds
@@ -126,7 +130,15 @@ class Pipeline:
                 self.report.errors.append(self._render_error(target, rendered))
                 continue
             self._guard(target.display,
-                        lambda t=target, r=rendered: self._evaluate(self._load_rendered(t, r)))
+                        lambda t=target, r=rendered: self._check(self._load_rendered(t, r)))
+        if self._found:
+            t0 = time.perf_counter()
+            from kustodian.argocd.pipeline import follow_applications
+
+            render_time += follow_applications(self, targets)
+            timings["argocd_s"] = round(time.perf_counter() - t0, 4)
+        self._env_errors(targets)
+        self._list_targets(targets)
         timings["render_cpu_s"] = round(render_time, 4)
         if self.options.conftest:
             t0 = time.perf_counter()
@@ -138,6 +150,48 @@ class Pipeline:
         self.report.findings.sort(key=_sort_key)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         return self.report
+
+    def _check(self, group: _Group) -> None:
+        """Evaluate one loaded target, noting the Argo CD objects it holds (they deploy
+        targets of their own: kustodian.argocd.pipeline follows them)."""
+        from kustodian.argocd.model import APP_KINDS, is_argocd_object
+
+        for r in group.resources:
+            if r.kind in APP_KINDS and is_argocd_object(r.obj):
+                self._found.append((group, r))
+        self._evaluate(group)
+
+    def _env_errors(self, targets: list[Target]) -> None:
+        """A target found without PATH whose env nobody can tell is an error (prod-only
+        rules would silently not run), unless an Application deploys it under an env."""
+        from kustodian.config import CONFIG_NAME
+
+        covered = {t.path for t in self._app_targets if t.env}
+        for t in targets:
+            if t.kind == "overlay" and t.env is None and not t.explicit \
+                    and t.path not in covered:
+                self.report.errors.append(str(KustodianError(
+                    "no environment for this target: prod-only rules would not run",
+                    file=t.display,
+                    hint=f"map it in {CONFIG_NAME}: `overlays: {{{t.display}: {{env: prod}}}}` "
+                         "(or name its dir after the env, e.g. overlays/prod, or deploy it "
+                         "through an Argo CD Application with an env)")))
+
+    def _list_targets(self, targets: list[Target]) -> None:
+        """Every checked target with its env and the Applications that deploy it."""
+        for t in [*targets, *self._app_targets]:
+            if t.kind == "dockerfile":
+                continue
+            apps = self._apps_of.get(t.display) or ([t.application] if t.application else [])
+            self.report.targets.append({"target": t.display, "kind": t.kind, "env": t.env,
+                                        "applications": apps})
+        if self._apps_of:
+            from dataclasses import replace
+
+            self.report.findings = [
+                replace(f, application=", ".join(self._apps_of[f.overlay]))
+                if f.application is None and f.overlay in self._apps_of else f
+                for f in self.report.findings]
 
     def _policy_rule_ids(self) -> frozenset[str]:
         """Kebab-case string literals of the Rego policies: the rule ids an exemption may

@@ -11,6 +11,8 @@ list, or an OverlayScope (kustodian.discover.DiscoveryScope) that answers for th
 change reaches, so a one-file change in a monorepo never walks the whole tree.
 `run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`;
 `prepare(tree, overlays)` is told each side's overlays first (the CLI starts their renders).
+`always(git, base_commit)` names overlays checked on every change (those holding Argo CD
+Applications: their targets read anywhere in the tree); with any, the whole base is extracted.
 
 Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
 `cat-file` of the kustomization files' index blobs, a regex pass over their text per level
@@ -94,7 +96,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
                  run_check: Callable[[Path, list[str]], Report], *,
                  prepare: Callable[[Path, list[str]], None] | None = None,
                  env_of: Callable[[str], str | None] | None = None,
-                 git: Git | None = None) -> PrResult:
+                 git: Git | None = None,
+                 always: Callable[[Git, str], list[str]] | None = None) -> PrResult:
     """Check only what the change can affect, at the base and at HEAD, and compare.
 
     `overlays`: the HEAD overlays as a list, or an OverlayScope that answers for the few
@@ -112,6 +115,10 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
     with GitReader(git, base.commit) as base_reader:
         head_reader = FsReader(root)
         affected = _affected(scope, changed, head_reader, base_reader, git)
+        # Targets checked whatever changed (the Argo CD objects: what they deploy is read
+        # from anywhere in the tree, so their base is the whole base tree).
+        extra = always(git, base.commit) if always is not None and changed else []
+        affected = list(dict.fromkeys([*affected, *extra]))
         timings = {"pr_affected_s": round(time.perf_counter() - started, 4)}
         in_base = [o for o in affected if base_reader.kustomization(o)]
         in_head = [o for o in affected if head_reader.kustomization(o)]
@@ -122,7 +129,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
             tree = Path(tempfile.mkdtemp(prefix="kustodian-base-"))
             try:
                 t0 = time.perf_counter()
-                git.extract(base.commit, _base_paths(in_base, base_reader), tree)
+                git.extract(base.commit, [""] if extra else _base_paths(in_base, base_reader),
+                            tree)
                 timings["pr_materialize_s"] = round(time.perf_counter() - t0, 4)
                 t0 = time.perf_counter()
                 try:
@@ -342,7 +350,7 @@ class Git:
 
     def extract(self, commit: str, paths: list[str], dest: Path) -> None:
         """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
-        for chunk in _chunks([self.prefix + p for p in paths]):
+        for chunk in _chunks([self.prefix + p or "." for p in paths]):
             archive = subprocess.Popen(["git", "--literal-pathspecs", "archive", "--format=tar",
                                         commit, "--", *chunk], cwd=self.top,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)

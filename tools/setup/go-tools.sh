@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the pinned kustomize and conftest into the project-local, git-ignored .bin/
+# Install the pinned kustomize, conftest and helm into the project-local, git-ignored .bin/
 # the upstream-documented way (go install). Idempotent: skips a tool already at its pin.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/tools/setup/versions.env"
 bin="$root/.bin"
 mkdir -p "$bin"
-command -v go >/dev/null || { echo "setup: 'go' is not on PATH; install Go >= 1.22 (needed to build kustomize and conftest)" >&2; exit 1; }
+command -v go >/dev/null || { echo "setup: 'go' is not on PATH; install Go >= 1.22 (needed to build kustomize, conftest and helm)" >&2; exit 1; }
 
 have_version() { # $1 stamp name, $2 version
   [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]
@@ -21,4 +21,9 @@ if ! have_version conftest "$CONFTEST_VERSION"; then
   echo "setup: installing conftest $CONFTEST_VERSION into .bin/"
   GOBIN="$bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/conftest@$CONFTEST_VERSION"
   echo "$CONFTEST_VERSION" > "$bin/.conftest.version"
+fi
+if ! have_version helm "$HELM_VERSION"; then
+  echo "setup: installing helm $HELM_VERSION into .bin/"
+  GOBIN="$bin" CGO_ENABLED=0 go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" > "$bin/.helm.version"
 fi

@@ -172,9 +172,18 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
         prefetch([(tree / rel, rel) for rel in overlay_dirs], options.kustomize)
 
+    def argocd_roots(git: Git, base_commit: str) -> list[str]:
+        """The overlays holding Argo CD objects at HEAD or at the base."""
+        from kustodian.argocd.prscope import argocd_overlays
+
+        return argocd_overlays(repo, git, base_commit, overlays)
+
+    from kustodian.argocd.model import repo_urls
+
+    options.this_repo = repo_urls(repo, config.repo_urls)
     try:
         result = run_pr_check(repo, base_ref, overlays, run_check, prepare=start_renders,
-                              env_of=config.env_for, git=git)
+                              env_of=config.env_for, git=git, always=argocd_roots)
     finally:
         discard_prefetched()
     return result.report, result.markdown

@@ -41,7 +41,7 @@ def summary(report: Report, fail_on: Severity) -> dict:
         "by_category": dict(sorted(by_cat.items())), "by_source": dict(sorted(by_source.items())),
         "exemptions": len(report.exemptions),
         "suppressed": sum(e.suppressed for e in report.exemptions),
-        "overlays": report.overlays, "resources": report.resources,
+        "overlays": report.overlays, "targets": report.targets, "resources": report.resources,
         "errors": report.errors, "fail_on": str(fail_on), "failing": failing,
         "passed": failing == 0 and not report.errors,
         "timings": report.timings,

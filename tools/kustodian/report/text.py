@@ -49,6 +49,8 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
                 via = f" (rendered from {f.overlay})" if f.overlay and not note else ""
                 if note:
                     lines.append(paint(_DIM, f"      {note}"))
+                if f.application:
+                    via += f" (Application {f.application})"
                 if f.field_path:
                     lines.append(paint(_DIM, f"      field: {f.field}{via}"))
                 if f.remediation:
@@ -66,6 +68,12 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
                 env = f"[{e.env + ': ' if e.env else ''}{e.overlay}] "
             lines.append(f"  {where}  {env}{e.rule} on {target}: {e.reason} ({e.status}, "
                          f"suppressed {e.suppressed}{until})")
+    if any(t.get("applications") for t in report.targets):   # Argo CD in play
+        lines.append(paint(_BOLD, "== targets"))
+        for t in report.targets:
+            apps = t.get("applications") or []
+            via = f"  Application {', '.join(apps)}" if apps else "  (no Application)"
+            lines.append(f"  {t['target']}  [{t.get('env') or 'no env'}]{via}")
     for err in report.errors:
         lines.append(paint(_STYLES[Severity.CRITICAL], f"error: {err}"))
     failing = sum(1 for f in report.findings if f.severity >= fail_on)

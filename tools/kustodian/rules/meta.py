@@ -48,4 +48,17 @@ SCHEMA_INVALID = Rule(
     remediation="Fix the field named in the message (spelling, type, required fields).",
     check=_none)
 
-META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_INVALID)
+ARGOCD_SOURCE_UNRENDERED = Rule(
+    id="argocd-source-unrendered", severity=Severity.HIGH, category="supply-chain",
+    scope=META,
+    title="Every Argo CD Application source can be rendered and checked offline",
+    rationale="What an Application deploys from another repository, a chart repository, an "
+              "OCI registry, a config management plugin or jsonnet is never seen by the gate; "
+              "it is reported instead of skipped, so nothing reaches a cluster unchecked.",
+    remediation="Vendor the content into this repository (a chart with its dependencies in "
+                "charts/, rendered YAML instead of jsonnet), or check that repository with "
+                "its own gate.",
+    check=_none)
+
+META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_INVALID,
+              ARGOCD_SOURCE_UNRENDERED)

@@ -1,0 +1,186 @@
+"""The check's second half for Argo CD: the targets the checked Applications deploy.
+
+`follow_applications` runs after the discovered targets are checked (so the Argo CD objects
+in them, plain or rendered, are known): it plans each Application's sources, reuses a
+target already checked when the source renders to exactly it (a kustomize dir without
+Application-level options, under the same env), and renders, loads and evaluates the
+others; Applications inside those renders (app of apps) are followed in the next round.
+Sources the gate cannot render offline become `argocd-source-unrendered` findings.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kustodian.argocd.model import repo_urls
+from kustodian.argocd.resolve import AppTarget, Found, Resolver
+from kustodian.discover import Target
+from kustodian.errors import KustodianError
+from kustodian.model import Finding
+
+if TYPE_CHECKING:
+    from kustodian.kustomize.build import Rendered
+    from kustodian.pipeline import Pipeline
+
+
+class AppSourceMap:
+    """Locates findings of a render the repository's files cannot explain line by line
+    (helm output, kustomize with Application-level options): the repository files when the
+    plain source map finds them, else the Application that asked for the render."""
+
+    def __init__(self, inner: Any, file: str | None, line: int | None) -> None:
+        self.inner, self.file, self.line = inner, file, line
+
+    def locate(self, r: Any, path: tuple) -> tuple[str | None, int | None]:
+        if self.inner is not None:
+            try:
+                file, line = self.inner.locate(r, path)
+            except (KustodianError, OSError, RecursionError):
+                file, line = None, None
+            if file is not None:
+                return file, line
+        return self.file, self.line
+
+
+def _found_of(pipe: Pipeline, group: Any, r: Any) -> Found:
+    target = group.target
+    try:
+        file, line = group.sourcemap.locate(r, ())
+    except (KustodianError, OSError, RecursionError):
+        file, line = None, None
+    return Found(doc=r.obj, where=pipe._display(file) or target.display, file=file, line=line,
+                 parent=target.application)
+
+
+def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
+    """Check every target the Applications seen so far deploy (recursively); the render
+    CPU seconds spent."""
+    this_repo = pipe.options.this_repo
+    if this_repo is None:
+        this_repo = repo_urls(pipe.root, pipe.config.repo_urls)
+    resolver = Resolver(pipe.root, pipe.config, this_repo)
+    checked = {(t.display, t.env): t for t in targets if t.kind == "overlay"}
+    seconds = 0.0
+    rounds = 0
+    while pipe._found:
+        rounds += 1
+        found = [_found_of(pipe, g, r) for g, r in pipe._found]
+        pipe._found = []
+        planned = resolver.plan(found)
+        jobs: list[tuple[Target, AppTarget]] = []
+        for at in planned:
+            recipe = at.recipe
+            same = checked.get((recipe.path, at.env))
+            if recipe.tool == "kustomize" and not recipe.edits and same is not None:
+                pipe._apps_of.setdefault(same.display, []).append(at.app.name)
+                continue
+            target = Target("overlay", pipe.root / recipe.path, at.display, at.env,
+                            files=[pipe.root / f for f in recipe.files],
+                            application=at.app.name, recipe=recipe)
+            pipe._app_targets.append(target)
+            pipe._apps_of.setdefault(at.display, []).append(at.app.name)
+            if at.env is None:
+                pipe.report.errors.append(str(KustodianError(
+                    f"Application {at.app.name} ({recipe.path}): no environment for its "
+                    "target: prod-only rules would not run", file=found_where(at),
+                    hint=f"map it in .kustodian.yaml `applications: {{{at.app.name}: {{env: "
+                         "prod}}`, label it kustodian.io/env, or name its dir or destination "
+                         "namespace after the env")))
+            if recipe.tool == "directory":
+                pipe._guard(at.display, lambda t=target, a=at: _check_files(pipe, t, a))
+            else:
+                jobs.append((target, at))
+            if recipe.tool == "kustomize" and not recipe.edits:
+                checked[(recipe.path, at.env)] = target
+        seconds += _render_jobs(pipe, jobs)
+        _unrendered_findings(pipe, resolver)
+    pipe.report.errors.extend(resolver.errors)
+    pipe.report.timings["argocd_rounds"] = rounds
+    return seconds
+
+
+def found_where(at: AppTarget) -> str:
+    return at.app.where
+
+
+def _check_files(pipe: Pipeline, target: Target, at: AppTarget) -> None:
+    group = pipe._load_files(target)
+    group.rendered_text = "".join(
+        Path(f).read_text(encoding="utf-8", errors="replace") + "\n---\n"
+        for f in target.files)
+    _check_app_group(pipe, group, at)
+
+
+def _check_app_group(pipe: Pipeline, group: Any, at: AppTarget) -> None:
+    before = len(pipe.report.findings)
+    pipe._check(group)
+    file = pipe._display(at.file) if at.file else None
+    pipe.report.findings[before:] = [
+        replace(f, application=at.app.name,
+                file=f.file or file, line=f.line if f.file else (f.line or at.line))
+        for f in pipe.report.findings[before:]]
+
+
+def _render_one(pipe: Pipeline, target: Target, at: AppTarget) -> Rendered:
+    from kustodian.argocd.build import find_helm, render_helm, render_kustomize
+    from kustodian.kustomize.build import Rendered, find_kustomize
+
+    try:
+        if at.recipe.tool == "helm":
+            return render_helm(at.recipe, pipe.root, find_helm(pipe.root), target.display)
+        kustomize = pipe.options.kustomize or find_kustomize(pipe.root)
+        return render_kustomize(at.recipe, pipe.root, kustomize, target.display,
+                                at.app.namespace)
+    except KustodianError as exc:
+        return Rendered(target.path, target.display, error=exc)
+
+
+def _render_jobs(pipe: Pipeline, jobs: list[tuple[Target, AppTarget]]) -> float:
+    if not jobs:
+        return 0.0
+    seconds = 0.0
+    workers = max(1, min(pipe.options.workers or os.cpu_count() or 2, len(jobs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argocd-render") as pool:
+        results = list(pool.map(lambda job: _render_one(pipe, *job), jobs))
+    for (target, at), rendered in zip(jobs, results, strict=True):
+        seconds += rendered.seconds
+        if rendered.error is not None:
+            pipe.report.errors.append(f"Application {at.app.name}: {rendered.error}")
+            continue
+        pipe._guard(target.display, lambda t=target, r=rendered, a=at: _load_and_check(
+            pipe, t, r, a))
+    return seconds
+
+
+def _load_and_check(pipe: Pipeline, target: Target, rendered: Rendered, at: AppTarget
+                    ) -> None:
+    group = pipe._load_rendered(target, rendered)
+    if at.recipe.tool == "helm" or at.recipe.edits:
+        inner = group.sourcemap if at.recipe.tool != "helm" else None
+        if inner is not None:
+            inner._fallback = None    # its annotated re-render would not see the edits
+        group.sourcemap = AppSourceMap(inner, at.file, at.line)
+    _check_app_group(pipe, group, at)
+
+
+def _unrendered_findings(pipe: Pipeline, resolver: Resolver) -> None:
+    from kustodian.rules.meta import ARGOCD_SOURCE_UNRENDERED as rule
+
+    for unrendered, item in resolver.unrendered:
+        profile = pipe.config.profile(None)
+        if rule.id in profile.disable:
+            continue
+        pipe.report.findings.append(Finding(
+            rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
+            category=rule.category,
+            message=f"Application {unrendered.application} source {unrendered.index}: "
+                    f"{unrendered.reason}; the gate cannot check what it deploys",
+            remediation=unrendered.hint, kind="Application", name=unrendered.application,
+            file=pipe._display(item.file) if item.file else item.where, line=item.line,
+            application=unrendered.application, field_path=f"spec.sources[{unrendered.index}]",
+            title=rule.title))
+    resolver.unrendered.clear()
