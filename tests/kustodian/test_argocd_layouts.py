@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from check_helpers import write_tree
-
 from kustodian.kustomize.build import find_tool
+from support.cli import write_tree
 
 URL = "https://github.com/argoproj/argocd-example-apps.git"
 DEPLOYMENT = """\

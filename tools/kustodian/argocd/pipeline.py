@@ -45,6 +45,22 @@ class AppSourceMap:
                 return file, line
         return self.file, self.line
 
+    def declaration(self, r: Any, path: tuple) -> tuple[str | None, int | None, Any]:
+        """Where a field is set (see SourceMap.declaration); the Application when unknown."""
+        if self.inner is not None:
+            try:
+                file, line, setter = self.inner.declaration(r, path)
+            except (KustodianError, OSError, RecursionError):
+                file, line, setter = None, None, None
+            if file is not None:
+                return file, line, setter
+        return self.file, self.line, None
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner" or self.__dict__.get("inner") is None:
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
 
 def _found_of(pipe: Pipeline, group: Any, r: Any) -> Found:
     target = group.target
