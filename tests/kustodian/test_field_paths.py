@@ -3,6 +3,8 @@ formatted only in reports. Keys with dots (label keys) stay one key."""
 
 from __future__ import annotations
 
+import json
+
 from kustodian.model import Finding, Severity, format_path
 from support.cli import kustodian, line_of
 
@@ -48,3 +50,14 @@ def test_findings_keep_the_tuple_and_reports_format_it() -> None:
     assert f.field_path == ("metadata", "labels", "app.kubernetes.io/name")
     assert f.to_json()["field_path"] == 'metadata.labels["app.kubernetes.io/name"]'
     assert f.fingerprint()[-1] == f.field_path
+
+
+def test_sarif_fingerprints_carry_the_formatted_field() -> None:
+    from kustodian.model import Report
+    from kustodian.report.sarif import to_sarif
+
+    f = Finding("no-privileged", Severity.HIGH, "pod-security", "m", env="dev", file="a.yaml",
+                line=3, field_path=("spec", "containers", 0, "securityContext", "privileged"))
+    data = json.loads(to_sarif(Report(findings=[f])))
+    fingerprint = data["runs"][0]["results"][0]["partialFingerprints"]["kustodian/v1"]
+    assert fingerprint.endswith("|spec.containers[0].securityContext.privileged")

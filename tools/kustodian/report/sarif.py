@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kustodian import __version__
-from kustodian.model import Finding, Report, Severity
+from kustodian.model import Finding, Report, Severity, format_path
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
@@ -44,8 +44,9 @@ def _result(f: Finding, index: int) -> dict:
         "ruleId": f.rule, "ruleIndex": index, "level": _LEVEL[f.severity],
         "message": {"text": f"{env}{ident}: {f.message}. Fix: {f.remediation}"
                     if f.remediation else f"{env}{ident}: {f.message}"},
-        "partialFingerprints": {"kustodian/v1": "|".join(str(x or "")
-                                                          for x in f.fingerprint())},
+        "partialFingerprints": {"kustodian/v1": "|".join(
+            format_path(x) if isinstance(x, tuple) else str(x or "")
+            for x in f.fingerprint())},
         "properties": {"severity": str(f.severity), "category": f.category, "env": f.env,
                        "kind": f.kind, "name": f.name, "namespace": f.namespace,
                        "container": f.container, "overlay": f.overlay, "source": f.source},
