@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from kustodian.kustomize.build import find_tool
 from support.cli import write_tree
 
 URL = "https://github.com/argoproj/argocd-example-apps.git"
@@ -52,7 +50,6 @@ def check(root: Path) -> tuple[int, dict, str]:
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
-@pytest.mark.skipif(find_tool("helm") is None, reason="helm is installed by `make setup`")
 def test_argocd_example_apps_layout(tmp_path):
     apps_template = """\
 {{- range .Values.applications }}

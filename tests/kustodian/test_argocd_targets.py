@@ -186,6 +186,18 @@ def test_plain_directory_application(clone):
     assert_caught(clone, "no-privileged", "debug")
 
 
+def test_helm_application_values(clone):
+    """A chart in this repository, made privileged by the Application's own Helm values."""
+    template = PRIVILEGED.replace("privileged: true", "privileged: {{ .Values.privileged }}")
+    write(clone, {"tools/chart/Chart.yaml": "apiVersion: v2\nname: debug\nversion: 0.1.0\n",
+                  "tools/chart/values.yaml": "privileged: false\n",
+                  "tools/chart/templates/debug.yaml": template})
+    add_app(clone, "chart", app("chart", f"  source:\n    repoURL: {URL}\n    path: tools/chart\n"
+                                         "    helm:\n      valuesObject: {privileged: true}\n"))
+    commit(clone, "a Helm Application")
+    assert_caught(clone, "no-privileged", "chart")
+
+
 def test_multi_source_application(clone):
     write(clone, {"tools/debug/debug.yaml": PRIVILEGED})
     path = clone / "argocd/applications/prod.yaml"
