@@ -198,6 +198,21 @@ def test_helm_application_values(clone):
     assert_caught(clone, "no-privileged", "chart")
 
 
+def test_pr_editing_only_what_an_application_deploys(clone):
+    """A first PR adds a harmless plain-directory Application; a second edits only a file in
+    that dir (no overlay reads it): PR mode still renders the Application's target."""
+    write(clone, {"tools/debug/debug.yaml": PRIVILEGED.replace("privileged: true",
+                                                               "privileged: false")})
+    add_app(clone, "debug", app("debug", f"  source:\n    repoURL: {URL}\n    path: tools/debug\n"))
+    commit(clone, "a harmless Application")
+    write(clone, {"tools/debug/debug.yaml": PRIVILEGED})
+    commit(clone, "only the deployed file changes")
+    code, report, err = gate(clone, "--base-ref", "HEAD~1", "--new-only")
+    new = [f for f in report.get("findings", []) if f["status"] == "new"]
+    assert code == 1 and {f["rule"] for f in new} >= {"no-privileged"}, (err, new)
+    assert {f.get("application") for f in new} == {"debug"}
+
+
 def test_multi_source_application(clone):
     write(clone, {"tools/debug/debug.yaml": PRIVILEGED})
     path = clone / "argocd/applications/prod.yaml"

@@ -11,7 +11,7 @@ list, or an OverlayScope (kustodian.discover.DiscoveryScope) that answers for th
 change reaches, so a one-file change in a monorepo never walks the whole tree.
 `run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`;
 `prepare(tree, overlays)` is told each side's overlays first (the CLI starts their renders).
-`always(git, base_commit)` names overlays checked on every change (those holding Argo CD
+`always(changed)` names overlays checked on every change (those holding Argo CD
 Applications: their targets read anywhere in the tree); with any, the whole base is extracted.
 
 Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
@@ -97,7 +97,7 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
                  prepare: Callable[[Path, list[str]], None] | None = None,
                  env_of: Callable[[str], str | None] | None = None,
                  git: Git | None = None,
-                 always: Callable[[Git, str], list[str]] | None = None) -> PrResult:
+                 always: Callable[[set[str]], list[str]] | None = None) -> PrResult:
     """Check only what the change can affect, at the base and at HEAD, and compare.
 
     `overlays`: the HEAD overlays as a list, or an OverlayScope that answers for the few
@@ -117,7 +117,7 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
         affected = _affected(scope, changed, head_reader, base_reader, git)
         # Targets checked whatever changed (the Argo CD objects: what they deploy is read
         # from anywhere in the tree, so their base is the whole base tree).
-        extra = always(git, base.commit) if always is not None and changed else []
+        extra = always(changed) if always is not None and changed else []
         affected = list(dict.fromkeys([*affected, *extra]))
         timings = {"pr_affected_s": round(time.perf_counter() - started, 4)}
         in_base = [o for o in affected if base_reader.kustomization(o)]

@@ -1,42 +1,60 @@
 """Pull-request mode's view of Argo CD: which overlays hold Applications or
-ApplicationSets (at HEAD or at the base). They are checked on every change, with the whole
-base tree, because what an Application deploys (its source dir, values files, parameter
-override files, other Applications) can be anywhere in the tree and anything the Application
-says about it can change the render."""
+ApplicationSets. They are checked on every change, with the whole base tree, because what an
+Application deploys (its source dir, values files, parameter override files, other
+Applications) can be anywhere in the tree and anything the Application says about it can
+change the render. An overlay that held Applications only at the base is affected anyway:
+removing them changed its inputs."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import subprocess
 from pathlib import Path
 from typing import Any
 
-PATTERN = r'^\s*(- )?"?apiVersion"?\s*:\s*"?argoproj\.io/'
-GLOBS = ("*.yaml", "*.yml", "*.json")
+MARKER = "argoproj.io/v"          # in `apiVersion: argoproj.io/v1alpha1`, not in annotations
+SUFFIXES = (".yaml", ".yml", ".json")
+_MAX_SCAN = 16 * 1024 * 1024
 
 
-def _grep(repo: Path, *revision: str) -> list[str]:
-    args = ["git", "grep", "-l", "-I", "-E", "-e", PATTERN]
-    args += ["--untracked"] if not revision else list(revision)
-    proc = subprocess.run([*args, "--", *GLOBS], cwd=repo, capture_output=True, text=True,
-                          timeout=120, check=False)
-    files = []
-    for line in proc.stdout.splitlines():
-        files.append(line.split(":", 1)[1] if revision and ":" in line else line)
-    return files
+def _tracked(repo: Path) -> list[str]:
+    """Tracked files (their work-tree content) naming MARKER: one `git grep` (fixed string)."""
+    proc = subprocess.run(["git", "grep", "-l", "-I", "-F", "-e", MARKER, "--",
+                           *(f"*{s}" for s in SUFFIXES)], cwd=repo, capture_output=True,
+                          text=True, timeout=120, check=False)
+    return proc.stdout.splitlines()
 
 
-def argocd_overlays(repo: Path, git: Any, base_commit: str, scope: Any) -> list[str]:
-    """Repository-relative overlay dirs (from `scope`) whose tree holds a file with an
-    `apiVersion: argoproj.io/...` object, at HEAD or at the base commit."""
-    files = set(_grep(repo)) | set(_grep(repo, base_commit))
+def _changed(repo: Path, changed: set[str]) -> list[str]:
+    """Changed files (untracked ones too) naming MARKER."""
+    found = []
+    for rel in changed:
+        if not rel.endswith(SUFFIXES):
+            continue
+        path = os.path.join(repo, rel)
+        try:
+            if os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    if MARKER.encode() in handle.read(_MAX_SCAN):
+                        found.append(rel)
+        except OSError:
+            continue
+    return found
+
+
+def argocd_overlays(repo: Path, changed: set[str], scope: Any) -> list[str]:
+    """Repository-relative overlay dirs (from `scope`) whose tree holds a file naming
+    `argoproj.io/v` (an Argo CD object) in the work tree."""
     dirs: set[str] = set()
-    for file in files:
+    for file in {*_tracked(repo), *_changed(repo, changed)}:
         parent = posixpath.dirname(file)
         while parent:
             dirs.add(parent)
             parent = posixpath.dirname(parent)
         dirs.add(".")
+    if not dirs:
+        return []
     if isinstance(scope, list):
         return [o for o in scope if o in dirs]
     return list(scope.among(dirs))

@@ -172,11 +172,11 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
         prefetch([(tree / rel, rel) for rel in overlay_dirs], options.kustomize)
 
-    def argocd_roots(git: Git, base_commit: str) -> list[str]:
-        """The overlays holding Argo CD objects at HEAD or at the base."""
+    def argocd_roots(changed: set[str]) -> list[str]:
+        """The overlays holding Argo CD objects (checked on every change)."""
         from kustodian.argocd.prscope import argocd_overlays
 
-        return argocd_overlays(repo, git, base_commit, overlays)
+        return argocd_overlays(repo, changed, overlays)
 
     from kustodian.argocd.model import repo_urls
 
