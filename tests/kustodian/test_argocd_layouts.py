@@ -140,3 +140,23 @@ def test_gitops_environment_promotion_layout(tmp_path):
     assert targets == {"envs/qa": "qa", "envs/staging-us": "staging", "envs/prod-us": "prod",
                        "envs/prod-eu": "prod"}
     assert {f["env"] for f in report["findings"]} == {"qa", "staging", "prod"}
+
+
+def test_a_chart_no_application_renders_is_checked_with_its_defaults(tmp_path):
+    """A Helm chart dir is not skipped because no Application points at it: it is rendered
+    with its default values under its env, and without an env it is an error."""
+    template = DEPLOYMENT.replace("ports: [{containerPort: 80}]",
+                                  "securityContext: {privileged: {{ .Values.privileged }}}")
+    root = write_tree(tmp_path / "charts-only", {
+        "web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        "web/values.yaml": "privileged: true\n",
+        "web/templates/deployment.yaml": template,
+    })
+    (root / ".git").mkdir()
+    code, report, err = check(root)
+    assert code == 2 and "web: no environment" in err and "overlays: {web: {env: prod}}" in err
+    (root / ".kustodian.yaml").write_text("overlays:\n  web: {env: prod}\n")
+    code, report, err = check(root)
+    assert code == 1, err
+    hits = [f for f in report["findings"] if f["rule"] == "no-privileged"]
+    assert hits and hits[0]["env"] == "prod"

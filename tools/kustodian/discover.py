@@ -69,7 +69,8 @@ def is_component(kfile: Path) -> bool:
     return parsed is not None and parsed.is_component
 
 
-def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
+def _walk(directory: Path, root: Path, charts: list[tuple[Path, str]] | None = None
+          ) -> tuple[list[tuple[Path, str]], list[Path]]:
     """((overlay dir, display path) pairs, plain manifest files) under `directory`.
 
     Components and hidden dirs are skipped. Files inside a kustomization tree belong to it and
@@ -92,7 +93,11 @@ def _walk(directory: Path, root: Path) -> tuple[list[tuple[Path, str]], list[Pat
         enclosing_of[current] = enclosing
         if "Chart.yaml" in names and name_in(names) is None:
             dirs[:] = []    # a Helm chart: its templates are not manifests; Applications
-            continue        # render it (kustodian.argocd)
+            if charts is not None and not enclosing:   # render it, else it is a target
+                rel = os.path.relpath(current, top)
+                charts.append((Path(current), shown_top if rel == "." else os.path.normpath(
+                    os.path.join(shown_top, rel))))
+            continue
         kname = name_in(names)
         if kname is not None:
             trees.add(current)
@@ -189,7 +194,11 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
     roots = _roots(paths, root)
     plain, dockerfiles = list(roots.files), list(roots.dockerfiles)
     for path, shown in roots.dirs:
-        overlays, files = _walk(path, root)
+        charts: list[tuple[Path, str]] = []
+        overlays, files = _walk(path, root, charts)
+        targets.extend(Target("chart", c, where, config.env_for(where) if not explicit
+                              else (env or config.env_for(where)), explicit=explicit)
+                       for c, where in charts)
         if roots.whole:   # bases other kustomizations build on are checked through them
             included = set().union(*(_included_dirs(o) for o, _ in overlays))
             overlays = [(o, where) for o, where in overlays if o.resolve() not in included]

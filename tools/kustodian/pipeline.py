@@ -131,7 +131,7 @@ class Pipeline:
                 continue
             self._guard(target.display,
                         lambda t=target, r=rendered: self._check(self._load_rendered(t, r)))
-        if self._found:
+        if self._found or any(t.kind == "chart" for t in targets):
             t0 = time.perf_counter()
             from kustodian.argocd.pipeline import follow_applications
 
@@ -168,7 +168,7 @@ class Pipeline:
 
         covered = {t.path for t in self._app_targets if t.env}
         for t in targets:
-            if t.kind == "overlay" and t.env is None and not t.explicit \
+            if t.kind in ("overlay", "chart") and t.env is None and not t.explicit \
                     and t.path not in covered:
                 self.report.errors.append(str(KustodianError(
                     "no environment for this target: prod-only rules would not run",
@@ -179,8 +179,9 @@ class Pipeline:
 
     def _list_targets(self, targets: list[Target]) -> None:
         """Every checked target with its env and the Applications that deploy it."""
+        by_apps = {t.path for t in self._app_targets}
         for t in [*targets, *self._app_targets]:
-            if t.kind == "dockerfile":
+            if t.kind == "dockerfile" or (t.kind == "chart" and t.path in by_apps):
                 continue
             apps = self._apps_of.get(t.display) or ([t.application] if t.application else [])
             self.report.targets.append({"target": t.display, "kind": t.kind, "env": t.env,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kustodian.argocd.model import repo_urls
 from kustodian.argocd.resolve import AppTarget, Found, Resolver
+from kustodian.argocd.sources import Unrendered
 from kustodian.discover import Target
 from kustodian.errors import KustodianError
 from kustodian.model import Finding
@@ -114,9 +115,41 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
                 checked[(recipe.path, at.env)] = target
         seconds += _render_jobs(pipe, jobs)
         _unrendered_findings(pipe, resolver)
+    seconds += _standalone_charts(pipe, targets)
     pipe.report.errors.extend(resolver.errors)
     pipe.report.timings["argocd_rounds"] = rounds
     return seconds
+
+
+def _standalone_charts(pipe: Pipeline, targets: list[Target]) -> float:
+    """Helm chart dirs no Application renders: rendered with their default values (the
+    chart as `helm install` would deploy it), under the env of their dir."""
+    from kustodian.argocd.sources import Recipe, chart_problem
+
+    rendered = {t.path for t in pipe._app_targets if t.recipe is not None
+                and t.recipe.tool == "helm"}
+    jobs = []
+    for t in targets:
+        if t.kind != "chart" or t.path in rendered:
+            continue
+        recipe = Recipe("helm", t.display, "", 0, "{}", release=t.path.name)
+        problem = chart_problem(t.path, t.display)
+        if problem is not None:
+            _report_unrendered(pipe, Unrendered("", 0, *problem), t.display)
+            continue
+        app = _NoApplication(t.display)
+        jobs.append((replace(t, kind="overlay", recipe=recipe),
+                     AppTarget(app, recipe, t.env, "", t.display, None, None)))
+    return _render_jobs(pipe, jobs)
+
+
+class _NoApplication:
+    """Stands for the Application of a chart no Application renders."""
+
+    def __init__(self, display: str) -> None:
+        self.name = ""
+        self.namespace = None
+        self.where = display
 
 
 def found_where(at: AppTarget) -> str:
@@ -136,7 +169,7 @@ def _check_app_group(pipe: Pipeline, group: Any, at: AppTarget) -> None:
     pipe._check(group)
     file = pipe._display(at.file) if at.file else None
     pipe.report.findings[before:] = [
-        replace(f, application=at.app.name,
+        replace(f, application=at.app.name or None,
                 file=f.file or file, line=f.line if f.file else (f.line or at.line))
         for f in pipe.report.findings[before:]]
 
@@ -165,7 +198,8 @@ def _render_jobs(pipe: Pipeline, jobs: list[tuple[Target, AppTarget]]) -> float:
     for (target, at), rendered in zip(jobs, results, strict=True):
         seconds += rendered.seconds
         if rendered.error is not None:
-            pipe.report.errors.append(f"Application {at.app.name}: {rendered.error}")
+            pipe.report.errors.append(f"Application {at.app.name}: {rendered.error}"
+                                      if at.app.name else str(rendered.error))
             continue
         pipe._guard(target.display, lambda t=target, r=rendered, a=at: _load_and_check(
             pipe, t, r, a))
@@ -184,19 +218,28 @@ def _load_and_check(pipe: Pipeline, target: Target, rendered: Rendered, at: AppT
 
 
 def _unrendered_findings(pipe: Pipeline, resolver: Resolver) -> None:
+    for unrendered, item in resolver.unrendered:
+        where = pipe._display(item.file) if item.file else item.where
+        _report_unrendered(pipe, unrendered, where, item.line)
+    resolver.unrendered.clear()
+
+
+def _report_unrendered(pipe: Pipeline, unrendered: Unrendered, where: str,
+                       line: int | None = None) -> None:
+    """An `argocd-source-unrendered` finding (the profile may retune or disable it)."""
     from kustodian.rules.meta import ARGOCD_SOURCE_UNRENDERED as rule
 
-    for unrendered, item in resolver.unrendered:
-        profile = pipe.config.profile(None)
-        if rule.id in profile.disable:
-            continue
-        pipe.report.findings.append(Finding(
-            rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
-            category=rule.category,
-            message=f"Application {unrendered.application} source {unrendered.index}: "
-                    f"{unrendered.reason}; the gate cannot check what it deploys",
-            remediation=unrendered.hint, kind="Application", name=unrendered.application,
-            file=pipe._display(item.file) if item.file else item.where, line=item.line,
-            application=unrendered.application, field_path=f"spec.sources[{unrendered.index}]",
-            title=rule.title))
-    resolver.unrendered.clear()
+    profile = pipe.config.profile(None)
+    if rule.id in profile.disable:
+        return
+    what = (f"Application {unrendered.application} source {unrendered.index}"
+            if unrendered.application else f"chart {where}")
+    pipe.report.findings.append(Finding(
+        rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
+        category=rule.category,
+        message=f"{what}: {unrendered.reason}; the gate cannot check what it deploys",
+        remediation=unrendered.hint, kind="Application" if unrendered.application else None,
+        name=unrendered.application or None, file=where, line=line,
+        application=unrendered.application or None,
+        field_path=f"spec.sources[{unrendered.index}]" if unrendered.application else None,
+        title=rule.title))

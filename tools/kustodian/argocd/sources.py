@@ -292,15 +292,15 @@ def _directory_files(app_dir: Path, root: Path, options: dict, app: Application
     return found, None
 
 
-def _helm_recipe(app: Application, index: int, rel: str, app_dir: Path, root: Path,
-                 options: dict, refs: dict[str, Source], this_repo: frozenset[str]
-                 ) -> tuple[Recipe | None, tuple[str, str] | None]:
+def chart_problem(app_dir: Path, rel: str) -> tuple[str, str] | None:
+    """Why a chart dir cannot be rendered offline (no Chart.yaml, dependencies not
+    vendored in charts/), or None."""
     from kustodian.yamlio import load_documents, read_text
 
     chart = app_dir / "Chart.yaml"
     if not chart.is_file():
-        return None, (f"helm source {rel} has no Chart.yaml",
-                      "point the Application at a chart directory")
+        return (f"helm source {rel} has no Chart.yaml",
+                "point the Application at a chart directory")
     docs = load_documents(read_text(chart, str(chart)), str(chart))
     meta = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
     missing = []
@@ -315,10 +315,19 @@ def _helm_recipe(app: Application, index: int, rel: str, app_dir: Path, root: Pa
         if not present:
             missing.append(name)
     if missing:
-        return None, (f"chart {rel} depends on {', '.join(missing)}, not vendored in "
-                      f"{rel}/charts/",
-                      "run `helm dependency build` and commit charts/ (the gate renders "
-                      "offline)")
+        return (f"chart {rel} depends on {', '.join(missing)}, not vendored in "
+                f"{rel}/charts/",
+                "run `helm dependency build` and commit charts/ (the gate renders offline)")
+    return None
+
+
+def _helm_recipe(app: Application, index: int, rel: str, app_dir: Path, root: Path,
+                 options: dict, refs: dict[str, Source], this_repo: frozenset[str]
+                 ) -> tuple[Recipe | None, tuple[str, str] | None]:
+
+    problem = chart_problem(app_dir, rel)
+    if problem is not None:
+        return None, problem
     value_files: list[str] = []
     for item in options.get("valueFiles") or []:
         text = str(item)
