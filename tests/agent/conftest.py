@@ -1,4 +1,5 @@
-"""Fixtures of the agent suite: real redis-server, real gunicorn agents, a fake LLM server."""
+"""Fixtures of the agent suite: real redis-server, the agent in process and on gunicorn, a
+fake LLM server."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from agent_fake_llm import FakeLLM
-from support.agent import AgentServer, agent_server
+from support.agent import AgentServer, InProcessAgent, agent_server, in_process_agent
 from support.processes import RedisServer
 
 
@@ -18,14 +19,22 @@ def module_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
+AGENT_ENV = {"AGENT_RATE_LIMIT": "100000/minute", "AGENT_HISTORY_MAX_MESSAGES": "6",
+             "AGENT_MAX_BODY_BYTES": "2048", "AGENT_MAX_MESSAGE_CHARS": "500"}
+
+
+@pytest.fixture(scope="module")
+def local_agent(module_redis: RedisServer) -> InProcessAgent:
+    """A builtin-backend agent app in this process (Flask's test client) on a real Redis,
+    generous rate limit: for the API's own behaviour."""
+    return in_process_agent(module_redis.url, AGENT_ENV)
+
+
 @pytest.fixture(scope="module")
 def agent(module_redis: RedisServer) -> Iterator[AgentServer]:
-    """A builtin-backend agent on gunicorn with 2 workers, generous rate limit."""
-    with agent_server(module_redis.url, workers=2,
-                      env={"AGENT_RATE_LIMIT": "100000/minute",
-                           "AGENT_HISTORY_MAX_MESSAGES": "6",
-                           "AGENT_MAX_BODY_BYTES": "2048",
-                           "AGENT_MAX_MESSAGE_CHARS": "500"}) as server:
+    """The same agent on gunicorn with 2 workers: for what a real server does (other
+    processes talking to it, workers, the process log)."""
+    with agent_server(module_redis.url, workers=2, env=AGENT_ENV) as server:
         yield server
 
 

@@ -1,4 +1,6 @@
-"""The /v1 API and the operational endpoints against a real gunicorn (2 workers) and Redis."""
+"""The /v1 API and the operational endpoints: the app in process (Flask's test client)
+against a real Redis; gunicorn (2 workers) where the behaviour is the process's own (the
+JSON log lines it writes, gunicorn's access log)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,19 @@ import json
 import re
 
 import pytest
-import requests
 from agent_helpers import metric_samples, new_session, say
-from support.agent import AgentServer
+from support.agent import AgentServer, InProcessAgent, Reply, agent_server, in_process_agent
 
 ERROR_KEYS = {"code", "message", "request_id"}
 
 
-def assert_error(response: requests.Response, status: int, code: str) -> dict:
+@pytest.fixture(scope="module")
+def agent(local_agent: InProcessAgent) -> InProcessAgent:
+    """In this module the agent runs in process (the API's behaviour is the app's)."""
+    return local_agent
+
+
+def assert_error(response: Reply, status: int, code: str) -> dict:
     """The response is the JSON error shape with this status and code, and no traceback."""
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
@@ -25,8 +32,8 @@ def assert_error(response: requests.Response, status: int, code: str) -> dict:
     return error
 
 
-def test_session_lifecycle_and_history(agent: AgentServer) -> None:
-    created = requests.post(agent.url("/v1/sessions"), headers=agent.headers(), timeout=10)
+def test_session_lifecycle_and_history(agent: InProcessAgent) -> None:
+    created = agent.post("/v1/sessions", headers=agent.headers(), timeout=10)
     assert created.status_code == 201
     body = created.json()
     assert re.fullmatch(r"[0-9a-f]{32}", body["id"]) and body["created_at"].endswith("Z")
@@ -40,26 +47,26 @@ def test_session_lifecycle_and_history(agent: AgentServer) -> None:
     assert second.json()["message"]["content"] == "Your name is Ada."
     assert second.json()["usage"]["prompt_tokens"] > 0
 
-    history = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    history = agent.get(f"/v1/sessions/{sid}", headers=agent.headers(), timeout=10)
     assert history.status_code == 200
     messages = history.json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[0]["content"] == "my name is Ada"
     assert 0 < history.json()["ttl_seconds"] <= 3600
 
-    deleted = requests.delete(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(),
+    deleted = agent.delete(f"/v1/sessions/{sid}", headers=agent.headers(),
                               timeout=10)
     assert deleted.status_code == 204
-    gone = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    gone = agent.get(f"/v1/sessions/{sid}", headers=agent.headers(), timeout=10)
     assert_error(gone, 404, "session_not_found")
 
 
-def test_history_is_capped_but_facts_survive(agent: AgentServer) -> None:
+def test_history_is_capped_but_facts_survive(agent: InProcessAgent) -> None:
     sid = new_session(agent)
     say(agent, sid, "my name is Grace")
     for n in range(5):
         assert say(agent, sid, f"what is {n} + 1").status_code == 200
-    messages = requests.get(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(),
+    messages = agent.get(f"/v1/sessions/{sid}", headers=agent.headers(),
                             timeout=10).json()["messages"]
     assert len(messages) == 6  # AGENT_HISTORY_MAX_MESSAGES=6 in the fixture
     assert messages[-1]["content"] == "4 + 1 = 5"
@@ -74,13 +81,13 @@ def test_history_is_capped_but_facts_survive(agent: AgentServer) -> None:
     ("7 / 2", "7 / 2 = 3.5"),
     ("what is 1/0", "I can't compute 1/0: division by zero."),
 ])
-def test_builtin_arithmetic_through_the_api(agent: AgentServer, content: str,
+def test_builtin_arithmetic_through_the_api(agent: InProcessAgent, content: str,
                                             expected: str) -> None:
     sid = new_session(agent)
     assert say(agent, sid, content).json()["message"]["content"] == expected
 
 
-def test_builtin_time_and_fallback(agent: AgentServer) -> None:
+def test_builtin_time_and_fallback(agent: InProcessAgent) -> None:
     sid = new_session(agent)
     clock = say(agent, sid, "what time is it?").json()["message"]["content"]
     assert re.search(r"\d\d:\d\d:\d\d UTC", clock)
@@ -88,17 +95,15 @@ def test_builtin_time_and_fallback(agent: AgentServer) -> None:
     assert "arithmetic" in fallback and "remember" in fallback
 
 
-def test_sessions_are_private_to_their_api_key(module_redis, agent: AgentServer) -> None:
-    from support.agent import agent_server
-
-    with agent_server(module_redis.url, workers=1,
-                      env={"AGENT_API_KEYS": "alice-key-123,bob-key-4567"}) as two_keys:
-        sid = new_session(two_keys, "alice-key-123")
-        other = requests.get(two_keys.url(f"/v1/sessions/{sid}"),
-                             headers=two_keys.headers("bob-key-4567"), timeout=10)
-        assert_error(other, 404, "session_not_found")
-        assert requests.get(two_keys.url(f"/v1/sessions/{sid}"),
-                            headers=two_keys.headers("alice-key-123"), timeout=10).ok
+def test_sessions_are_private_to_their_api_key(module_redis) -> None:
+    two_keys = in_process_agent(module_redis.url,
+                                {"AGENT_API_KEYS": "alice-key-123,bob-key-4567"})
+    sid = new_session(two_keys, "alice-key-123")
+    other = two_keys.get(f"/v1/sessions/{sid}",
+                         headers=two_keys.headers("bob-key-4567"), timeout=10)
+    assert_error(other, 404, "session_not_found")
+    assert two_keys.get(f"/v1/sessions/{sid}",
+                        headers=two_keys.headers("alice-key-123"), timeout=10).ok
 
 
 @pytest.mark.parametrize("headers", [
@@ -107,58 +112,63 @@ def test_sessions_are_private_to_their_api_key(module_redis, agent: AgentServer)
     {"Authorization": "Basic dGVzdDp0ZXN0"},
     {"Authorization": "Bearer "},
 ])
-def test_missing_or_invalid_key_is_401(agent: AgentServer, headers: dict) -> None:
-    response = requests.post(agent.url("/v1/sessions"), headers=headers, timeout=10)
+def test_missing_or_invalid_key_is_401(agent: InProcessAgent, headers: dict) -> None:
+    response = agent.post("/v1/sessions", headers=headers, timeout=10)
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_invalid_json_is_400(agent: AgentServer) -> None:
+def test_invalid_json_is_400(agent: InProcessAgent) -> None:
     sid = new_session(agent)
     for body in (b"{not json", b"\xff\xfe", b""):
-        response = requests.post(agent.url(f"/v1/sessions/{sid}/messages"), data=body,
+        response = agent.post(f"/v1/sessions/{sid}/messages", data=body,
                                  headers={**agent.headers(), "Content-Type": "application/json"},
                                  timeout=10)
         assert_error(response, 400, "invalid_json")
 
 
-def test_schema_errors_are_422_listing_fields(agent: AgentServer) -> None:
+def test_schema_errors_are_422_listing_fields(agent: InProcessAgent) -> None:
     sid = new_session(agent)
-    url = agent.url(f"/v1/sessions/{sid}/messages")
+    url = f"/v1/sessions/{sid}/messages"
     cases = [({"content": 5, "extra": True}, {"content", "extra"}),
              ({}, {"content"}),
              ({"content": "   "}, {"content"}),
              ({"content": "x" * 501}, {"content"}),
              (["content"], {"$"})]
     for body, fields in cases:
-        response = requests.post(url, json=body, headers=agent.headers(), timeout=10)
+        response = agent.post(url, json=body, headers=agent.headers(), timeout=10)
         error = assert_error(response, 422, "validation_failed")
         assert {f["field"] for f in error["fields"]} == fields, error
 
 
-def test_body_over_limit_is_413(agent: AgentServer) -> None:
+def test_body_over_limit_is_413(agent: InProcessAgent) -> None:
     sid = new_session(agent)
-    response = requests.post(agent.url(f"/v1/sessions/{sid}/messages"),
+    response = agent.post(f"/v1/sessions/{sid}/messages",
                              json={"content": "y" * 5000}, headers=agent.headers(), timeout=10)
     assert_error(response, 413, "payload_too_large")
 
 
-def test_unknown_session_route_and_method(agent: AgentServer) -> None:
+def test_unknown_session_route_and_method(agent: InProcessAgent) -> None:
     for sid in ("0" * 32, "not-a-session-id"):
         assert_error(say(agent, sid, "hello"), 404, "session_not_found")
-    assert_error(requests.get(agent.url("/nope"), timeout=10), 404, "not_found")
-    wrong = requests.put(agent.url("/v1/sessions"), headers=agent.headers(), timeout=10)
+    assert_error(agent.get("/nope", timeout=10), 404, "not_found")
+    wrong = agent.put("/v1/sessions", headers=agent.headers(), timeout=10)
     assert_error(wrong, 405, "method_not_allowed")
     assert "POST" in wrong.headers["Allow"]
 
 
-def test_request_id_is_honoured_and_logged_as_json(agent: AgentServer) -> None:
-    response = requests.get(agent.url("/v1/sessions/" + "a" * 32),
+def test_request_id_is_honoured_and_logged_as_json(module_redis) -> None:
+    with agent_server(module_redis.url, workers=1) as agent:
+        _request_id_is_honoured_and_logged(agent)
+
+
+def _request_id_is_honoured_and_logged(agent: AgentServer) -> None:
+    response = agent.get("/v1/sessions/" + "a" * 32,
                             headers={**agent.headers(), "X-Request-ID": "trace-abc.123"},
                             timeout=10)
     assert response.headers["X-Request-ID"] == "trace-abc.123"
     assert response.json()["error"]["request_id"] == "trace-abc.123"
-    forged = requests.get(agent.url("/healthz"), headers={"X-Request-ID": "bad id {} <script>"},
+    forged = agent.get("/healthz", headers={"X-Request-ID": "bad id {} <script>"},
                           timeout=10)
     assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])
 
@@ -170,19 +180,19 @@ def test_request_id_is_honoured_and_logged_as_json(agent: AgentServer) -> None:
     assert entry["method"] == "GET" and isinstance(entry["duration_ms"], float | int)
 
 
-def test_health_readiness_and_version(agent: AgentServer) -> None:
-    assert requests.get(agent.url("/healthz"), timeout=10).json() == {"status": "ok"}
-    ready = requests.get(agent.url("/readyz"), timeout=10)
+def test_health_readiness_and_version(agent: InProcessAgent) -> None:
+    assert agent.get("/healthz", timeout=10).json() == {"status": "ok"}
+    ready = agent.get("/readyz", timeout=10)
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"draining": "ok", "redis": "ok"}
-    version = requests.get(agent.url("/version"), timeout=10).json()
+    version = agent.get("/version", timeout=10).json()
     assert set(version) >= {"version", "git_sha", "build_date"}
 
 
-def test_metrics_use_route_templates(agent: AgentServer) -> None:
+def test_metrics_use_route_templates(agent: InProcessAgent) -> None:
     sid = new_session(agent)
     say(agent, sid, "what is 1 + 1")
-    requests.get(agent.url("/no/such/path/" + sid), timeout=10)
+    agent.get("/no/such/path/" + sid, timeout=10)
     samples = metric_samples(agent, "http_requests_total")
     routes = {re.search(r'route="([^"]*)"', labels).group(1) for labels in samples}
     assert "/v1/sessions/<session_id>/messages" in routes
@@ -197,7 +207,7 @@ def test_metrics_use_route_templates(agent: AgentServer) -> None:
 
 
 def test_redis_keys_carry_the_ttl_and_the_gauge_counts_sessions(module_redis,
-                                                                agent: AgentServer) -> None:
+                                                                agent: InProcessAgent) -> None:
     import redis as redis_lib
 
     client = redis_lib.Redis.from_url(module_redis.url, decode_responses=True)
@@ -210,16 +220,14 @@ def test_redis_keys_carry_the_ttl_and_the_gauge_counts_sessions(module_redis,
     assert client.hget(f"agent:s:{{{sid}}}:memory", "name") == "Lin"
     assert metric_samples(agent, "agent_sessions_active")[""] == before + 1
 
-    requests.delete(agent.url(f"/v1/sessions/{sid}"), headers=agent.headers(), timeout=10)
+    agent.delete(f"/v1/sessions/{sid}", headers=agent.headers(), timeout=10)
     assert not list(client.scan_iter(f"agent:s:{{{sid}}}:*"))
     assert metric_samples(agent, "agent_sessions_active")[""] == before
 
 
 def test_gunicorn_access_log_is_valid_json_when_enabled(module_redis) -> None:
-    from support.agent import agent_server
-
     with agent_server(module_redis.url, workers=1, env={"GUNICORN_ACCESS_LOG": "1"}) as one:
-        requests.get(one.url("/healthz?probe=1"), headers={"User-Agent": 'quote " agent'},
+        one.get("/healthz?probe=1", headers={"User-Agent": 'quote " agent'},
                      timeout=10)
         lines = eventually_lines(one, '"gunicorn.access"')
     entries = [json.loads(line) for line in lines]
