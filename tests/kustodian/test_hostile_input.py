@@ -166,3 +166,18 @@ def test_node_count_is_bounded_before_loading(monkeypatch) -> None:
         yamlio.load_documents(text, "many.yaml")
     assert yamlio.load_documents(text, "rendered", strict=False)   # kustomize output
     assert yamlio.load_documents("a: [1, 2, 3]\n", "small.yaml")
+
+
+def test_other_yaml_readers_check_the_structure_first() -> None:
+    """Kustomization plugin configs and Application-supplied YAML (helm values, a
+    kustomization edited for the Application's patches) go through the same guard."""
+    from kustodian.argocd import build
+    from kustodian.kustomize import model
+
+    deep = _deep_texts()["flow"]
+    assert model.parse(deep) is None
+    assert model.plugin_config_references(deep.encode(), "transformers") == []
+    with pytest.raises(KustodianError, match="nested more than"):
+        build._load_one(deep, "values")
+    with pytest.raises(KustodianError, match="merge key"):
+        build._load_one("a: &x {b: 1}\nc: {<<: *x}\n", "values")

@@ -27,6 +27,7 @@ from kustodian.argocd.sources import Recipe
 from kustodian.errors import KustodianError
 from kustodian.kustomize.build import KUSTOMIZE_TIMEOUT, Rendered, find_tool
 from kustodian.kustomize.files import NAMES as KUSTOMIZATION_NAMES
+from kustodian.yamlio import load_documents, read_text
 
 _SKIP = {".git", ".venv", ".bin", ".cache", "node_modules", "__pycache__"}
 
@@ -159,7 +160,7 @@ def _edit(recipe: Recipe, work: str, kustomize: str, display: str, scratch: str,
     if opts.get("namespace"):
         edit("set", "namespace", "--", str(opts["namespace"]))
     if opts.get("patches"):
-        doc = yaml.safe_load(Path(kfile).read_text(encoding="utf-8")) or {}
+        doc = _load_one(read_text(kfile, display), display) or {}
         if not isinstance(doc, dict):
             raise KustodianError("the kustomization is not a mapping", file=display)
         existing = doc.get("patches") or []
@@ -209,7 +210,7 @@ def render_helm(recipe: Recipe, root: Path, helm: str, display: str,
             args += ["--values", file]
         inline = opts.get("valuesObject")
         if inline is None and opts.get("values"):
-            inline = yaml.safe_load(str(opts["values"]))
+            inline = _load_one(str(opts["values"]), display)
         if inline:
             extra = os.path.join(scratch, "values.yaml")
             Path(extra).write_text(yaml.safe_dump(inline), encoding="utf-8")
@@ -234,3 +235,10 @@ def render_helm(recipe: Recipe, root: Path, helm: str, display: str,
                         seconds=time.perf_counter() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _load_one(text: str, display: str) -> object:
+    """The first document of `text`, read by the gate's bounded, strict loader (depth and
+    aliases checked before the C parser, merge keys refused)."""
+    docs = load_documents(text, display)
+    return docs[0][1] if docs else None

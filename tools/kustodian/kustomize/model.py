@@ -226,8 +226,10 @@ def plugin_config_references(raw: bytes | None, field_name: str) -> list[Referen
 
 def _documents(raw: bytes | str) -> list[Any]:
     try:
+        check_structure(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes)
+                        else raw, "plugin config")
         return list(yaml.load_all(raw, Loader=_Loader))
-    except (yaml.YAMLError, ValueError):
+    except (yaml.YAMLError, ValueError, KustodianError):
         return []
 
 
