@@ -80,15 +80,22 @@ class RepoConfig:
     pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
     exemptions: ExemptionPolicy = field(default_factory=ExemptionPolicy)
     kubernetes_version: tuple[int, int] | None = None
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)   # non-release dir -> {env}
     applications: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {env}
     repo_urls: list[str] = field(default_factory=list)   # URLs that mean "this repository"
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
-        entry = self.overlays.get(overlay_rel.rstrip("/"))
-        if entry and entry.get("env"):
+        entry = self.mapped(overlay_rel)
+        if entry.get("env"):
             return str(entry["env"])
         return infer_env(Path(overlay_rel).name, self.env_order)
+
+    def mapped(self, rel: str) -> dict[str, Any]:
+        """The config entry of a repository-relative dir: `overlays:` (the release overlays)
+        or `targets:` (other targets, e.g. Argo CD's own objects, env outside the order)."""
+        key = rel.rstrip("/")
+        return self.overlays.get(key) or self.targets.get(key) or {}
 
     def profile(self, env: str | None) -> Profile:
         """`default` merged with the env's own profile."""
@@ -272,6 +279,9 @@ def load_config(root: Path) -> RepoConfig:
     overlays = data.get("overlays") or {}
     if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
         raise KustodianError("overlays must map overlay dirs to {env: ...}", file=display)
+    targets = data.get("targets") or {}
+    if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
+        raise KustodianError("targets must map dirs to {env: ...}", file=display)
     applications = data.get("applications") or {}
     if not isinstance(applications, dict) or not all(isinstance(v, dict)
                                                      for v in applications.values()):
@@ -289,6 +299,7 @@ def load_config(root: Path) -> RepoConfig:
     return RepoConfig(
         root=root, env_order=list(order or []), env_deploy=dict(deploy or {}),
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
+        targets={str(k).rstrip("/"): v for k, v in targets.items()},
         release=data.get("release") or {}, path=path,
         pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
         kubernetes_version=_kubernetes_version(data.get("kubernetes_version"), display),

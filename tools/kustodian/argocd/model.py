@@ -201,9 +201,9 @@ def application_env(app: Application, source_path: str | None, config: Any
     entry = config.applications.get(app.name) or {}
     if entry.get("env"):
         return canonical_env(str(entry["env"]), order), f"{config_name(config)} applications"
-    mapped = config.overlays.get((source_path or "").rstrip("/")) or {}
+    mapped = config.mapped(source_path or "")
     if mapped.get("env"):
-        return canonical_env(str(mapped["env"]), order), f"{config_name(config)} overlays"
+        return canonical_env(str(mapped["env"]), order), f"{config_name(config)} mapping"
     signals: list[tuple[str, str]] = []
     if app.labels.get(ENV_LABEL):
         signals.append((canonical_env(app.labels[ENV_LABEL], order) or "", f"label {ENV_LABEL}"))
