@@ -10,7 +10,7 @@ PORT ?= 8000
 # pytest-xdist workers for `make test` (a number, or auto: one per core)
 TEST_WORKERS ?= auto
 
-.PHONY: help setup check test lint run bench docs clean
+.PHONY: help setup check test e2e cluster lint run bench docs clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,11 +40,17 @@ setup: $(VENV)/.stamp $(BIN)/.stamp .cache/crds/.stamp .cache/psa/.stamp ## inst
 	@# kustodian would otherwise compile ~80 modules, even with PYTHONDONTWRITEBYTECODE set)
 	@$(PY) -m compileall -q tools/kustodian apps/agent/src
 
-check: setup ## the policy gate over every overlay of this repository
-	$(VENV)/bin/kustodian check
+check: setup ## the policy gate over every overlay (+ --apiserver once `make cluster` built it)
+	$(VENV)/bin/kustodian check $$($(PY) -c 'import kustodian.cluster as c; print("--apiserver" * c.available())')
 
 test: setup ## the whole test suite (real kustomize, conftest, redis, gunicorn, prometheus)
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --ignore=tests/e2e tests
+
+cluster: $(VENV)/.stamp ## build etcd, kube-apiserver, kubectl from the Go module proxy (cached)
+	tools/cluster/build.sh etcd kube-apiserver kubectl
+
+e2e: setup cluster ## the tests against a real kube-apiserver (docs/cluster.md)
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 lint: setup ## ruff over the Python code
 	$(VENV)/bin/ruff check --config tools/ruff.toml tools apps tests bench

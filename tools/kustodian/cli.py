@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from kustodian.commands import check, release
+    from kustodian.commands import check, cluster, release
 
-    for command in (*check.COMMANDS, *release.COMMANDS):
+    for command in (*check.COMMANDS, *release.COMMANDS, *cluster.COMMANDS):
         cli.add_command(command)
 
 

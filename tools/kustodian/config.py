@@ -83,6 +83,9 @@ class RepoConfig:
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)   # non-release dir -> {env}
     applications: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {env}
     repo_urls: list[str] = field(default_factory=list)   # URLs that mean "this repository"
+    # `apiserver: {namespaces: [...]}`: namespaces the platform creates (no target renders
+    # them, e.g. Argo CD's own); `check --apiserver` creates them before the dry runs
+    apiserver_namespaces: frozenset[str] = frozenset()
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -296,8 +299,15 @@ def load_config(root: Path) -> RepoConfig:
     profiles_raw = data.get("profiles") or {}
     if not isinstance(profiles_raw, dict):
         raise KustodianError("profiles must map env names to profiles", file=display)
+    apiserver = data.get("apiserver") or {}
+    namespaces = apiserver.get("namespaces") if isinstance(apiserver, dict) else None
+    if not isinstance(apiserver, dict) or not (namespaces is None or (
+            isinstance(namespaces, list) and all(isinstance(n, str) for n in namespaces))):
+        raise KustodianError("apiserver.namespaces must be a list of namespace names",
+                             file=display)
     return RepoConfig(
         root=root, env_order=list(order or []), env_deploy=dict(deploy or {}),
+        apiserver_namespaces=frozenset(namespaces or ()),
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         targets={str(k).rstrip("/"): v for k, v in targets.items()},
         release=data.get("release") or {}, path=path,

@@ -60,6 +60,7 @@ class CheckOptions:
     workers: int | None = None
     today: dt.date | None = None
     this_repo: frozenset[str] | None = None   # normalized URLs meaning "this repository"
+    apiserver: Any = None     # a kustodian.apiserver.ApiserverCheck: dry-run every target
 
 
 @dataclass
@@ -144,6 +145,10 @@ class Pipeline:
             t0 = time.perf_counter()
             self._guard("conftest", self._run_conftest)
             timings["conftest_s"] = round(time.perf_counter() - t0, 4)
+        if self.options.apiserver is not None:
+            t0 = time.perf_counter()
+            self._guard("apiserver", self._run_apiserver)
+            timings["apiserver_s"] = round(time.perf_counter() - t0, 4)
         for group in self._groups:
             if group.evaluator is not None:
                 self.report.exemptions.extend(group.evaluator.exemption_uses())
@@ -405,6 +410,12 @@ class Pipeline:
                     file=self._display(file), line=line, overlay=r.overlay, source="schema",
                     field_path=issue.parts or None, title=SCHEMA_INVALID.title))
         return findings
+
+    def _run_apiserver(self) -> None:
+        from kustodian.apiserver import check_groups
+
+        self.report.findings.extend(check_groups(self.options.apiserver, self._groups,
+                                                 self.config, self._display))
 
     # --- conftest -----------------------------------------------------------------------
     def _run_conftest(self) -> None:

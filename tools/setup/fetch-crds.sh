@@ -23,7 +23,7 @@ sources=(
 )
 # The converter is part of the pin: a changed converter regenerates the cache.
 converter="$root/tools/setup/crd_to_jsonschema.py"
-pins="$(printf '%s\n' "${sources[@]}" "converter $(sha256sum "$converter" | cut -d' ' -f1)")"
+pins="$(printf '%s\n' "${sources[@]}" "converter $(sha256sum "$converter" | cut -d' ' -f1)" "source")"
 if [ -f "$out/index.json" ] && [ "$(cat "$out/.pins" 2>/dev/null)" = "$pins" ]; then
   exit 0
 fi
@@ -34,7 +34,7 @@ command -v go >/dev/null || fail "'go' is not on PATH; install Go >= 1.22 (the C
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/mod" "$work/out"
+mkdir -p "$work/mod" "$work/out/source"
 files=()
 for entry in "${sources[@]}"; do
   read -r modver sub toolchain <<<"$entry"
@@ -52,6 +52,8 @@ $info
   for f in "$dir/$sub"/*.yaml; do
     [ -f "$f" ] || continue
     files+=("$f"); found=1
+    # the manifests themselves too: the throw-away cluster (tools/cluster) installs them
+    cp "$f" "$work/out/source/$(basename "${modver%%@*}")-$(basename "$f")"
   done
   [ "$found" = 1 ] || fail "$modver: no YAML files in $sub"
 done

@@ -51,6 +51,9 @@ def _write_atomic(path: str, text: str) -> None:
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (atomically).")
 @click.option("--no-conftest", is_flag=True, help="Skip the Rego policies (conftest).")
 @click.option("--no-schema", is_flag=True, help="Skip schema validation.")
+@click.option("--apiserver", is_flag=True,
+              help="Also server-side apply every target (dry run) to a throw-away "
+                   "kube-apiserver; PR mode applies the base first (docs/cluster.md).")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Repository root (default: nearest dir with .kustodian.yaml or .git).")
 @click.option("--base-ref", metavar="REF",
@@ -59,7 +62,8 @@ def _write_atomic(path: str, text: str) -> None:
 @click.option("--summary", "summary_file", metavar="FILE",
               help="PR mode: write the Markdown summary (for a PR comment) to FILE.")
 def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, output: str | None,
-          no_conftest: bool, no_schema: bool, root: str | None, base_ref: str | None,
+          no_conftest: bool, no_schema: bool, apiserver: bool, root: str | None,
+          base_ref: str | None,
           new_only: bool, summary_file: str | None) -> None:
     """Render, validate and evaluate overlays (or manifest files) and report findings.
 
@@ -81,15 +85,23 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     config = load_config(repo)
     threshold = Severity.parse(fail_on)
     options = CheckOptions(env=env, schema=not no_schema, conftest=not no_conftest)
-    if base_ref:
-        report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options, git)
-        if summary_file:
-            _write_atomic(summary_file, markdown)
-    else:
-        targets = discover(list(paths), repo, config, env)
-        if any(t.kind == "overlay" for t in targets):
-            options.kustomize = find_kustomize(repo)
-        report = Pipeline(repo, config, options).run(targets)
+    if apiserver:
+        from kustodian.apiserver import ApiserverCheck
+
+        options.apiserver = ApiserverCheck()
+    try:
+        if base_ref:
+            report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options, git)
+            if summary_file:
+                _write_atomic(summary_file, markdown)
+        else:
+            targets = discover(list(paths), repo, config, env)
+            if any(t.kind == "overlay" for t in targets):
+                options.kustomize = find_kustomize(repo)
+            report = Pipeline(repo, config, options).run(targets)
+    finally:
+        if options.apiserver is not None:
+            options.apiserver.close()
     # Styled with click; click.echo drops the styles when stdout is not a terminal.
     color = fmt == "text" and output is None and not os.environ.get("NO_COLOR")
     text = render_report(report, fmt, fail_on=threshold, color=color)
@@ -153,6 +165,10 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
             return replace(config, root=tree, path=tree / CONFIG_NAME if config.path else None)
         return load_config(tree)
 
+    apiserver = options.apiserver
+    base_renders: dict[str, str] = {}
+    base_reports: list[Report] = []
+
     def run_check(tree: Path, overlay_dirs: list[str]) -> Report:
         cfg = tree_config(tree)
         tree_targets = []
@@ -164,9 +180,17 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
             tree_targets.append(Target("dockerfile", tree / "Dockerfile", "Dockerfile", None,
                                        [tree / "Dockerfile"]))
         opts = CheckOptions(**{**options.__dict__, "keep_rendered": True})
+        if apiserver is not None and tree == repo:   # the base goes under the head's dry run
+            apiserver.base = base_renders
+            apiserver.base_findings = base_reports[0].findings if base_reports else None
+        elif apiserver is not None:
+            opts.apiserver = None
         report = Pipeline(tree, cfg, opts).run(tree_targets)
         if report.errors and tree != repo:
             raise KustodianError("; ".join(report.errors))
+        if tree != repo:
+            base_renders.update(report.rendered)
+            base_reports.append(report)
         return report
 
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:

@@ -60,5 +60,34 @@ ARGOCD_SOURCE_UNRENDERED = Rule(
                 "its own gate.",
     check=_none)
 
+APISERVER_REJECTED = Rule(
+    id="apiserver-rejected", severity=Severity.HIGH, category="schema", scope=META,
+    title="A real kube-apiserver accepts every object (check --apiserver)",
+    rationale="Schemas miss most of what decides a sync: the API server's own validation "
+              "(selectors, quantities, names, ports, probes, CEL rules of CRDs, missing "
+              "namespaces). Each object is server-side applied as a dry run to a throw-away "
+              "API server; a rejection here is a failed sync in the cluster.",
+    remediation="Fix the field the API server names in the message.",
+    check=_none)
+APISERVER_WARNING = Rule(
+    id="apiserver-warning", severity=Severity.MEDIUM, category="schema", scope=META,
+    title="A real kube-apiserver applies every object without warnings (check --apiserver)",
+    rationale="Warnings of the API server (PodSecurity violations of the namespace's level, "
+              "deprecated APIs, duplicate entries that hide each other) are accepted now "
+              "and become rejected pods or lost settings later.",
+    remediation="Change the field or container the warning names.",
+    check=_none)
+IMMUTABLE_FIELD_CHANGE = Rule(
+    id="immutable-field-change", severity=Severity.HIGH, category="schema", scope=META,
+    title="A change does not touch fields the API server will not update (PR mode)",
+    rationale="In pull-request mode with --apiserver the base revision is applied for real "
+              "and the change dry-run on top: a Deployment selector, a StatefulSet's "
+              "volumeClaimTemplates or serviceName, a Service's clusterIP cannot change in "
+              "place, so the sync fails until the object is deleted and recreated.",
+    remediation="Keep the field as it is, or plan the replacement (new name, or delete and "
+                "recreate, e.g. Argo CD's `Replace=true` sync option) on purpose.",
+    check=_none)
+
 META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_INVALID,
-              ARGOCD_SOURCE_UNRENDERED)
+              ARGOCD_SOURCE_UNRENDERED,
+              APISERVER_REJECTED, APISERVER_WARNING, IMMUTABLE_FIELD_CHANGE)
