@@ -184,9 +184,22 @@ _ALIASES = {("spec", "clusterIPs"): ("spec", "clusterIP"),
             ("spec", "ipFamilies"): ("spec", "ipFamilyPolicy")}
 
 
-def _parse_field(place: str) -> tuple:
-    from kustodian.pipeline import parse_dotted
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 
+
+def parse_dotted(place: str) -> tuple:
+    """'spec.containers[0].env[name]' (the API server's field notation) -> a path tuple."""
+    out: list[str | int] = []
+    for name, index in _SEGMENT.findall(place):
+        if name:
+            out.append(name)
+        else:
+            index = index.strip("'\"")
+            out.append(int(index) if index.isdigit() else index)
+    return tuple(out)
+
+
+def _parse_field(place: str) -> tuple:
     path = parse_dotted(place) if place else ()
     return _ALIASES.get(path[:2], path) if path[:2] in _ALIASES else path
 
