@@ -533,6 +533,8 @@ def write_config(root: Path, apps: list[AppSpec]) -> None:
                              f"stable: overlays/{app.name}/prod}}")
             else:
                 lines.append(f"  {rel}: {{env: {env}}}")
+    lines += ["ignore:", "  - path: rendered/**",
+              "    reason: pre-rendered copies of the overlays, for the peer tools (--render)"]
     (root / ".kustodian.yaml").write_text("\n".join(lines) + "\n")
 
 

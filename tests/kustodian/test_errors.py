@@ -87,11 +87,21 @@ def test_kustomization_cycle(root):
     assert out.returncode == 2 and "overlays/a" in out.stderr and "cycle" in out.stderr.lower()
 
 
-def test_component_path_is_refused(root):
+def test_component_path_is_rendered_like_kustomize_build(root):
+    """`kustomize build` renders a Component dir, so the gate checks it (no longer refused);
+    one kustomize cannot build is its clear build error."""
     write_tree(root, {"components/c/kustomization.yaml":
-                      "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"})
+                      "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                      "resources: [pod.yaml]\n",
+                      "components/c/pod.yaml":
+                      "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n"
+                      "  containers:\n    - name: c\n      image: busybox\n"
+                      "      securityContext: {privileged: true}\n",
+                      "components/empty/kustomization.yaml": "kind: Component\n"})
     out = check(root, "components/c")
-    assert out.returncode == 2 and "Component" in out.stderr
+    assert out.returncode == 1 and "no-privileged" in out.stdout, out.stderr
+    out = check(root, "components/empty")
+    assert out.returncode == 2 and "kustomization.yaml is empty" in out.stderr
 
 
 def test_bad_config(root):

@@ -40,7 +40,7 @@ def test_json_shape(bad_dir):
     out = run(bad_dir, "--format", "json", "app.yaml")
     assert out.returncode == 1
     data = out.json()
-    assert set(data) == {"findings", "exemptions", "summary"}
+    assert set(data) == {"findings", "exemptions", "ignored", "summary"}
     assert {f["rule"] for f in data["findings"]} == {"no-privileged", "liveness-probe"}
     for f in data["findings"]:
         assert set(f) >= JSON_KEYS

@@ -1,8 +1,9 @@
 """PR mode's shortcuts give the same answers as the full work they replace.
 
-- DiscoveryScope answers "which of these dirs are overlays" without walking the repository:
-  it must agree with `discover` (nested overlays, Components, hidden and symlinked dirs,
-  kustomizations an enclosing one includes, the three file names, explicit PATHs).
+- DiscoveryScope answers "which of these dirs are targets" without listing the repository
+  (given the dirs other kustomizations include, which PR mode finds from their texts): it
+  must agree with `discover` (nested kustomizations, Components, hidden and symlinked dirs,
+  kustomizations another one includes, the three file names, explicit PATHs).
 - GitReader reads a commit per dir through `git cat-file`: it must agree with the files of a
   real checkout of that commit.
 - The affected set computed with the lazy scope equals the one computed from a full
@@ -35,6 +36,7 @@ from kustodian.prmode import (
     _kustomization_text,
     affected_overlays,
     deleted_overlays,
+    included_dirs,
 )
 from support.cli import git, init_repo, kustodian, write_tree
 
@@ -84,6 +86,13 @@ def all_dirs(root: Path) -> set[str]:
     return found
 
 
+def included_by_texts(root: Path, scope: DiscoveryScope, dirs: set[str]) -> set[str]:
+    """The dirs among `dirs` another kustomization includes, found as PR mode finds them."""
+    head = FsReader(root)
+    kdirs = sorted(d for d in all_dirs(root) if head.kustomization(d))
+    return included_dirs(dirs, KustomizationTexts(head, kdirs), head, scope)
+
+
 def overlay_displays(targets) -> list[str]:
     return [t.display for t in targets if t.kind == "overlay"]
 
@@ -98,20 +107,24 @@ def test_scope_agrees_with_discover(tmp_path, paths):
     try:
         expected = overlay_displays(discover(list(paths), root, config, None))
         dirs = all_dirs(root)
-        # a fresh scope per question: all() walks, and among() then answers from that walk
+        # a fresh scope per question: all() discovers, and among() then answers from that
         assert DiscoveryScope(list(paths), root, config, None).all() == expected
         scope = DiscoveryScope(list(paths), root, config, None)
-        assert scope.among(dirs) == expected
+        included = included_by_texts(root, scope, dirs)
+        assert scope.among(dirs, included) == expected
         for directory in sorted(dirs):
-            assert scope.among({directory}) == [o for o in expected if o == directory], directory
-        assert scope._walked == {} or paths                 # answered without a walk
+            assert scope.among({directory}, included) == [
+                o for o in expected if o == directory], directory
+        assert scope._targets is None or paths              # answered without a listing
     finally:
         os.chdir(cwd)
-    if not paths:
-        assert expected == ["overlays/canary-bits/inner", "overlays/dev", "overlays/prod",
-                            "overlays/qa", "overlays/shared", "overlays/shared/other",
-                            "overlays/team/a/dev", "overlays/team/a/dev/nested", "argocd",
-                            "argocd/bootstrap"]
+    if not paths:      # Components, hidden and symlinked dirs, any place: nothing skipped
+        assert expected == [
+            "argocd", "argocd/bootstrap", "components/extra", "elsewhere", "overlays/.hidden",
+            "overlays/canary-bits", "overlays/canary-bits/inner", "overlays/dev",
+            "overlays/linked", "overlays/prod", "overlays/qa", "overlays/shared",
+            "overlays/shared/other", "overlays/team/a/dev", "overlays/team/a/dev/nested",
+            "overlays/team/linked-dir", "overlays/x/.cache"]
 
 
 def test_scope_on_a_generated_monorepo(tmp_path, repo_root):
@@ -121,9 +134,11 @@ def test_scope_on_a_generated_monorepo(tmp_path, repo_root):
     config = load_config(root)
     expected = overlay_displays(discover([], root, config, None))
     scope = DiscoveryScope([], root, config, None)
-    assert len(expected) == 12
-    assert scope.among(all_dirs(root)) == expected and scope._walked == {}
-    assert scope.among({"overlays/app-0002/prod", "base/app-0002", "nope"}) == [
+    assert len(expected) == 12                 # bases and Components are included: not roots
+    dirs = all_dirs(root)
+    included = included_by_texts(root, scope, dirs)
+    assert scope.among(dirs, included) == expected and scope._targets is None
+    assert scope.among({"overlays/app-0002/prod", "base/app-0002", "nope"}, included) == [
         "overlays/app-0002/prod"]
     assert [scope.env_of(o) for o in expected[:4]] == ["dev", "prod", "prod", "staging"]
 
@@ -133,15 +148,16 @@ def test_scope_keeps_discover_errors(tmp_path):
     config = load_config(root)
     with pytest.raises(KustodianError, match="no such file"):
         DiscoveryScope([str(root / "missing")], root, config, None)
-    with pytest.raises(KustodianError, match="Component"):
-        DiscoveryScope([str(root / "components/extra")], root, config, None)
     (root / "empty").mkdir()
     with pytest.raises(KustodianError, match="no kustomization or YAML manifest"):
         DiscoveryScope([str(root / "empty")], root, config, None)
     bare = tmp_path / "bare"
     bare.mkdir()
-    with pytest.raises(KustodianError, match="no overlays/ or argocd/"):
-        DiscoveryScope([], bare, load_config(bare), None)
+    with pytest.raises(KustodianError, match="no kustomization or Kubernetes manifest"):
+        discover([], bare, load_config(bare), None)
+    # a Component PATH is rendered like any kustomization (kustomize builds it)
+    scope = DiscoveryScope([str(root / "components/extra")], root, config, None)
+    assert scope.all() == ["components/extra"]
 
 
 def test_git_reader_agrees_with_a_checkout(tmp_path):
@@ -352,8 +368,9 @@ def test_cli_base_change_checks_every_overlay_using_it_and_nothing_else(cli_repo
         (cli_repo / "base/service.yaml").read_text() + "# reworded\n")
     code, report, summary = pr_json(cli_repo, "--base-ref", "HEAD")
     assert code in (0, 1), summary
-    assert report["summary"]["overlays"] == ["overlays/dev", "overlays/prod"]  # not .wip
-    assert "2 affected overlay(s)" in summary
+    # the hidden overlays/.wip uses the base too: hidden dirs are not skipped
+    assert report["summary"]["overlays"] == ["overlays/.wip", "overlays/dev", "overlays/prod"]
+    assert "3 affected overlay(s)" in summary
 
     (cli_repo / "base/service.yaml").write_text(
         (cli_repo / "base/service.yaml").read_text().replace("# reworded\n", ""))

@@ -33,11 +33,17 @@ exemptions (how far `kustodian.io/exempt` annotations may go; both optional):
     exemptions:
       max_days: 90                       # an exemption must expire within this many days
       max_per_resource: 3                # exemption lines one resource may carry
+ignore (paths discovery leaves out; the report lists every rule and what it matched):
+
+    ignore:
+      - path: tests/**                   # a repository-relative glob (`**`: any depth)
+        reason: intentionally bad fixtures of the gate's own tests
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +72,52 @@ class ExemptionPolicy:
     max_per_resource: int = 3
 
 
+@dataclass(frozen=True)
+class IgnoreRule:
+    """A path glob discovery leaves out, with the reason the report shows."""
+
+    path: str
+    reason: str
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _glob_pattern(self.path)
+
+    def matches(self, path: str) -> bool:
+        return bool(self.pattern.fullmatch(path))
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.reason})"
+
+
+_GLOBS: dict[str, re.Pattern[str]] = {}
+
+
+def _glob_pattern(glob: str) -> re.Pattern[str]:
+    """A path glob as a regex: `*`/`?` within one component, `**` across components; a
+    pattern naming a dir (`tests`, `tests/`) covers everything under it too."""
+    if glob not in _GLOBS:
+        out, i, text = [], 0, glob.strip("/")
+        while i < len(text):
+            if text.startswith("**/", i):
+                out.append("(?:.*/)?")
+                i += 3
+            elif text.startswith("**", i):
+                out.append(".*")
+                i += 2
+            elif text[i] == "*":
+                out.append("[^/]*")
+                i += 1
+            elif text[i] == "?":
+                out.append("[^/]")
+                i += 1
+            else:
+                out.append(re.escape(text[i]))
+                i += 1
+        _GLOBS[glob] = re.compile("".join(out) + "(?:/.*)?", re.S)
+    return _GLOBS[glob]
+
+
 @dataclass
 class RepoConfig:
     """The parsed repository configuration (all keys optional)."""
@@ -86,6 +138,15 @@ class RepoConfig:
     # `apiserver: {namespaces: [...]}`: namespaces the platform creates (no target renders
     # them, e.g. Argo CD's own); `check --apiserver` creates them before the dry runs
     apiserver_namespaces: frozenset[str] = frozenset()
+    ignore: list[IgnoreRule] = field(default_factory=list)
+
+    def ignore_rule(self, path: str) -> str | None:
+        """The ignore rule (as the report shows it) that leaves out a repository-relative
+        path, or None."""
+        for rule in self.ignore:
+            if rule.matches(path):
+                return str(rule)
+        return None
 
     def env_for(self, overlay_rel: str) -> str | None:
         """The env of a repository-relative overlay dir, from the mapping or its dir name."""
@@ -257,6 +318,26 @@ def _parse_config(display: str, text: str) -> list:
     return _PARSED[text]
 
 
+def _ignore_rules(raw: Any, file: str) -> list[IgnoreRule]:
+    if raw is None:
+        return []
+    hint = "ignore is a list of {path: <glob>, reason: <why>}"
+    if not isinstance(raw, list):
+        raise KustodianError("ignore must be a list", file=file, hint=hint)
+    rules = []
+    for index, entry in enumerate(raw):
+        if (not isinstance(entry, dict) or set(entry) != {"path", "reason"}
+                or not all(isinstance(v, str) and v.strip() for v in entry.values())):
+            raise KustodianError(f"ignore[{index}] must have a path glob and a reason",
+                                 file=file, hint=hint)
+        path = entry["path"].strip()
+        if path.startswith("/") or ".." in path.split("/"):
+            raise KustodianError(f"ignore[{index}].path must be repository-relative",
+                                 file=file, hint=hint)
+        rules.append(IgnoreRule(path, entry["reason"].strip()))
+    return rules
+
+
 def load_config(root: Path) -> RepoConfig:
     """Read `<root>/.kustodian.yaml`; a missing file gives the defaults."""
     path = root / CONFIG_NAME
@@ -308,6 +389,7 @@ def load_config(root: Path) -> RepoConfig:
     return RepoConfig(
         root=root, env_order=list(order or []), env_deploy=dict(deploy or {}),
         apiserver_namespaces=frozenset(namespaces or ()),
+        ignore=_ignore_rules(data.get("ignore"), display),
         overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
         targets={str(k).rstrip("/"): v for k, v in targets.items()},
         release=data.get("release") or {}, path=path,

@@ -1,29 +1,55 @@
-"""Turn the command line's PATHs into targets: overlays to render and plain manifest files."""
+"""Turn the command line's PATHs into targets: kustomization roots to render and plain
+manifest files.
+
+Without PATH the whole repository is walked ("nothing skipped silently"): every
+kustomization dir that kustomize can build (Components included, hidden and symlinked dirs
+included) is a target unless another kustomization of the repository includes it (then it
+is checked through that one) - a dir `.kustodian.yaml` maps under `overlays:` is a target
+either way - and every plain Kubernetes manifest file outside a kustomization tree is
+checked. Only `.git` and git-ignored files (they never reach Argo CD) are left out without a
+rule; anything else is left out only by an `ignore:` rule of the repository config, and the
+report lists those rules. A symlink leading outside the repository is an error; one inside
+is followed (its files are seen under the link's path too), as kustomize and Argo CD do.
+
+Seam for other target sources (e.g. Argo CD Applications): `discover` gathers targets from
+the `TargetSource`s in `target_sources()`; a new source is a function
+`(Discovery) -> list[Target]` appended there, which sees the same repository listing
+(`Discovery.listing`), kustomization graph (`Discovery.graph`) and config.
+"""
 
 from __future__ import annotations
 
 import os
+import posixpath
+import re
+import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kustodian.config import RepoConfig
 from kustodian.errors import KustodianError
 from kustodian.kustomize import model
-from kustodian.kustomize.files import kustomization_file, kustomization_name, name_in
+from kustodian.kustomize.files import NAMES, kustomization_file
 from kustodian.yamlio import read_bytes
 
-DEFAULT_ROOTS = ("overlays", "argocd")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+INCLUDE_FIELDS = ("resources", "bases", "components", "generators", "transformers",
+                  "validators")
+_MAX_SNIFF_BYTES = 16 * 1024 * 1024
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
 class Target:
-    """An overlay directory (rendered by kustomize) or a group of plain manifest files."""
+    """A kustomization root (rendered by kustomize) or a group of plain manifest files."""
 
     kind: str                         # "overlay" | "files" | "dockerfile" (conftest only)
-    path: Path                        # overlay dir (or the first path given)
+    path: Path                        # kustomization dir (or the first path given)
     display: str                      # repository-relative (or as given) path
     env: str | None = None
     files: list[Path] = field(default_factory=list)
@@ -58,73 +84,126 @@ def display_path(path: Path, root: Path) -> str:
 
 
 def is_component(kfile: Path) -> bool:
-    """True for `kind: Component` kustomizations (rendered only through their includers)."""
-    try:   # a regular file, bounded (a symlink to /dev/zero would never end)
-        raw = read_bytes(kfile, str(kfile), limit=model.MAX_BYTES)
-    except KustodianError:
-        return False  # let kustomize report the real problem
-    if b"Component" not in raw:   # cheap pre-check: most kustomizations are not
-        return False
-    parsed = model.parse(raw)
+    """True for `kind: Component` kustomizations."""
+    parsed = model.load(kfile)
     return parsed is not None and parsed.is_component
 
 
-def _walk(directory: Path, root: Path, charts: list[tuple[Path, str]] | None = None
-          ) -> tuple[list[tuple[Path, str]], list[Path]]:
-    """((overlay dir, display path) pairs, plain manifest files) under `directory`.
+# --- the repository listing -----------------------------------------------------------------
 
-    Components and hidden dirs are skipped. Files inside a kustomization tree belong to it and
-    are not checked on their own. A kustomization nested inside another one is a target of its
-    own unless an enclosing kustomization includes it (e.g. `argocd/bootstrap` beside the
-    `argocd/` it reconciles is one; `base/agent/workload` listed in `base/` resources is not).
-    Runs on strings and the walk's own listings (no stat or realpath per directory): a
-    1000-app monorepo has ~20k directories.
-    """
-    overlays: list[tuple[Path, str]] = []
-    files: list[Path] = []
-    top = str(directory)
-    shown_top = display_path(directory, root)
-    trees: set[str] = set()
-    enclosing_of: dict[str, tuple[str, ...]] = {}
+
+def _git_files(root: Path) -> list[tuple[str, bool]] | None:
+    """(path, is a symlink) of the work tree's tracked and untracked, non-ignored files, or
+    None when `root` is not a git work tree (then the dirs are walked)."""
+    try:
+        proc = subprocess.run(["git", "ls-files", "-z", "-s", "-t", "--cached", "--others",
+                               "--exclude-standard"], cwd=root, capture_output=True,
+                              stdin=subprocess.DEVNULL, check=False)
+    except OSError:
+        return None
+    if proc.returncode != 0:
+        return None
+    out: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for entry in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if not entry:
+            continue
+        if entry.startswith("? "):
+            path = entry[2:]
+            link = os.path.islink(os.path.join(root, path))
+        else:
+            meta, tab, path = entry[2:].partition("\t")
+            if not tab or path in seen:
+                continue
+            mode = meta.split(" ", 1)[0]
+            if mode == "160000":          # a submodule: not part of this repository's tree
+                continue
+            link = mode == "120000"
+        seen.add(path)
+        out.append((path, link))
+    return out
+
+
+def _walk_files(root: Path) -> list[tuple[str, bool]]:
+    """(path, is a symlink) of every file under root but .git, without following links."""
+    out: list[tuple[str, bool]] = []
+    top = str(root)
     for current, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        parent = os.path.dirname(current)
-        enclosing = enclosing_of.get(parent, ()) + ((parent,) if parent in trees else ())
-        enclosing_of[current] = enclosing
-        if "Chart.yaml" in names and name_in(names) is None:
-            dirs[:] = []    # a Helm chart: its templates are not manifests; Applications
-            if charts is not None and not enclosing:   # render it, else it is a target
-                rel = os.path.relpath(current, top)
-                charts.append((Path(current), shown_top if rel == "." else os.path.normpath(
-                    os.path.join(shown_top, rel))))
-            continue
-        kname = name_in(names)
-        if kname is not None:
-            trees.add(current)
-            here = Path(current)
-            if not is_component(here / kname) and not any(
-                    here.resolve() in _included_dirs(Path(t)) for t in enclosing):
-                rel = os.path.relpath(current, top)
-                shown = shown_top if rel == "." else os.path.normpath(
-                    os.path.join(shown_top, rel))
-                overlays.append((here, shown))
-            continue
-        if not enclosing:
-            files.extend(Path(current, n) for n in sorted(names)
-                         if n.endswith(MANIFEST_SUFFIXES) and not n.startswith("."))
-    return overlays, files
+        rel = os.path.relpath(current, top)
+        rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        keep = []
+        for d in sorted(dirs):
+            if d == ".git":
+                continue
+            if os.path.islink(os.path.join(current, d)):
+                out.append((rel + d, True))
+            else:
+                keep.append(d)
+        dirs[:] = keep
+        out.extend((rel + n, os.path.islink(os.path.join(current, n))) for n in sorted(names))
+    return out
 
 
-@lru_cache(maxsize=256)
-def _included_dirs(tree: Path) -> frozenset[Path]:
-    """Directories a kustomization lists as resources or components (resolved)."""
-    kfile = kustomization_file(tree)
-    parsed = model.load(kfile) if kfile else None
-    if parsed is None:
-        return frozenset()  # kustomize reports the real problem when the tree renders
-    entries = [r.path for r in parsed.references
-               if r.field in ("resources", "components", "bases") and not r.remote]
-    return frozenset((tree / e).resolve() for e in entries if (tree / e).is_dir())
+def list_repository(root: Path) -> list[str]:
+    """Every file of the repository as a repository-relative posix path: git's listing (or a
+    walk), with symlinked dirs inside the repository expanded under the link's path.
+    A symlink leading outside the repository is a KustodianError."""
+    entries = _git_files(root)
+    if entries is None:
+        entries = _walk_files(root)
+    real_root = os.path.realpath(root)
+    files: list[str] = []
+    links: list[tuple[str, str]] = []          # (link path, target path) for dir links
+    for path, link in entries:
+        if not link:
+            files.append(path)
+            continue
+        target = os.path.realpath(os.path.join(root, path))
+        rel = os.path.relpath(target, real_root).replace(os.sep, "/")
+        if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+            raise KustodianError(
+                f"symlink leads outside the repository (to {target})", file=path,
+                hint="kustomize and Argo CD would read files the gate cannot see: copy them "
+                     "into the repository or remove the link")
+        if os.path.isdir(target):
+            if rel == "." or (path + "/").startswith(rel + "/"):
+                raise KustodianError("symlink loop: the link points at a dir above itself",
+                                     file=path, hint="remove the link")
+            links.append((path, "" if rel == "." else rel))
+        elif os.path.exists(target):
+            files.append(path)
+    if links:
+        files.extend(_expand_links(files, links))
+    return sorted(set(files))
+
+
+def _expand_links(files: list[str], links: list[tuple[str, str]]) -> list[str]:
+    """The files seen through symlinked dirs (links within linked dirs too, bounded)."""
+    by_dir: dict[str, list[str]] = {}
+    for path in files:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            by_dir.setdefault("/".join(parts[:i]), []).append(path)
+    out: list[str] = []
+    pending = list(links)
+    rounds = 0
+    while pending and rounds < 8:
+        rounds += 1
+        more: list[tuple[str, str]] = []
+        for link, target in pending:
+            for path in by_dir.get(target, []):
+                out.append(link + path[len(target):])
+            for other, other_target in links:          # a link inside the linked dir
+                if other.startswith(target + "/"):
+                    more.append((link + other[len(target):], other_target))
+        pending = more
+    return out
+
+
+# --- the kustomization graph ------------------------------------------------------------------
+
+
+_TOKEN = re.compile(r"[^\s\"'\[\],#=\0]+")
 
 
 def _has_manifests(root: Path) -> bool:
@@ -138,82 +217,293 @@ def _has_manifests(root: Path) -> bool:
 
 
 @dataclass
-class _Roots:
-    """The validated PATHs (or default roots): dirs to walk, plain files, Dockerfiles."""
+class Graph:
+    """The kustomization dirs of a listing and which of them include which.
 
-    dirs: list[tuple[Path, str]] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    dockerfiles: list[Path] = field(default_factory=list)
-    whole: bool = False             # no overlays/ or argocd/: the whole repository is walked
+    A dir is proven included only by parsing an includer; the texts are scanned first so that
+    only kustomizations naming a dir whose inclusion is still open are parsed (a monorepo's
+    thousands of overlays all include their base: one parse proves it). A text a scan cannot
+    read (an escaped path) proves nothing, so its dirs stay targets: the safe side."""
+
+    root: Path
+    dirs: dict[str, str]                       # dir -> kustomization file name
+    _includes: dict[str, set[str]] = field(default_factory=dict)
+    _raws: dict[str, bytes | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root: Path, listing: Iterable[str]) -> Graph:
+        found: dict[str, set[str]] = {}
+        for path in listing:
+            base = posixpath.basename(path)
+            if base in NAMES:
+                found.setdefault(posixpath.dirname(path) or ".", set()).add(base)
+        return cls(root, {d: next(n for n in NAMES if n in names) for d, names in found.items()})
+
+    def _raw(self, directory: str) -> bytes | None:
+        if directory not in self._raws:
+            path = self.root / directory / self.dirs[directory]
+            try:
+                self._raws[directory] = read_bytes(path, str(path), limit=model.MAX_BYTES)
+            except KustodianError:
+                self._raws[directory] = None
+        return self._raws[directory]
+
+    def includes(self, directory: str) -> set[str]:
+        """The kustomization dirs one kustomization includes (parsed once)."""
+        if directory not in self._includes:
+            parsed = model.parse(self._raw(directory))
+            rel = "" if directory == "." else directory
+            targets: set[str] = set()
+            for ref in parsed.references if parsed else ():
+                if ref.field in INCLUDE_FIELDS:
+                    path = model.resolve(rel, ref.path)
+                    if path is not None and (path or ".") in self.dirs:
+                        targets.add(path or ".")
+            self._includes[directory] = targets - {directory}
+        return self._includes[directory]
+
+    def _named(self, directory: str, open_names: set[str], candidates: set[str]) -> set[str]:
+        """The candidate dirs a kustomization's text may name (a scan, parsed next)."""
+        raw = self._raw(directory)
+        if raw is None:
+            return set()
+        rel = "" if directory == "." else directory
+        out = set()
+        for token in _TOKEN.findall(raw.decode("utf-8", "replace")):
+            token = token.rstrip("/") or token
+            if posixpath.basename(token) in open_names or token in (".", ".."):
+                path = model.resolve(rel, token)
+                if path is not None and (path or ".") in candidates:
+                    out.add(path or ".")
+        return out - {directory}
+
+    def roots(self, among: Iterable[str], always: set[str]) -> list[str]:
+        """The dirs of `among` nobody among them includes (or listed in `always`), plus any
+        left unreached by those (an include cycle, which kustomize then reports)."""
+        among = sorted(among, key=_dir_order)
+        pool = set(among)
+        candidates = pool - always
+        names = {posixpath.basename(c) for c in candidates}
+        included: set[str] = set()
+        still_open = set(candidates)
+        edges: dict[str, set[str]] = {}
+        for src in among:
+            if not still_open:
+                break
+            if self._named(src, names, still_open):
+                edges[src] = self.includes(src) & pool
+                included |= edges[src]
+                still_open -= edges[src]
+        roots = [d for d in among if d not in included or d in always]
+        reached: set[str] = set()
+        stack = list(roots)
+        while stack:
+            current = stack.pop()
+            if current in reached:
+                continue
+            reached.add(current)
+            stack.extend(edges.get(current, ()))
+        return roots + [d for d in among if d not in reached]
 
 
-def _roots(paths: list[str], root: Path) -> _Roots:
-    """Check the PATHs and sort them into dirs to walk, plain files and Dockerfiles; no PATH:
-    overlays/ and argocd/, or the whole repository when it has neither. Components are
-    skipped (an error when named explicitly)."""
-    explicit = bool(paths)
-    found = _Roots()
-    if not explicit:
-        candidates = [root / d for d in DEFAULT_ROOTS if (root / d).is_dir()]
-        if not candidates:         # e.g. envs/ + variants/, or one dir per app: all of it
-            candidates = [root]
-            found.whole = True
-            if not _has_manifests(root):
-                raise KustodianError(
-                    f"no overlays/ or argocd/ directory under {root}, and no kustomization "
-                    "or YAML manifest anywhere in it",
-                    hint="pass the overlay directories or manifest files to check as PATH")
-    else:
-        candidates = [Path(p) for p in paths]
-    for path in candidates:
-        shown = display_path(path, root)
+def _dir_order(directory: str) -> tuple:
+    return tuple(directory.split("/"))
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+class Discovery:
+    """One repository's listing, kustomization graph and config, shared by the target
+    sources (see the module docstring)."""
+
+    def __init__(self, root: Path, config: RepoConfig) -> None:
+        self.root = root
+        self.config = config
+        self.ignored = {str(rule): 0 for rule in config.ignore}   # rule -> files it left out
+
+    @cached_property
+    def listing(self) -> list[str]:
+        """The repository's files not left out by an ignore rule."""
+        kept = []
+        for path in list_repository(self.root):
+            rule = self.config.ignore_rule(path)
+            if rule is None:
+                kept.append(path)
+            else:
+                self.ignored[rule] = self.ignored.get(rule, 0) + 1
+        return kept
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph.of(self.root, self.listing)
+
+    @cached_property
+    def chart_dirs(self) -> set[str]:
+        """Helm chart dirs (a Chart.yaml, no kustomization): their templates are not
+        manifests; the Argo CD Applications that use a chart render it (kustodian.argocd)."""
+        return {posixpath.dirname(p) or "." for p in self.listing
+                if posixpath.basename(p) == "Chart.yaml"} - set(self.graph.dirs)
+
+    def is_plain_manifest(self, path: str) -> bool:
+        """A manifest file outside every kustomization tree and Helm chart."""
+        if not path.endswith(MANIFEST_SUFFIXES) or self.tree_of(path) is not None:
+            return False
+        parent = posixpath.dirname(path)
+        while True:
+            if (parent or ".") in self.chart_dirs:
+                return False
+            if not parent:
+                break
+            parent = posixpath.dirname(parent)
+        return is_manifest(self.root / path)
+
+    def tree_of(self, path: str) -> str | None:
+        """The nearest kustomization dir at or above a file's dir."""
+        directory = posixpath.dirname(path)
+        while True:
+            if (directory or ".") in self.graph.dirs:
+                return directory or "."
+            if not directory:
+                return None
+            directory = posixpath.dirname(directory)
+
+
+TargetSource = Callable[[Discovery], list[Target]]
+
+
+def kustomization_targets(found: Discovery) -> list[Target]:
+    """Every kustomization root of the repository."""
+    always = {d for d in found.graph.dirs if d in found.config.overlays}
+    roots = found.graph.roots(found.graph.dirs, always)
+    return [Target("overlay", found.root / d, d, found.config.env_for(d)) for d in roots]
+
+
+def manifest_file_targets(found: Discovery) -> list[Target]:
+    """The plain Kubernetes manifest files outside every kustomization tree."""
+    files = [found.root / p for p in found.listing if found.is_plain_manifest(p)]
+    if not files:
+        return []
+    return [Target("files", files[0], display_path(files[0].parent, found.root), None, files)]
+
+
+def chart_targets(found: Discovery) -> list[Target]:
+    """Helm chart dirs outside every kustomization tree: rendered with their default values
+    unless an Application renders them (kustodian.argocd), never skipped."""
+    charts = sorted((c for c in found.chart_dirs if found.tree_of(c + "/Chart.yaml") is None
+                     and not any(c.startswith(o + "/") for o in found.chart_dirs)),
+                    key=_dir_order)
+    return [Target("chart", found.root / c, c, found.config.env_for(c)) for c in charts]
+
+
+def target_sources() -> list[TargetSource]:
+    """The sources `discover` gathers targets from, in report order."""
+    return [kustomization_targets, chart_targets, manifest_file_targets]
+
+
+def is_manifest(path: Path) -> bool:
+    """Whether a YAML/JSON file holds a Kubernetes object (a document with apiVersion and
+    kind), or cannot be parsed while naming both (then the check reports why)."""
+    try:
+        raw = read_bytes(path, str(path), limit=_MAX_SNIFF_BYTES)
+    except KustodianError:
+        return True            # unreadable, too large, not a regular file: the check says why
+    if b"apiVersion" not in raw or b"kind" not in raw:
+        return False
+    try:
+        docs = list(yaml.load_all(raw, Loader=_Loader))
+    except (yaml.YAMLError, ValueError):
+        return True
+    return any(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
+
+
+def _explicit(paths: list[str], root: Path) -> tuple[list[tuple[Path, str]], list[Path],
+                                                   list[Path]]:
+    """The PATHs sorted into (dir, display) pairs, plain files and Dockerfiles."""
+    dirs: list[tuple[Path, str]] = []
+    files: list[Path] = []
+    dockerfiles: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
         if not path.exists():
             raise KustodianError("no such file or directory", file=str(path),
-                                 hint="pass an overlay directory or a manifest file")
+                                 hint="pass a kustomization directory or a manifest file")
         if path.is_file():
-            (found.dockerfiles if is_dockerfile(path) else found.files).append(path)
-            continue
-        kfile = kustomization_file(path)
-        if kfile is not None and is_component(kfile):
-            if explicit:
-                raise KustodianError(
-                    "is a kustomize Component; it is checked through the overlays that "
-                    "include it", file=shown, hint="pass the overlay directory instead")
-            continue
-        found.dirs.append((path, shown))
-    return found
+            (dockerfiles if is_dockerfile(path) else files).append(path)
+        else:
+            dirs.append((path, display_path(path, root)))
+    return dirs, files, dockerfiles
 
 
-def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) -> list[Target]:
-    """Targets for the given PATHs, or every overlay (and argocd/) of the repository."""
+def _under(path: Path, root: Path) -> str | None:
+    """`path` relative to the repository root ("." for the root), None when outside."""
+    try:
+        rel = Path(os.path.realpath(path)).relative_to(_real_dir(str(root)))
+    except ValueError:
+        return None
+    return rel.as_posix() if str(rel) != "." else "."
+
+
+def _dir_targets(path: Path, shown: str, root: Path, config: RepoConfig,
+                 found: Discovery | None) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """(kustomization roots, plain manifest files) under one PATH dir."""
+    rel = _under(path, root)
+    if rel is None or found is None:
+        found = Discovery(path, RepoConfig(root=path))
+        rel = "."
+    prefix = "" if rel == "." else rel + "/"
+    pool = [d for d in found.graph.dirs if rel == "." or d == rel or d.startswith(prefix)]
+    always = {d for d in pool if d in config.overlays or d == rel}
+    roots = found.graph.roots(pool, always)
+
+    def shown_of(d: str) -> str:
+        tail = d if rel == "." else d[len(prefix):] if d != rel else ""
+        return os.path.normpath(os.path.join(shown, tail)) if tail and d != "." else shown
+
+    overlays = [(found.root / d, shown_of(d)) for d in roots]
+    files = [found.root / p for p in found.listing
+             if (rel == "." or p.startswith(prefix)) and found.is_plain_manifest(p)]
+    return overlays, files
+
+
+def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None,
+             found: Discovery | None = None) -> list[Target]:
+    """Targets for the given PATHs, or every target source's targets for the repository.
+    `found` (optional): the Discovery to use (its `ignored` counts feed the report)."""
     from kustodian.config import canonical_env
 
     env = canonical_env(env, config.env_order)
-    targets: list[Target] = []
+    found = found or Discovery(root, config)
     explicit = bool(paths)
-    roots = _roots(paths, root)
-    plain, dockerfiles = list(roots.files), list(roots.dockerfiles)
-    for path, shown in roots.dirs:
-        charts: list[tuple[Path, str]] = []
-        overlays, files = _walk(path, root, charts)
-        targets.extend(Target("chart", c, where, config.env_for(where) if not explicit
-                              else (env or config.env_for(where)), explicit=explicit)
-                       for c, where in charts)
-        if roots.whole:   # bases other kustomizations build on are checked through them
-            included = set().union(*(_included_dirs(o) for o, _ in overlays))
-            overlays = [(o, where) for o, where in overlays if o.resolve() not in included]
-        targets.extend(_overlay_target(o, root, config, env, explicit, shown=where)
-                       for o, where in overlays)
-        plain.extend(files)
-        if explicit and not overlays and not files:
-            raise KustodianError("no kustomization or YAML manifest found in this directory",
-                                 file=shown)
-    if plain:
-        first = plain[0]
-        targets.append(Target("files", first, display_path(first.parent, root), env,
-                              list(dict.fromkeys(plain))))
-    if not explicit and (root / "Dockerfile").is_file():
-        dockerfiles.append(root / "Dockerfile")
+    targets: list[Target] = []
+    dockerfiles: list[Path] = []
+    if not explicit:
+        for source in target_sources():
+            targets.extend(source(found))
+        if not targets:
+            raise KustodianError(f"no kustomization or Kubernetes manifest found under {root}",
+                                 hint="pass the kustomization dirs or manifest files to "
+                                      "check as PATH")
+        if (root / "Dockerfile").is_file():
+            dockerfiles.append(root / "Dockerfile")
+    else:
+        dirs, plain, dockerfiles = _explicit(paths, root)
+        for path, shown in dirs:
+            overlays, files = _dir_targets(path, shown, root, config, found)
+            targets.extend(Target("overlay", p, where, env or config.env_for(where),
+                                  explicit=True)
+                           for p, where in overlays)
+            plain.extend(files)
+            if not overlays and not files:
+                raise KustodianError("no kustomization or YAML manifest found in this "
+                                     "directory", file=shown)
+        if plain:
+            first = plain[0]
+            targets.append(Target("files", first, display_path(first.parent, root), env,
+                                  list(dict.fromkeys(plain))))
+    for target in targets:
+        if target.kind == "files" and env:
+            target.env = env
     if dockerfiles:
         targets.append(Target("dockerfile", dockerfiles[0], display_path(dockerfiles[0], root),
                               None, dockerfiles))
@@ -229,16 +519,17 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None) 
 
 
 class DiscoveryScope:
-    """The overlays `discover` would return, answerable for a few dirs without walking the
-    whole tree (pull-request mode asks only about the dirs a change reaches).
+    """The kustomization roots `discover` would return, answerable for a few dirs without
+    listing the repository (pull-request mode asks only about the dirs a change reaches).
 
-    `all()` is discover's overlay list (display paths, in its order); `among(dirs)` is the
-    part of it that lies in `dirs` (repository-relative), found by checking each dir the way
-    the walk would: under a root, no hidden or symlinked dir on the way, a kustomization that
-    is not a Component and that no enclosing kustomization includes. The default roots are
-    answered lazily; explicit PATHs (narrow by nature) are walked at once, which also keeps
-    discover's "nothing found here" error. Plain manifest files are not overlays: not here.
-    `--env` without PATH filters by env and must know every overlay: use `discover` then.
+    `all()` is discover's root list (display paths, in its order). `among(dirs, included)` is
+    the part of it that lies in `dirs` (repository-relative): a dir holding a kustomization
+    file, not left out by an ignore rule, and mapped in the config or not in `included` (the
+    dirs another kustomization includes, which PR mode computes from every kustomization's
+    text). Explicit PATHs (narrow by nature) are discovered at once, which also keeps
+    discover's "nothing found here" error. `files_among(paths)`: the plain manifest files
+    among the given paths. `--env` without PATH filters by env and must know every root:
+    use `discover` then.
     """
 
     def __init__(self, paths: list[str], root: Path, config: RepoConfig,
@@ -251,74 +542,77 @@ class DiscoveryScope:
         self.env = canonical_env(env, config.env_order)
         if self.env and not self.explicit:
             raise ValueError("DiscoveryScope cannot filter by env without PATHs; use discover")
-        self.roots = _roots(paths, root).dirs
-        self._walked: dict[int, list[tuple[Path, str]]] = {}
+        self._targets: list[Target] | None = None
+        self._plain: set[str] = set()
         if self.explicit:
-            for index, (path, shown) in enumerate(self.roots):
-                overlays, files = _walk(path, root)
-                if not overlays and not files:
-                    raise KustodianError(
-                        "no kustomization or YAML manifest found in this directory", file=shown)
-                self._walked[index] = overlays
-        self.tops = frozenset(shown for _, shown in self.roots)
+            self._targets = discover(paths, root, config, env)
+            self.tops = frozenset(d for p in paths if (d := _under(Path(p), root)))
+            for t in self._targets:
+                if t.kind == "files":
+                    self._plain |= {r for f in t.files if (r := _under(f, root))}
+        else:
+            self.tops = frozenset({"."})
 
-    def _overlays(self, index: int) -> list[tuple[Path, str]]:
-        if index not in self._walked:
-            self._walked[index] = _walk(self.roots[index][0], self.root)[0]
-        return self._walked[index]
+    def _all_targets(self) -> list[Target]:
+        if self._targets is None:
+            self._targets = discover([], self.root, self.config, None)
+        return self._targets
 
     def all(self) -> list[str]:
-        return list(dict.fromkeys(shown for i in range(len(self.roots))
-                                  for _, shown in self._overlays(i)))
+        return [t.display for t in self._all_targets() if t.kind == "overlay"]
 
-    def among(self, dirs: set[str]) -> list[str]:
-        found: list[tuple[int, tuple[str, ...], str]] = []
-        for index, (path, shown) in enumerate(self.roots):
-            if index in self._walked:
-                found.extend((index, (), where) for _, where in self._walked[index]
-                             if where in dirs)
+    def among(self, dirs: set[str], included: set[str] | None = None) -> list[str]:
+        if self._targets is not None:
+            return [o for o in self.all() if o in dirs]
+        found = []
+        for directory in sorted(dirs, key=_dir_order):
+            if directory.split("/")[0] == ".git":
                 continue
-            top = str(path)
-            for directory in dirs:
-                rel = os.path.normpath(os.path.relpath(self.root / directory, top))
-                if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
-                    continue
-                parts = () if rel == "." else tuple(rel.split("/"))
-                if _walk_finds(top, parts):
-                    where = shown if not parts else os.path.normpath(
-                        os.path.join(shown, *parts))
-                    found.append((index, parts, where))
-        found.sort(key=lambda item: (item[0], item[1]))
-        return list(dict.fromkeys(where for _, _, where in found))
+            name = next((n for n in NAMES if (self.root / directory / n).is_file()), None)
+            if name is None:
+                continue
+            kpath = name if directory == "." else f"{directory}/{name}"
+            if self.config.ignore_rule(kpath) is not None:
+                continue
+            if directory in self.config.overlays or directory not in (included or set()):
+                found.append(directory)
+        return found
+
+    def files_among(self, paths: set[str]) -> list[str]:
+        """The paths that are plain manifest files discover would check (at HEAD)."""
+        if self._targets is not None and self.explicit:
+            return sorted(p for p in paths if p in self._plain)
+        out = []
+        for path in sorted(paths):
+            if (not path.endswith(MANIFEST_SUFFIXES) or path.split("/")[0] == ".git"
+                    or not os.path.lexists(self.root / path)):
+                continue
+            if self.config.ignore_rule(path) is not None:
+                continue
+            parent = posixpath.dirname(path)
+            in_tree = False
+            while True:
+                here = self.root / parent if parent else self.root
+                if kustomization_file(here) or (here / "Chart.yaml").is_file():
+                    in_tree = True       # a kustomization tree or a Helm chart holds it
+                    break
+                if not parent:
+                    break
+                parent = posixpath.dirname(parent)
+            if not in_tree and is_manifest(self.root / path):
+                out.append(path)
+        return out
+
+    def ignored_path(self, path: str) -> bool:
+        """Whether an ignore rule of the config leaves out this repository-relative path."""
+        return self.config.ignore_rule(path) is not None
+
+    def ignored_dir(self, directory: str) -> bool:
+        """Whether the kustomization file of this dir is left out by an ignore rule."""
+        return any(self.ignored_path(n if directory == "." else f"{directory}/{n}")
+                   for n in NAMES)
 
     def env_of(self, shown: str) -> str | None:
-        """The env discover would give this overlay."""
+        """The env discover would give this target."""
         own = self.config.env_for(shown)
         return (self.env or own) if self.explicit else own
-
-
-def _walk_finds(top: str, parts: tuple[str, ...]) -> bool:
-    """Whether `_walk(top)` lists top/<parts> as an overlay (see DiscoveryScope)."""
-    if any(p.startswith(".") for p in parts):
-        return False                       # the walk skips hidden dirs
-    current = top
-    enclosing: list[str] = []
-    for part in parts:
-        if kustomization_name(current):
-            enclosing.append(current)      # a kustomization tree around the dir
-        current = os.path.join(current, part)
-        if os.path.islink(current) or not os.path.isdir(current):
-            return False                   # the walk does not follow symlinked dirs
-    kname = kustomization_name(current)
-    if kname is None or is_component(Path(current, kname)):
-        return False
-    here = Path(current).resolve()
-    return not any(here in _included_dirs(Path(t)) for t in enclosing)
-
-
-def _overlay_target(path: Path, root: Path, config: RepoConfig, env: str | None,
-                    explicit: bool, shown: str | None = None) -> Target:
-    shown = shown or display_path(path, root)
-    own = config.env_for(shown)
-    chosen = (env or own) if explicit else own
-    return Target("overlay", path, shown, chosen, explicit=explicit)

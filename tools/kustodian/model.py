@@ -182,3 +182,4 @@ class Report:
     rendered: dict[str, str] = field(default_factory=dict)   # overlay dir -> rendered YAML
     targets: list[dict] = field(default_factory=list)        # {target, env, application}
     errors: list[str] = field(default_factory=list)          # render/parse errors (exit 2)
+    ignored: dict[str, int] = field(default_factory=dict)    # ignore rule -> files it left out

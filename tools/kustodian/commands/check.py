@@ -15,9 +15,9 @@ from kustodian.model import Severity
 
 if TYPE_CHECKING:     # imported lazily at run time (start-up cost)
     from kustodian.config import RepoConfig
+    from kustodian.git import Git
     from kustodian.model import Report
     from kustodian.pipeline import CheckOptions
-    from kustodian.prmode import Git
 
 FAIL_ON_DEFAULT = "low"
 _SEVERITIES = [str(s) for s in Severity]
@@ -67,13 +67,13 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
           new_only: bool, summary_file: str | None) -> None:
     """Render, validate and evaluate overlays (or manifest files) and report findings.
 
-    PATH: overlay directories (with a kustomization.yaml) or plain manifest files or
-    directories. No PATH: every overlay under overlays/ plus argocd/.
+    PATH: kustomization directories, plain manifest files or directories. No PATH: every
+    kustomization root and plain manifest file of the repository (see docs/targets.md).
 
     Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage/render/parse error.
     """
     from kustodian.config import find_root, load_config
-    from kustodian.discover import discover
+    from kustodian.discover import Discovery, discover
     from kustodian.kustomize.build import find_kustomize
     from kustodian.pipeline import CheckOptions, Pipeline
     from kustodian.report import render_report
@@ -95,10 +95,12 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
             if summary_file:
                 _write_atomic(summary_file, markdown)
         else:
-            targets = discover(list(paths), repo, config, env)
+            found = Discovery(repo, config)
+            targets = discover(list(paths), repo, config, env, found)
             if any(t.kind == "overlay" for t in targets):
                 options.kustomize = find_kustomize(repo)
             report = Pipeline(repo, config, options).run(targets)
+            report.ignored = found.ignored
     finally:
         if options.apiserver is not None:
             options.apiserver.close()
@@ -120,7 +122,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
 def _start_git(repo: Path) -> Git:
     """PR mode's git access, with the work-tree listing already running."""
     try:
-        from kustodian.prmode import Git
+        from kustodian.git import Git
     except ImportError:
         raise KustodianError("pull-request mode is not available in this build") from None
     git = Git(repo)
@@ -137,8 +139,8 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     soon as its overlays are known (render.prefetch)."""
     from dataclasses import replace
 
-    from kustodian.config import CONFIG_NAME, load_config
-    from kustodian.discover import DiscoveryScope, Target, discover
+    from kustodian.config import CONFIG_NAME, canonical_env, load_config
+    from kustodian.discover import DiscoveryScope, Target, discover, is_manifest
     from kustodian.kustomize.build import discard_prefetched, find_kustomize, prefetch
     from kustodian.kustomize.files import kustomization_file
     from kustodian.pipeline import CheckOptions, Pipeline
@@ -168,11 +170,19 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     apiserver = options.apiserver
     base_renders: dict[str, str] = {}
     base_reports: list[Report] = []
+    files_env = canonical_env(env, config.env_order)
 
     def run_check(tree: Path, overlay_dirs: list[str]) -> Report:
         cfg = tree_config(tree)
         tree_targets = []
+        plain = [tree / rel for rel in overlay_dirs
+                 if (tree / rel).is_file() and is_manifest(tree / rel)]
+        if plain:            # plain manifest files the change touched (see prmode.plain_files)
+            tree_targets.append(Target("files", plain[0], os.path.dirname(
+                os.path.relpath(plain[0], tree)) or ".", files_env, plain))
         for rel in overlay_dirs:
+            if (tree / rel).is_file():
+                continue
             at_head = kustomization_file(repo / rel) is not None
             env = (env_of(rel) if at_head else None) or cfg.env_for(rel)
             tree_targets.append(Target("overlay", tree / rel, rel, env))
@@ -194,7 +204,8 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
         return report
 
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
-        prefetch([(tree / rel, rel) for rel in overlay_dirs], options.kustomize)
+        prefetch([(tree / rel, rel) for rel in overlay_dirs if (tree / rel).is_dir()],
+                 options.kustomize)
 
     def argocd_roots(changed: set[str]) -> list[str]:
         """The overlays holding Argo CD objects (checked on every change)."""

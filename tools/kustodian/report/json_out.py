@@ -12,5 +12,6 @@ def to_json(report: Report, fail_on: Severity) -> str:
 
     data = {"findings": [f.to_json() for f in report.findings],
             "exemptions": [e.to_json() for e in report.exemptions],
+            "ignored": [{"rule": rule, "files": count} for rule, count in report.ignored.items()],
             "summary": summary(report, fail_on)}
     return json.dumps(data, indent=2, sort_keys=False) + "\n"

@@ -74,6 +74,9 @@ def to_text(report: Report, fail_on: Severity, *, color: bool = False) -> str:
             apps = t.get("applications") or []
             via = f"  Application {', '.join(apps)}" if apps else "  (no Application)"
             lines.append(f"  {t['target']}  [{t.get('env') or 'no env'}]{via}")
+    if report.ignored:
+        lines.append(paint(_BOLD, "== ignored by the repository config"))
+        lines.extend(f"  {rule}: {count} file(s)" for rule, count in report.ignored.items())
     for err in report.errors:
         lines.append(paint(_STYLES[Severity.CRITICAL], f"error: {err}"))
     failing = sum(1 for f in report.findings if f.severity >= fail_on)

@@ -1,0 +1,50 @@
+"""Default discovery on repositories without `overlays/`: the whole repository is walked, so
+an `envs/` + `variants/` layout (gitops-environment-promotion style) and an
+`apps/<name>/overlays/<env>` monorepo are rendered and checked per env without PATH.
+Includes-only dirs (bases, variants) are checked through their includers, not alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.cli import kustodian, write_tree
+
+KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n"
+
+
+def targets(root: Path) -> dict[str, str | None]:
+    run = kustodian("check", "--no-conftest", "--format", "json", cwd=root)
+    assert run.returncode in (0, 1), run.stderr
+    data = run.json()
+    envs = {f["overlay"]: f["env"] for f in data["findings"] if f.get("overlay")}
+    return {o: envs.get(o) for o in data["summary"]["overlays"]}
+
+
+def test_envs_and_variants_layout(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", {
+        ".git/HEAD": "",
+        "base/kustomization.yaml": KUSTOMIZATION + "resources: [settings.yaml]\n",
+        "base/settings.yaml": CONFIGMAP,
+        "variants/non-prod/kustomization.yaml": COMPONENT + "labels:\n  - pairs: {tier: np}\n",
+        "variants/prod/kustomization.yaml": COMPONENT + "labels:\n  - pairs: {tier: p}\n",
+        **{f"envs/{env}/kustomization.yaml":
+           KUSTOMIZATION + f"namespace: {env}\nresources: [../../base]\n"
+           f"components: [../../variants/{variant}]\n"
+           for env, variant in (("qa", "non-prod"), ("staging", "non-prod"), ("prod", "prod"))},
+    })
+    assert list(targets(root)) == ["envs/prod", "envs/qa", "envs/staging"]
+
+
+def test_apps_overlays_monorepo_layout(tmp_path: Path) -> None:
+    files = {".git/HEAD": ""}
+    for app in ("api", "web"):
+        files[f"apps/{app}/base/kustomization.yaml"] = KUSTOMIZATION + "resources: [cm.yaml]\n"
+        files[f"apps/{app}/base/cm.yaml"] = CONFIGMAP
+        for env in ("dev", "prod"):
+            files[f"apps/{app}/overlays/{env}/kustomization.yaml"] = (
+                KUSTOMIZATION + f"namespace: {app}-{env}\nresources: [../../base]\n")
+    root = write_tree(tmp_path / "repo", files)
+    assert list(targets(root)) == ["apps/api/overlays/dev", "apps/api/overlays/prod",
+                                   "apps/web/overlays/dev", "apps/web/overlays/prod"]
