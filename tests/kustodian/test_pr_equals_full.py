@@ -126,7 +126,7 @@ class Editor:
     def component_dir(self) -> str:
         app = self.rng.choice(self.apps)
         kind, name = self.workload(app)
-        rel = f"overlays/{app}/{self.new_name('debug')}"
+        rel = f"overlays/{app}/{self.new_name('dev-debug')}"     # dev: its env
         self.write(f"{rel}/kustomization.yaml",
                    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                    f"namespace: {app}-dev\nresources: [../../../base/{app}]\n"
@@ -137,7 +137,7 @@ class Editor:
 
     def symlinked_dir(self) -> str:
         app, overlay = self.overlay()
-        rel = f"overlays/{app}/{self.new_name('linked')}"
+        rel = f"overlays/{app}/{self.new_name('prod-linked')}"   # prod: its env
         os.symlink(os.path.basename(overlay), self.repo / rel)
         return f"symlink {rel} -> {overlay}"
 

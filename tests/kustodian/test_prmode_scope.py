@@ -346,6 +346,9 @@ def cli_repo(tmp_path: Path, repo_root: Path) -> Path:
         "argocd/cm.yaml": CONFIGMAP.format(name="argocd-settings"),
         "overlays/.wip/kustomization.yaml": KUSTOMIZATION + "resources: [../../base]\n",
     })
+    # a hidden overlay is a target too: it needs an env like any other
+    config = root / ".kustodian.yaml"
+    config.write_text(config.read_text() + "  overlays/.wip: {env: dev}\n")
     init_repo(root)
     return root
 

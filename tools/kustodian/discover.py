@@ -294,7 +294,7 @@ class Graph:
                 edges[src] = self.includes(src) & pool
                 included |= edges[src]
                 still_open -= edges[src]
-        roots = [d for d in among if d not in included or d in always]
+        roots = [d for d in among if d in always or (d not in included and self.produces(d))]
         reached: set[str] = set()
         stack = list(roots)
         while stack:
@@ -303,7 +303,13 @@ class Graph:
                 continue
             reached.add(current)
             stack.extend(edges.get(current, ()))
-        return roots + [d for d in among if d not in reached]
+        return roots + [d for d in among if d not in reached and self.produces(d)]
+
+    def produces(self, directory: str) -> bool:
+        """Whether building the dir alone outputs anything (else it is no target: a
+        patch-only Component changes its includers' resources, checked through them)."""
+        parsed = model.parse(self._raw(directory))
+        return parsed is None or parsed.produces_resources
 
 
 def _dir_order(directory: str) -> tuple:
@@ -574,8 +580,12 @@ class DiscoveryScope:
             kpath = name if directory == "." else f"{directory}/{name}"
             if self.config.ignore_rule(kpath) is not None:
                 continue
-            if directory in self.config.overlays or directory not in (included or set()):
+            if directory in self.config.overlays:
                 found.append(directory)
+            elif directory not in (included or set()):
+                parsed = model.load(self.root / directory / name)
+                if parsed is None or parsed.produces_resources:
+                    found.append(directory)
         return found
 
     def files_among(self, paths: set[str]) -> list[str]:

@@ -28,6 +28,8 @@ from kustodian.yamlio import check_structure, read_bytes
 
 MAX_BYTES = 1_000_000           # a kustomization file larger than this is not parsed here
 PLUGIN_FIELDS = ("generators", "transformers", "validators")
+RESOURCE_FIELDS = ("resources", "bases", "components", "generators", "configMapGenerator",
+                   "secretGenerator", "helmCharts")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -61,6 +63,12 @@ class Kustomization:
     @property
     def is_component(self) -> bool:
         return self.data.get("kind") == "Component"
+
+    @property
+    def produces_resources(self) -> bool:
+        """Whether a build of this kustomization alone can output anything: a field that
+        brings resources in (a patch-only Component renders nothing on its own)."""
+        return any(self.data.get(key) for key in RESOURCE_FIELDS)
 
     @cached_property
     def references(self) -> list[Reference]:
