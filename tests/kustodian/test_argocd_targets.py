@@ -210,7 +210,8 @@ def test_pr_editing_only_what_an_application_deploys(clone):
     code, report, err = gate(clone, "--base-ref", "HEAD~1", "--new-only")
     new = [f for f in report.get("findings", []) if f["status"] == "new"]
     assert code == 1 and {f["rule"] for f in new} >= {"no-privileged"}, (err, new)
-    assert {f.get("application") for f in new} == {"debug"}
+    # the Application's target names it; the file is also checked as a plain manifest
+    assert "debug" in {f.get("application") for f in new}
 
 
 def test_multi_source_application(clone):
