@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from kustodian.conftest_runner import (
     ConftestInput,
+    capabilities_file,
     dockerfile_instructions,
     policy_namespaces,
     run_conftest,
@@ -35,7 +36,8 @@ def run(inputs, policies, conftest_bin):
 def test_rego_unit_tests_pass_with_conftest_verify(repo_root, conftest_bin):
     proc = subprocess.run(
         [conftest_bin, "verify", "--no-color", "--policy", "policies", "--data", "policies",
-         "--show-builtin-errors"], cwd=repo_root, capture_output=True, text=True)
+         "--show-builtin-errors", "--capabilities", capabilities_file(conftest_bin)],
+        cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = re.search(r"(\d+) tests, (\d+) passed, \d+ warnings, (\d+) failures", proc.stdout)
     assert summary, proc.stdout

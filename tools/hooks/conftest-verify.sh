@@ -9,4 +9,6 @@ if [ -z "$conftest" ]; then
   echo "conftest-verify: conftest is not installed; run \`make setup\` first" >&2
   exit 1
 fi
-exec "$conftest" verify --no-color --policy policies --data policies --show-builtin-errors
+caps=()   # the capabilities the gate runs the Rego with (no http.send, net.*, opa.runtime)
+[ -f .bin/opa-capabilities.json ] && caps=(--capabilities .bin/opa-capabilities.json)
+exec "$conftest" verify --no-color --policy policies --data policies --show-builtin-errors "${caps[@]}"

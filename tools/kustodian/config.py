@@ -28,6 +28,11 @@ Deployment; Prometheus & co. and Argo Rollouts are built in):
         operator: false                  # true: an operator completes the pod, so only the
                                          # values set here are judged (Pod Security rules)
 
+remote_resources (remote `resources:` are refused unless allowed here, see kustodian.remote):
+
+    remote_resources:
+      allow: [github.com]                # and the reference pins a commit SHA or a digest
+
 exemptions (how far `kustodian.io/exempt` annotations may go; both optional):
 
     exemptions:
@@ -139,6 +144,7 @@ class RepoConfig:
     # them, e.g. Argo CD's own); `check --apiserver` creates them before the dry runs
     apiserver_namespaces: frozenset[str] = frozenset()
     ignore: list[IgnoreRule] = field(default_factory=list)
+    remote_allow: frozenset[str] = frozenset()   # hosts remote resources may name (pinned)
 
     def ignore_rule(self, path: str) -> str | None:
         """The ignore rule (as the report shows it) that leaves out a repository-relative
@@ -303,6 +309,18 @@ def _kubernetes_version(value: Any, file: str) -> tuple[int, int] | None:
     return version
 
 
+def _remote_allow(data: Any, file: str) -> frozenset[str]:
+    if data is None:
+        return frozenset()
+    allow = data.get("allow") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or set(data) - {"allow"} or not isinstance(
+            allow or [], list) or not all(isinstance(h, str) and h for h in allow or []):
+        raise KustodianError("remote_resources must be {allow: [host, ...]}", file=file,
+                             hint="list the hosts remote resources may come from; each "
+                                  "reference must still pin a commit SHA or a digest")
+    return frozenset(h.lower() for h in allow or [])
+
+
 _PARSED: dict[str, list] = {}
 
 
@@ -397,4 +415,5 @@ def load_config(root: Path) -> RepoConfig:
         kubernetes_version=_kubernetes_version(data.get("kubernetes_version"), display),
         profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()},
         applications={str(k): v for k, v in applications.items()}, repo_urls=list(urls),
-        exemptions=_exemption_policy(data.get("exemptions"), display))
+        exemptions=_exemption_policy(data.get("exemptions"), display),
+        remote_allow=_remote_allow(data.get("remote_resources"), display))

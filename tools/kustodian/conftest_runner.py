@@ -146,10 +146,29 @@ def _env_data(batch: list[ConftestInput]) -> dict:
     return {"kustodian": {"inputs": inputs}}
 
 
+CAPABILITIES = "opa-capabilities.json"
+
+
+def capabilities_file(conftest_bin: str) -> str:
+    """The OPA capabilities installed next to conftest by `make setup`: every built-in but
+    http.send, net.*, opa.runtime and the other non-deterministic ones, so Rego from the
+    checked tree cannot reach the network or read the environment. No file, no run."""
+    if not Path(conftest_bin).is_file():
+        raise KustodianError(f"cannot run conftest ({conftest_bin}): no such file",
+                             hint="run `make setup` to install the pinned conftest")
+    path = Path(conftest_bin).resolve().parent / CAPABILITIES
+    if not path.is_file():
+        raise KustodianError(f"the OPA capabilities file is missing ({CAPABILITIES} next to "
+                             f"{conftest_bin})", hint="run `make setup` (installs conftest "
+                             "and derives the capabilities from its OPA version)")
+    return str(path)
+
+
 def _command(conftest_bin: str, kind: str, batch: list[ConftestInput], policy_dir: Path,
              data_file: Path, namespaces: list[str]) -> list[str]:
     parser = "dockerfile" if kind == "dockerfile" else "yaml"
     args = [conftest_bin, "test", "--no-color", "--output", "json", "--parser", parser,
+            "--capabilities", capabilities_file(conftest_bin),
             "--policy", str(policy_dir), "--data", str(policy_dir), "--data", str(data_file)]
     for namespace in namespaces:
         args += ["--namespace", namespace]

@@ -43,12 +43,18 @@ def _local_files(overlay: Path) -> list[Path]:
     return list(dict.fromkeys(p for p in out if p.is_file()))
 
 
-def diagnose(overlay: Path, display: Callable[[Path], str]) -> KustodianError | None:
-    """The first YAML problem in the files `overlay` reads, as a located error."""
+def diagnose(overlay: Path, display: Callable[[Path], str], root: Path | None = None
+             ) -> KustodianError | None:
+    """The first YAML problem in the files `overlay` reads, as a located error. With `root`,
+    files outside it (a symlink out, `../..` past the root) are never opened, so their
+    path and content never reach the report."""
+    real_root = os.path.realpath(root) if root is not None else None
     for path in _local_files(overlay):
+        if real_root is not None and not _inside(os.path.realpath(path), real_root):
+            continue
         shown = display(path)
         try:
-            load_documents(read_text(path, shown), shown)
+            load_documents(read_text(path, shown, root=root), shown)
         except KustodianError as exc:
             return exc
         if path.name in NAMES:
@@ -56,6 +62,10 @@ def diagnose(overlay: Path, display: Callable[[Path], str]) -> KustodianError | 
             if problem is not None:
                 return problem
     return None
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root + os.sep)
 
 
 def _missing_references(kfile: Path, shown: str) -> KustodianError | None:

@@ -117,8 +117,9 @@ class Pipeline:
         self._dockerfiles = [t for t in targets if t.kind == "dockerfile"]
         kustomize = self.options.kustomize or (find_kustomize(self.root) if overlays else "")
         render_time = 0.0
+        overlays, online = self._refuse_remote(overlays)
         pending = render_all([(t.path, t.display) for t in overlays], kustomize,
-                             self.options.workers)
+                             self.options.workers, online)
         self._warm_up()   # imports and schema loading overlap with the kustomize processes
         for t in targets:
             if t.kind == "files":
@@ -199,6 +200,33 @@ class Pipeline:
                 if f.application is None and f.overlay in self._apps_of else f
                 for f in self.report.findings]
 
+    def _refuse_remote(self, overlays: list[Target]) -> tuple[list[Target], frozenset[Path]]:
+        """Overlays naming remote or outside content: a `remote-resource` finding per
+        reference and no render. Returns the overlays to render, and those to render online
+        (only allowed, pinned remote references)."""
+        from kustodian.remote import scan
+        from kustodian.rules.meta import REMOTE_RESOURCE
+
+        keep: list[Target] = []
+        online: set[Path] = set()
+        cache: dict = {}
+        for t in overlays:
+            refs = scan(t.path, self.root, self.config.remote_allow, cache)
+            refused = [r for r in refs if not r.allowed]
+            for r in refused:
+                self.report.findings.append(Finding(
+                    rule=REMOTE_RESOURCE.id, severity=REMOTE_RESOURCE.severity,
+                    category=REMOTE_RESOURCE.category,
+                    message=f"{r.field}: {r.ref!r} {r.why}; the overlay is not rendered",
+                    remediation=REMOTE_RESOURCE.remediation, env=t.env,
+                    file=self._display(str(r.kfile)), line=r.line, overlay=t.display,
+                    title=REMOTE_RESOURCE.title))
+            if not refused:
+                keep.append(t)
+                if refs:
+                    online.add(t.path)
+        return keep, frozenset(online)
+
     def _policy_rule_ids(self) -> frozenset[str]:
         """Kebab-case string literals of the Rego policies: the rule ids an exemption may
         name besides the built-in ones."""
@@ -234,7 +262,7 @@ class Pipeline:
         """kustomize's message, preceded by the file:line at fault when we can find it."""
 
         try:
-            cause = diagnose(target.path, lambda p: display_path(p, self.root))
+            cause = diagnose(target.path, lambda p: display_path(p, self.root), self.root)
         except (OSError, RecursionError, KustodianError):
             cause = None
         text = str(rendered.error)

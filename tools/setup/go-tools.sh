@@ -27,3 +27,13 @@ if ! have_version helm "$HELM_VERSION"; then
   GOBIN="$bin" CGO_ENABLED=0 go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
   echo "$HELM_VERSION" > "$bin/.helm.version"
 fi
+# The OPA capabilities conftest runs with (no http.send, net.*, opa.runtime or other
+# non-deterministic built-ins): derived from the OPA module conftest was built with.
+caps="$bin/opa-capabilities.json"
+if [ ! -s "$caps" ] || [ "$(cat "$bin/.opa-capabilities.version" 2>/dev/null)" != "$CONFTEST_VERSION" ]; then
+  opa_version="$(go version -m "$bin/conftest" | awk '$2 == "github.com/open-policy-agent/opa" {print $3}')"
+  [ -n "$opa_version" ] || { echo "setup: cannot tell the OPA version inside conftest" >&2; exit 1; }
+  opa_dir="$(GOFLAGS=-mod=mod go mod download -json "github.com/open-policy-agent/opa@$opa_version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  python3 "$root/tools/setup/opa_capabilities.py" "$opa_dir/capabilities/$opa_version.json" "$caps"
+  echo "$CONFTEST_VERSION" > "$bin/.opa-capabilities.version"
+fi

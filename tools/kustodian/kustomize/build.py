@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -20,7 +22,8 @@ from pathlib import Path
 
 from kustodian.errors import KustodianError
 
-KUSTOMIZE_TIMEOUT = 300
+KUSTOMIZE_TIMEOUT = 120      # seconds of wall and CPU time per build
+KUSTOMIZE_MEMORY_MB = 1024   # heap per build (this repository's builds need under 100 MB)
 
 
 @dataclass
@@ -39,11 +42,25 @@ TOOL_HOME = Path(__file__).resolve().parents[3]   # the repository kustodian is 
 
 
 def find_tool(name: str, root: Path | None = None) -> str | None:
-    """`<root>/.bin/<name>`, else the kustodian checkout's `.bin/<name>`, else PATH."""
-    for base in (root, TOOL_HOME):
-        if base is not None and (base / ".bin" / name).is_file():
-            return str(base / ".bin" / name)
-    return shutil.which(name)
+    """The gate's own `<install>/.bin/<name>`, else PATH - never the checked tree: a tool
+    committed to the repository under check (`.bin/kustomize`, a relative PATH entry) must
+    not run. `root` is the checked tree, excluded from the PATH search."""
+    own = TOOL_HOME / ".bin" / name
+    if own.is_file() and os.access(own, os.X_OK):
+        return str(own)
+    excluded = [os.path.realpath(root)] if root is not None else []
+    if root is not None and os.path.realpath(root) == os.path.realpath(TOOL_HOME):
+        excluded = []   # the gate checking its own repository: its .bin is the install dir
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not entry or not os.path.isabs(entry):
+            continue   # "", "." or "bin": relative to wherever the gate happens to run
+        real = os.path.realpath(entry)
+        if any(real == ex or real.startswith(ex + os.sep) for ex in excluded):
+            continue
+        candidate = os.path.join(entry, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def find_kustomize(root: Path | None = None) -> str:
@@ -55,7 +72,8 @@ def find_kustomize(root: Path | None = None) -> str:
     return found
 
 
-def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False) -> Rendered:
+def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False,
+           online: bool = False) -> Rendered:
     """`kustomize build` of one overlay, exactly as a user runs it; never raises.
 
     `origins=True` builds it through a wrapper kustomization with origin annotations
@@ -63,7 +81,7 @@ def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False
     resource's origin file by itself).
     """
     if not origins:
-        return _render_direct(overlay, display, kustomize)
+        return _render_direct(overlay, display, kustomize, online)
     started = time.perf_counter()
     wrapper = tempfile.mkdtemp(prefix="kustodian-render-")
     real_wrapper = os.path.realpath(wrapper)
@@ -72,7 +90,7 @@ def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False
         Path(real_wrapper, "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
             f"resources:\n  - {rel}\nbuildMetadata: [originAnnotations]\n", encoding="utf-8")
-        proc, error = _kustomize_build(kustomize, real_wrapper, display)
+        proc, error = _kustomize_build(kustomize, real_wrapper, display, online)
         if proc is not None and proc.returncode != 0:
             error = _build_failed(_clean_error(proc.stderr or proc.stdout, real_wrapper, rel,
                                                display), display)
@@ -93,9 +111,10 @@ def build_text(overlay: Path, root: Path) -> str:
     return result.text
 
 
-def _render_direct(overlay: Path, display: str, kustomize: str) -> Rendered:
+def _render_direct(overlay: Path, display: str, kustomize: str, online: bool = False
+                   ) -> Rendered:
     started = time.perf_counter()
-    proc, error = _kustomize_build(kustomize, str(overlay), display)
+    proc, error = _kustomize_build(kustomize, str(overlay), display, online)
     if proc is not None and proc.returncode != 0:
         real = os.path.realpath(overlay)
         error = _build_failed(re.sub(r"\s+", " ", (proc.stderr or proc.stdout).strip().removeprefix(
@@ -105,19 +124,76 @@ def _render_direct(overlay: Path, display: str, kustomize: str) -> Rendered:
     return Rendered(overlay, display, proc.stdout, seconds=time.perf_counter() - started)
 
 
-def _kustomize_build(kustomize: str, target: str, display: str
+def render_limits() -> tuple[int, int]:
+    """(seconds, megabytes) one kustomize build may take: wall and CPU time, data memory.
+    KUSTODIAN_RENDER_TIMEOUT_S / KUSTODIAN_RENDER_MEMORY_MB override them (the operator's
+    environment, never the checked repository)."""
+    def read(name: str, default: int) -> int:
+        try:
+            return max(1, int(os.environ.get(name, default)))
+        except ValueError:
+            return default
+
+    return read("KUSTODIAN_RENDER_TIMEOUT_S", KUSTOMIZE_TIMEOUT), read(
+        "KUSTODIAN_RENDER_MEMORY_MB", KUSTOMIZE_MEMORY_MB)
+
+
+_OOM = re.compile(r"fatal error: (runtime: )?(out of memory|cannot allocate memory)")
+
+
+def offline_env() -> dict[str, str]:
+    """The environment kustomize renders in: no network, no git, no user config. Proxies
+    point at a closed loopback port (HTTP fetches fail at once instead of hanging), PATH is
+    empty (no `git` for remote bases, no plugins or helm), HOME is a dir that does not exist."""
+    dead = "http://127.0.0.1:9"
+    env = {"PATH": "", "HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent",
+           "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "NO_PROXY": "",
+           "no_proxy": "", "LANG": "C"}
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        env[key] = env[key.lower()] = dead
+    return env
+
+
+def _kustomize_build(kustomize: str, target: str, display: str, online: bool = False
                      ) -> tuple[subprocess.CompletedProcess | None, KustodianError | None]:
-    """Run `kustomize build target`: (the finished process, None) or (None, why it did not
-    run to completion)."""
+    """Run `kustomize build target` offline (unless `online`: remote references the repo
+    config allows, pinned) and bounded (render_limits): (the finished process, None) or
+    (None, why it did not run to completion)."""
+    seconds, megabytes = render_limits()
+    args = [kustomize, "build", target]
     try:
-        return subprocess.run([kustomize, "build", target], capture_output=True, text=True,
-                              timeout=KUSTOMIZE_TIMEOUT, check=False), None
-    except subprocess.TimeoutExpired:
-        return None, KustodianError(
-            f"kustomize build did not finish within {KUSTOMIZE_TIMEOUT}s", file=display)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=None if online else offline_env(),
+                                stdin=subprocess.DEVNULL)
     except OSError as exc:
         return None, KustodianError(f"cannot run kustomize: {exc.strerror}", file=display,
                                     hint="run `make setup`")
+    try:   # limits set on the child right after it starts (preexec_fn is unsafe in threads)
+        # RLIMIT_DATA, not RLIMIT_AS: the Go runtime reserves address space it never uses,
+        # so an address-space cap fails ordinary builds at random; the data limit counts
+        # what the heap really maps
+        resource.prlimit(proc.pid, resource.RLIMIT_DATA, (megabytes << 20, megabytes << 20))
+        resource.prlimit(proc.pid, resource.RLIMIT_CPU, (seconds, seconds + 5))
+    except (OSError, ValueError):
+        pass   # the child already exited
+    try:
+        out, err = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None, KustodianError(
+            f"kustomize build did not finish within {seconds}s", file=display,
+            hint="a render is bounded in time; look for inputs that never end (a FIFO, a "
+                 "device) or grow without bound (YAML alias bombs)")
+    if proc.returncode != 0 and (_OOM.search(err) or proc.returncode == -signal.SIGXCPU
+                                 or proc.returncode == -signal.SIGKILL):
+        what = (f"its CPU time limit ({seconds}s)" if proc.returncode == -signal.SIGXCPU
+                else f"its memory limit ({megabytes} MB)")
+        return None, KustodianError(
+            f"kustomize build exceeded {what}", file=display,
+            hint="an input expands without bound (a YAML alias bomb, a huge generated file); "
+                 "limits: KUSTODIAN_RENDER_MEMORY_MB, KUSTODIAN_RENDER_TIMEOUT_S")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), None
 
 
 def _build_failed(message: str, display: str) -> KustodianError:
@@ -173,19 +249,23 @@ def discard_prefetched() -> None:
 
 
 def render_all(overlays: list[tuple[Path, str]], kustomize: str,
-               workers: int | None = None) -> Iterator[Rendered]:
+               workers: int | None = None, online: frozenset[Path] = frozenset()
+               ) -> Iterator[Rendered]:
     """Start rendering every overlay now (a thread pool of kustomize processes) and return
-    an iterator yielding the results as they finish. Prefetched renders are taken over."""
+    an iterator yielding the results as they finish. Prefetched (offline) renders are
+    taken over, except for the `online` overlays (allowed pinned remote resources)."""
     if not overlays:
         return iter(())
-    futures = [_PREFETCHED.pop((str(o), d, kustomize), None) for o, d in overlays]
+    futures = [None if o in online else _PREFETCHED.pop((str(o), d, kustomize), None)
+               for o, d in overlays]
     missing = [job for job, future in zip(overlays, futures, strict=True)
                if future is None]
     pool = None
     if missing:
         workers = max(1, min(workers or os.cpu_count() or 2, len(missing)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
-        started = iter([pool.submit(render, o, d, kustomize) for o, d in missing])
+        started = iter([pool.submit(render, o, d, kustomize, online=o in online)
+                        for o, d in missing])
         futures = [future if future is not None else next(started) for future in futures]
 
     def results() -> Iterator[Rendered]:

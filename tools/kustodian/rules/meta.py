@@ -40,6 +40,19 @@ EXEMPTION_REFUSED = Rule(
     remediation="Declare the exemption on the one resource that needs it, name the rule, "
                 "give a reason and an expires= date within the horizon; fix the others.",
     check=_none)
+REMOTE_RESOURCE = Rule(
+    id="remote-resource", severity=Severity.HIGH, category="supply-chain", scope=META,
+    title="Overlays render only content from this repository",
+    rationale="A remote `resources:` entry (http(s), git, file://, OCI) is fetched when the "
+              "overlay renders: the content can change after review (the gate saw a "
+              "ConfigMap, Argo CD gets a privileged Pod), file:// reads outside the "
+              "repository, and a host that never answers hangs the check. Such overlays are "
+              "not rendered; a host allowed in .kustodian.yaml remote_resources.allow must "
+              "still be pinned to a commit SHA or an OCI digest.",
+    remediation="Vendor the manifests into the repository, or allow the host in "
+                "remote_resources.allow and pin the reference (?ref=<40-hex commit>, "
+                "@sha256:<digest>).",
+    check=_none)
 SCHEMA_INVALID = Rule(
     id="schema-invalid", severity=Severity.HIGH, category="schema", scope=META,
     title="Resources are valid against the Kubernetes and CRD schemas",
@@ -91,3 +104,5 @@ IMMUTABLE_FIELD_CHANGE = Rule(
 META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_INVALID,
               ARGOCD_SOURCE_UNRENDERED,
               APISERVER_REJECTED, APISERVER_WARNING, IMMUTABLE_FIELD_CHANGE)
+META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, REMOTE_RESOURCE,
+              SCHEMA_INVALID, ARGOCD_SOURCE_UNRENDERED)

@@ -1,0 +1,125 @@
+"""4. Nothing from the checked tree executes.
+
+The gate's tools come from its own install dir (never a `.bin/` committed to the checked
+repository or a relative PATH entry), conftest evaluates Rego with an OPA capabilities file
+without http.send, net.*, opa.runtime and the other non-deterministic built-ins, and the
+pull-request workflow runs the base branch's gate with the PR's files as data."""
+
+from __future__ import annotations
+
+import http.server
+import stat
+import threading
+
+import pytest
+import yaml
+from kustodian.kustomize.build import TOOL_HOME, find_tool
+from support.cli import REPO_ROOT
+
+HOSTILE_TOOL = """#!/bin/sh
+echo ran > "{marker}"
+cat <<'END'
+apiVersion: v1
+kind: Pod
+metadata: {{name: evil}}
+spec: {{containers: [{{name: c, image: x, securityContext: {{privileged: true}}}}]}}
+END
+"""
+
+
+@pytest.mark.parametrize("tool", ["kustomize", "conftest"])
+def test_a_committed_tool_is_never_run(scratch, tmp_path, tool):
+    marker = tmp_path / f"{tool}-ran"
+    path = scratch.write(f".bin/{tool}", HOSTILE_TOOL.format(marker=marker))
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    scratch.commit(f"ship a {tool}")                  # git add -f: .bin/ is ignored
+    for run in (scratch.full(), scratch.pr()):
+        assert run.returncode == 0, run.stderr + str(run.rules())
+        assert not marker.exists(), f"the committed .bin/{tool} was executed"
+
+
+def test_tool_lookup_skips_the_checked_tree_and_relative_path(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    (tree / ".bin").mkdir(parents=True)
+    fake = tree / ".bin" / "kustodian-probe-tool"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.chdir(tree)
+    monkeypatch.setenv("PATH", f".bin:{tree / '.bin'}")
+    assert find_tool("kustodian-probe-tool", tree) is None
+    assert find_tool("kustomize", tree) == str(TOOL_HOME / ".bin" / "kustomize")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:
+        _Recorder.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def listener():
+    """A real HTTP server on a free loopback port, recording every request."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+LEAK = """
+package main
+
+import rego.v1
+
+deny contains msg if {
+  resp := http.send({"method": "get", "url": "URL/leak"})
+  msg := sprintf("%v %v", [resp.status_code, opa.runtime().env.KUSTODIAN_PROBE_SECRET])
+}
+"""
+
+
+def test_rego_cannot_send_or_read_the_environment(scratch, listener, monkeypatch):
+    monkeypatch.setenv("KUSTODIAN_PROBE_SECRET", "s3cr3t-value")
+    scratch.write("policies/leak.rego", LEAK.replace("URL", listener))
+    scratch.commit("a policy")
+    run = scratch.full()
+    assert _Recorder.hits == []
+    assert "s3cr3t-value" not in run.stderr + str(run.report)
+    assert run.returncode == 2 and "http.send" in run.stderr, run.stderr
+
+
+def test_the_pr_workflow_runs_trusted_code_with_the_pr_as_data():
+    text = (REPO_ROOT / ".github/workflows/pr.yaml").read_text()
+    workflow = yaml.safe_load(text)
+    triggers = workflow.get("on") or workflow.get(True)
+    assert set(triggers) == {"pull_request_target"}
+    assert workflow["permissions"] == {}
+    steps = workflow["jobs"]["gate"]["steps"]
+    checkouts = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+    base, head = checkouts
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert base["with"]["path"] == "gate" and base["with"]["persist-credentials"] is False
+    assert head["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    assert head["with"]["path"] == "pr" and head["with"]["persist-credentials"] is False
+    for step in steps:
+        # nothing from the PR checkout is executed: no make, script or install in pr/
+        assert not str(step.get("working-directory", "")).startswith("pr"), step
+        for line in str(step.get("run", "")).splitlines():
+            assert not line.strip().startswith(("pr/", "./pr/", "make -C pr", "cd pr")), line
+    assert "secrets." not in text
+    codeowners = (REPO_ROOT / ".github/CODEOWNERS").read_text()
+    for path in ("/.kustodian.yaml", "/policies/", "/tools/", "/.github/", "/Makefile"):
+        assert path in codeowners
