@@ -33,9 +33,12 @@ def test_a_committed_tool_is_never_run(scratch, tmp_path, tool):
     path = scratch.write(f".bin/{tool}", HOSTILE_TOOL.format(marker=marker))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     scratch.commit(f"ship a {tool}")                  # git add -f: .bin/ is ignored
-    for run in (scratch.full(), scratch.pr()):
-        assert run.returncode == 0, run.stderr + str(run.rules())
-        assert not marker.exists(), f"the committed .bin/{tool} was executed"
+    full, pr = scratch.full(), scratch.pr()
+    assert not marker.exists(), f"the committed .bin/{tool} was executed"
+    assert full.returncode == 0, full.stderr + str(full.rules())
+    # PR mode runs clean too, and reports the committed tool as a change to the gate
+    assert pr.rules() == {"gate-config-changed"}, pr.stderr
+    assert [f["file"] for f in pr.of("gate-config-changed")] == [f".bin/{tool}"]
 
 
 def test_tool_lookup_skips_the_checked_tree_and_relative_path(tmp_path, monkeypatch):

@@ -82,7 +82,8 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
         raise click.UsageError("--new-only and --summary need --base-ref")
     repo = Path(root).resolve() if root else find_root(Path.cwd())
     git = _start_git(repo) if base_ref else None   # lists the work tree while config loads
-    config = load_config(repo)
+    # PR mode obeys the base revision's configuration, never the pull request's own
+    config = load_config(repo) if not base_ref else None
     threshold = Severity.parse(fail_on)
     options = CheckOptions(env=env, schema=not no_schema, conftest=not no_conftest)
     if apiserver:
@@ -130,13 +131,36 @@ def _start_git(repo: Path) -> Git:
     return git
 
 
-def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
+def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig | None,
              env: str | None, options: CheckOptions, git: Git | None) -> tuple[Report, str]:
     """Pull-request mode: the overlays a change affects, checked at the base and at HEAD.
 
-    Discovery is asked only about the dirs the change reaches (DiscoveryScope), the base
-    tree reuses the HEAD config when the file is the same, and each side's renders start as
-    soon as its overlays are known (render.prefetch)."""
+    The trusted side (kustodian.trusted): the configuration and the policies come from the
+    base revision for both checks; the PR's changes to them are findings. Discovery is asked
+    only about the dirs the change reaches (DiscoveryScope), and each side's renders start
+    as soon as its overlays are known (render.prefetch)."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    from kustodian.config import load_config
+    from kustodian.trusted import judge, materialize
+
+    git = git or _start_git(repo)
+    trusted_dir = Path(tempfile.mkdtemp(prefix="kustodian-trusted-"))
+    try:
+        materialize(git, git.resolve(base_ref).commit, trusted_dir)
+        config = replace(load_config(trusted_dir), root=repo)
+        options.policy_dir = trusted_dir / "policies"
+        return _pr_check(repo, base_ref, paths, config, env, options, git,
+                         lambda *args: judge(git, *args))
+    finally:
+        shutil.rmtree(trusted_dir, ignore_errors=True)
+
+
+def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
+              env: str | None, options: CheckOptions, git: Git, judge) -> tuple[Report, str]:
+    """`_pr_mode` with the trusted config and policies in place."""
     from dataclasses import replace
 
     from kustodian.config import CONFIG_NAME, canonical_env, load_config
@@ -161,11 +185,7 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     options.kustomize = find_kustomize(repo)
 
     def tree_config(tree: Path) -> RepoConfig:
-        if tree == repo:
-            return config
-        if _same_file(repo / CONFIG_NAME, tree / CONFIG_NAME):
-            return replace(config, root=tree, path=tree / CONFIG_NAME if config.path else None)
-        return load_config(tree)
+        return config if tree == repo else replace(config, root=tree)
 
     apiserver = options.apiserver
     base_renders: dict[str, str] = {}
@@ -218,20 +238,11 @@ def _pr_mode(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     options.this_repo = repo_urls(repo, config.repo_urls)
     try:
         result = run_pr_check(repo, base_ref, overlays, run_check, prepare=start_renders,
-                              env_of=config.env_for, git=git, always=argocd_roots)
+                              env_of=config.env_for, git=git, always=argocd_roots,
+                              judge=judge)
     finally:
         discard_prefetched()
     return result.report, result.markdown
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Both missing, or both readable with the same bytes."""
-    try:
-        return a.read_bytes() == b.read_bytes()
-    except FileNotFoundError:
-        return not a.exists() and not b.exists()
-    except OSError:
-        return False
 
 
 @click.command("docs")

@@ -55,7 +55,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kustodian.errors import KustodianError
@@ -109,6 +109,10 @@ __all__ = [
 ]
 
 
+# judge(base, changed, head report, base report) -> (the PR's findings about the gate, summary
+# sections): see kustodian.trusted
+Judge = Callable[[BaseRevision, set[str], Report, Report], tuple[list[Finding], list[str]]]
+
 
 @dataclass
 class PrResult:
@@ -125,7 +129,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
                  prepare: Callable[[Path, list[str]], None] | None = None,
                  env_of: Callable[[str], str | None] | None = None,
                  git: Git | None = None,
-                 always: Callable[[set[str]], list[str]] | None = None) -> PrResult:
+                 always: Callable[[set[str]], list[str]] | None = None,
+                 judge: Judge | None = None) -> PrResult:
     """Check only what the change can affect, at the base and at HEAD, and compare.
 
     `overlays`: the HEAD overlays as a list, or an OverlayScope that answers for the few
@@ -133,7 +138,9 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
     given, is called as soon as a side's overlays are known (before run_check on them), e.g.
     to start their renders early. `env_of(overlay)` labels the Markdown's env sections
     (default: read from the repository's .kustodian.yaml). `git`: a Git of `repo_root`
-    made earlier (its work-tree listing may already be running, see Git.start_listing)."""
+    made earlier (its work-tree listing may already be running, see Git.start_listing).
+    `judge(base, changed, head_report, base_report) -> (findings, markdown sections)`: the
+    PR's findings about the gate itself (kustodian.trusted), always new."""
     started = time.perf_counter()
     root = Path(repo_root)
     git = git or Git(root)
@@ -177,10 +184,14 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
     timings["pr_head_check_s"] = round(time.perf_counter() - t0, 4)
     report, fixed = classify(head_report, base_report)
     report.timings.update(timings)
+    sections: list[str] = []
+    if judge is not None:
+        own, sections = judge(base, changed, head_report, base_report)
+        report.findings.extend(replace(f, status="new") for f in own)
     envs = ({o: env_of(o) or "" for o in affected} if env_of is not None
             else env_labels(root, affected))
     markdown = render_markdown(base, changed, affected, report, fixed, base_report, envs,
-                               base_problem)
+                               base_problem, sections)
     return PrResult(report=report, fixed=fixed, affected=affected, markdown=markdown)
 
 

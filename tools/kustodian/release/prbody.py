@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-
+from kustodian import textdiff
 from kustodian.release.changes import ChangeSet
 from kustodian.release.gate import CheckResult, added_findings, describe
 from kustodian.report import md
@@ -16,9 +15,11 @@ def rendered_diff(before: dict[str, str], after: dict[str, str]) -> dict[str, st
     out = {}
     for overlay, old in before.items():
         new = after.get(overlay, "")
-        diff = "".join(difflib.unified_diff(old.splitlines(keepends=True),
-                                            new.splitlines(keepends=True),
-                                            f"a/{overlay} (rendered)", f"b/{overlay} (rendered)"))
+        try:
+            diff = "".join(line + "\n" for line in textdiff.unified(
+                old, new, f"a/{overlay} (rendered)", f"b/{overlay} (rendered)"))
+        except textdiff.DiffUnavailable as exc:
+            diff = f"# {exc}\n"
         if diff:
             out[overlay] = diff
     return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from kustodian.errors import KustodianError
 from kustodian.git import BaseRevision
 from kustodian.model import Finding, Report, group_by_source
+from kustodian import textdiff
 from kustodian.report import md
 
 MAX_TABLE_ROWS = 100
@@ -64,10 +64,12 @@ def _table(findings: list[Finding]) -> list[str]:
 
 
 def rendered_diff(overlay: str, before: str, after: str) -> tuple[list[str], int, int]:
-    """Unified diff lines of one overlay's rendered YAML, with added/removed line counts."""
-    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                      fromfile=f"a/{overlay} (base)", tofile=f"b/{overlay}",
-                                      lineterm="", n=3))
+    """Unified diff lines of one overlay's rendered YAML, with added/removed line counts
+    (textdiff: linear in practice; a diff too large to compute is one note line)."""
+    try:
+        lines = textdiff.unified(before, after, f"a/{overlay} (base)", f"b/{overlay}")
+    except textdiff.DiffUnavailable as exc:
+        return [f"# {exc}"], 0, 0
     added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
     removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
     return lines, added, removed
@@ -75,8 +77,10 @@ def rendered_diff(overlay: str, before: str, after: str) -> tuple[list[str], int
 
 def render_markdown(base: BaseRevision, changed: set[str], affected: list[str], report: Report,
                     fixed: list[Finding], base_report: Report, envs: dict[str, str],
-                    base_problem: str | None = None) -> str:
-    """The PR comment: counts, new and fixed findings, rendered-manifest diffs per env."""
+                    base_problem: str | None = None,
+                    sections: list[str] | None = None) -> str:
+    """The PR comment: counts, new and fixed findings, rendered-manifest diffs per env;
+    `sections` (the gate's own findings' details) come right after the findings."""
     new = [f for f in report.findings if f.status == "new"]
     unchanged = [f for f in report.findings if f.status == "unchanged"]
     out = ["## kustodian: policy gate for this pull request", "",
@@ -87,6 +91,9 @@ def render_markdown(base: BaseRevision, changed: set[str], affected: list[str], 
               if affected else "."), ""]
     if not affected:
         out.append("No overlay reads a changed file, so nothing was rendered or checked.")
+        if new:
+            out += ["", f"Result: **{len(new)} new finding(s)**.", "",
+                    f"### New findings ({len(new)})", "", *_table(new), "", *(sections or [])]
         return "\n".join(out) + "\n"
     verdict = "**no new findings**" if not new else f"**{len(new)} new finding(s)**"
     out += [f"Result: {verdict}.", "", "| new | fixed | unchanged |", "|---|---|---|",
@@ -102,11 +109,11 @@ def render_markdown(base: BaseRevision, changed: set[str], affected: list[str], 
         out += [f"### New findings ({len(new)})", "", *_table(new), ""]
     if fixed:
         out += [f"### Fixed findings ({len(fixed)})", "", *_table(fixed), ""]
-    out += ["### Rendered manifest changes", ""]
+    out += [*(sections or []), "### Rendered manifest changes", ""]
     body = "\n".join(out)
     budget = MAX_MARKDOWN_CHARS - len(body)
-    sections = _diff_sections(affected, report, base_report, envs, budget)
-    return body + "\n" + "\n".join(sections) + "\n"
+    diffs = _diff_sections(affected, report, base_report, envs, budget)
+    return body + "\n" + "\n".join(diffs) + "\n"
 
 
 def _diff_sections(affected: list[str], report: Report, base_report: Report,

@@ -53,6 +53,24 @@ REMOTE_RESOURCE = Rule(
                 "remote_resources.allow and pin the reference (?ref=<40-hex commit>, "
                 "@sha256:<digest>).",
     check=_none)
+GATE_CONFIG_CHANGED = Rule(
+    id="gate-config-changed", severity=Severity.HIGH, category="hygiene", scope=META,
+    title="Pull requests do not change the gate that judges them (unreviewed)",
+    rationale="In PR mode the configuration, profiles, exemption limits and policies come "
+              "from the base revision; a change to them (or to the gate's code, tools and "
+              "workflows) is judged, not obeyed, and is reported so a code owner reviews it "
+              "before it takes effect.",
+    remediation="Have a code owner of the gate review and approve the change (CODEOWNERS); "
+                "keep gate changes in their own pull request.",
+    check=_none)
+EXEMPTION_ADDED = Rule(
+    id="exemption-added", severity=Severity.MEDIUM, category="hygiene", scope=META,
+    title="New or widened exemptions are reviewed",
+    rationale="An exemption written in a pull request suppresses findings of that same "
+              "pull request; PR mode lists each exemption it adds or widens (later expiry, "
+              "more findings suppressed) with what it suppresses, so it is seen and approved.",
+    remediation="Get the exemption reviewed; prefer fixing the finding.",
+    check=_none)
 SCHEMA_INVALID = Rule(
     id="schema-invalid", severity=Severity.HIGH, category="schema", scope=META,
     title="Resources are valid against the Kubernetes and CRD schemas",
@@ -105,4 +123,4 @@ META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, SCHEMA_
               ARGOCD_SOURCE_UNRENDERED,
               APISERVER_REJECTED, APISERVER_WARNING, IMMUTABLE_FIELD_CHANGE)
 META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, REMOTE_RESOURCE,
-              SCHEMA_INVALID, ARGOCD_SOURCE_UNRENDERED)
+              GATE_CONFIG_CHANGED, EXEMPTION_ADDED, SCHEMA_INVALID, ARGOCD_SOURCE_UNRENDERED)

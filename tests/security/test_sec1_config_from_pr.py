@@ -1,0 +1,105 @@
+"""1. The pull request cannot reconfigure the gate that judges it.
+
+In PR mode the gate's configuration (`.kustodian.yaml`: env mapping, profiles, exemption
+limits, remote allow-list) and policies (Rego and data) come from the base revision, for
+both sides of the comparison. The PR's versions are judged, not obeyed: each changed gate
+file is a `gate-config-changed` finding (severity high, with the diff in the summary) that
+a code owner must approve (.github/CODEOWNERS)."""
+
+from __future__ import annotations
+
+PRIVILEGED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      containers:
+        - name: agent
+          securityContext: {privileged: true}
+"""
+
+
+def _privileged(repo, overlay: str) -> None:
+    repo.write(f"overlays/{overlay}/patches/debug.yaml", PRIVILEGED)
+    kfile = repo.root / f"overlays/{overlay}/kustomization.yaml"
+    kfile.write_text(kfile.read_text().rstrip("\n") + "\n  - path: patches/debug.yaml\n")
+
+
+def _gate_changed(run, path: str) -> dict:
+    [hit] = [f for f in run.of("gate-config-changed") if f["file"] == path]
+    assert hit["severity"] == "high" and hit["status"] == "new"
+    return hit
+
+
+def test_profiles_from_the_pr_are_not_obeyed(scratch):
+    config = scratch.root / ".kustodian.yaml"
+    rules = ["no-privileged", "no-privilege-escalation", "drop-all-capabilities",
+             "run-as-non-root", "seccomp-profile", "read-only-root-filesystem", "min-replicas"]
+    config.write_text(config.read_text() + "profiles:\n  dev:\n    severity: {"
+                      + ", ".join(f"{r}: info" for r in rules) + "}\n    disable: "
+                      "[exemption-refused]\n")
+    _privileged(scratch, "dev")
+    scratch.commit("quiet dev")
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    privileged = [f for f in run.of("no-privileged") if f["env"] == "dev"]
+    assert privileged and all(f["severity"] == "critical" for f in privileged)
+    _gate_changed(run, ".kustodian.yaml")
+    assert "Gate configuration changed" in run.summary and "+profiles:" in run.summary
+
+
+def test_an_env_remapping_from_the_pr_is_not_obeyed(scratch):
+    config = scratch.root / ".kustodian.yaml"
+    config.write_text(config.read_text().replace("overlays/prod: {env: prod}",
+                                                 "overlays/prod: {env: dev}"))
+    path = scratch.root / "overlays/prod/namespace.yaml"
+    path.write_text(path.read_text().replace("enforce: restricted", "enforce: baseline"))
+    scratch.commit("prod is dev now")
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    assert [f for f in run.of("namespace-pod-security") if f["env"] == "prod"]
+    _gate_changed(run, ".kustodian.yaml")
+
+
+def test_policy_data_from_the_pr_is_not_obeyed(scratch):
+    data = scratch.root / "policies/data.yaml"
+    data.write_text(data.read_text().replace("- ghcr.io/acme/*", "- '**'"))
+    kfile = scratch.root / "overlays/dev/kustomization.yaml"
+    kfile.write_text(kfile.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
+                     "    newName: docker.io/evil/agent\n")
+    scratch.commit("any registry")
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    assert [f for f in run.of("allowed-registries") if "docker.io/evil" in f["message"]]
+    _gate_changed(run, "policies/data.yaml")
+
+
+def test_a_change_to_the_gate_code_alone_is_reported(scratch):
+    scratch.write("tools/kustodian/evil.py", "print('hi')\n")
+    scratch.commit("gate code")
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    _gate_changed(run, "tools/kustodian/evil.py")
+    assert run.rules() == {"gate-config-changed"}
+    assert "1 new finding" in run.summary
+
+
+def test_new_and_widened_exemptions_are_findings_in_pr_mode(scratch):
+    patch = scratch.root / "overlays/prod/patches/redis.yaml"
+    text = patch.read_text()
+    old = text.split("expires=")[1].split('"')[0]
+    patch.write_text(text.replace(f"expires={old}", "expires=" + _later(old)))
+    scratch.commit("renew the redis exemption")
+    run = scratch.pr()
+    [hit, *_] = run.of("exemption-added")
+    assert "widens" in hit["message"] and "min-replicas" in hit["message"]
+    assert hit["file"] == "overlays/prod/patches/redis.yaml" and hit["line"] == 9
+    assert run.returncode == 1
+
+
+def _later(iso: str) -> str:
+    import datetime as dt
+
+    return (dt.date.fromisoformat(iso) + dt.timedelta(days=1)).isoformat()
