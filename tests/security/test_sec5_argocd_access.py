@@ -127,3 +127,46 @@ def test_normalized_like_argo_cd():
     spec = {"sourceRepos": ["git@github.com:acme/*"]}
     assert argoglob.source_permitted(spec, "git@GitHub.com:acme/agent.git")
     assert not argoglob.source_permitted(spec, "git@github.com:evil/agent.git")
+
+
+LIVE_APP = """
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: agent-live}
+spec:
+  project: agent
+  SOURCE
+  destination: {server: https://kubernetes.default.svc, namespace: agent-live}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+"""
+
+
+def _add_app(repo, name: str, source: str) -> None:
+    repo.write(f"argocd/applications/{name}.yaml", LIVE_APP.replace("SOURCE", source))
+    kfile = repo.root / "argocd/kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n",
+                                               f"resources:\n  - applications/{name}.yaml\n"))
+
+
+def test_prod_auto_sync_through_a_symlink_is_caught_on_a_clone(scratch):
+    (scratch.root / "overlays/live").symlink_to("prod")
+    _add_app(scratch, "live", "source: {repoURL: https://github.com/acme/agent-gitops.git, "
+                              "targetRevision: main, path: overlays/live}")
+    scratch.commit("live = prod, auto-synced")
+    for run in (scratch.full("argocd"), scratch.pr()):
+        hits = run.of("argocd-prod-auto-sync")
+        assert hits and "symlink to overlays/prod" in hits[0]["message"], run.stderr
+        assert hits[0]["file"] == "argocd/applications/live.yaml"
+        assert run.returncode == 1
+
+
+def test_prod_auto_sync_through_source_hydrator_is_caught(scratch):
+    _add_app(scratch, "hydrated", "sourceHydrator:\n    drySource: {repoURL: "
+                                  "https://github.com/acme/agent-gitops.git, targetRevision: "
+                                  "main, path: overlays/prod}\n    syncSource: "
+                                  "{targetBranch: env/live, path: live}")
+    scratch.commit("hydrated prod, auto-synced")
+    run = scratch.full("argocd")
+    hits = run.of("argocd-prod-auto-sync")
+    assert hits and "sourceHydrator.drySource" in hits[0]["message"], run.stderr

@@ -340,7 +340,7 @@ class Pipeline:
         self.report.resources += len(group.resources)
         ctx = OverlayContext(group.resources, target.env,
                              target.display if target.kind == "overlay" else None,
-                             self._kubernetes_version())
+                             self._kubernetes_version(), self.config)
         selection = self._selections.get(target.env)
         if selection is None:   # rule applicability is computed once per env
             selection = Selection.for_env(target.env, self.config.profile(target.env))

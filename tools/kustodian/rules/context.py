@@ -69,6 +69,7 @@ class OverlayContext:
     env: str | None = None
     overlay: str | None = None
     kubernetes_version: tuple[int, int] = DEFAULT_KUBERNETES_VERSION
+    config: Any = None       # the RepoConfig (root, env mapping), for rules that read the repo
     _by_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _selected: dict[tuple, list[Workload]] = field(default_factory=dict, repr=False)
 
