@@ -103,6 +103,22 @@ def scan(overlay: Path, root: Path, allow: frozenset[str] = frozenset(),
     return found
 
 
+def _resolve(real_dir: str, ref: str) -> str:
+    """os.path.realpath(real_dir/ref) for an already resolved `real_dir`: only the ref's own
+    components are looked at (one lstat each), the first symlink hands over to realpath."""
+    current = real_dir
+    parts = [p for p in ref.split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts):
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            return os.path.realpath(os.path.join(candidate, *parts[i + 1:]))
+        current = candidate
+    return current
+
+
 def _direct(directory: Path, real_root: str, allow: frozenset[str]
             ) -> tuple[list[RemoteRef], list[Path]]:
     """One kustomization's own remote/outside references, and the dirs it includes."""
@@ -117,7 +133,7 @@ def _direct(directory: Path, real_root: str, allow: frozenset[str]
             why, ok = _judge(ref.path, allow)
             refs.append(RemoteRef(kfile, model.line_of(ref), ref.field, ref.path, why, ok))
             continue
-        target = os.path.realpath(directory / ref.path)
+        target = _resolve(str(directory), ref.path)
         if target != real_root and not target.startswith(real_root + os.sep):
             refs.append(RemoteRef(kfile, model.line_of(ref), ref.field, ref.path,
                                   "leaves the repository"))
