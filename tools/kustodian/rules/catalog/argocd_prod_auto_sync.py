@@ -5,29 +5,27 @@ from __future__ import annotations
 
 import os
 
-from kustodian.resources import as_dict, as_list
+from kustodian.argocd.model import is_argocd_object, parse_application
+from kustodian.errors import KustodianError
+from kustodian.resources import as_dict
 from kustodian.rules.catalog._common import HIGH, RESOURCE, Rule, Violation
 
 PROD = "prod"
 
 
-def automated(spec: dict) -> bool:
-    """syncPolicy.automated turns sync on (Argo CD 3: `enabled: false` turns it off)."""
-    auto = as_dict(spec.get("syncPolicy")).get("automated")
-    return isinstance(auto, dict) and auto.get("enabled", True) is not False
-
-
-def source_paths(spec: dict) -> list[tuple[tuple, str]]:
-    """(field path, repository path) of every place the Application reads or writes."""
+def source_paths(app) -> list[tuple[tuple, str]]:
+    """(field path, repository path) of every place the Application reads or writes (the
+    Application model's sources, plus the hydrator's sync target)."""
     out = []
-    source = as_dict(spec.get("source"))
-    if isinstance(source.get("path"), str):
-        out.append((("spec", "source", "path"), source["path"]))
-    for i, item in enumerate(as_list(spec.get("sources"))):
-        if isinstance(item, dict) and isinstance(item.get("path"), str):
-            out.append((("spec", "sources", i, "path"), item["path"]))
-    hydrator = as_dict(spec.get("sourceHydrator"))
-    for key in ("drySource", "syncSource", "hydrateTo"):
+    for i, src in enumerate(app.sources):
+        if src.path is None:
+            continue
+        field = (("spec", "sourceHydrator", "drySource", "path") if app.hydrator
+                 else ("spec", "sources", i, "path") if app.raw["spec"].get("sources")
+                 else ("spec", "source", "path"))
+        out.append((field, src.path))
+    hydrator = as_dict(app.raw["spec"].get("sourceHydrator"))
+    for key in ("syncSource", "hydrateTo"):
         part = as_dict(hydrator.get(key))
         if isinstance(part.get("path"), str):
             out.append((("spec", "sourceHydrator", key, "path"), part["path"]))
@@ -45,10 +43,16 @@ def env_of_path(config, path: str) -> tuple[str | None, str]:
 
 
 def check(r, ctx):
-    if not r.api_version.startswith("argoproj.io/") or not automated(r.spec):
+    if not is_argocd_object(r.obj):
+        return
+    try:
+        app = parse_application(r.obj, r.overlay or "")
+    except KustodianError:
+        return      # a malformed Application is reported where Applications are rendered
+    if not app.automated:
         return
     config = ctx.config
-    for field, path in source_paths(r.spec):
+    for field, path in source_paths(app):
         literal = config.env_for(path.strip("/")) if config is not None else None
         resolved, rel = env_of_path(config, path) if config is not None else (None, path)
         hydrator = field[1] == "sourceHydrator"
