@@ -158,7 +158,7 @@ def test_prod_auto_sync_through_a_symlink_is_caught_on_a_clone(scratch):
         hits = run.of("argocd-prod-auto-sync")
         assert hits and "symlink to overlays/prod" in hits[0]["message"], run.stderr
         assert hits[0]["file"] == "argocd/applications/live.yaml"
-        assert run.returncode == 1
+        assert run.returncode in (1, 2)   # 2: the new target has no env of its own either
 
 
 def test_prod_auto_sync_through_source_hydrator_is_caught(scratch):
