@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kustodian.errors import KustodianError
 from kustodian.model import ExemptionUse, Finding, Report
+from kustodian.report import md
 
 GATE_PATHS = (".kustodian.yaml", "policies", "tools", ".github", "Makefile", ".bin",
               ".pre-commit-config.yaml")
@@ -79,7 +80,7 @@ def judge(git, base, changed: set[str], head: Report, base_report: Report
             note = (f"\n_Diff truncated at {MAX_DIFF_CHARS} characters; see the PR's files "
                     "tab._\n")
             text = text[:MAX_DIFF_CHARS]
-        fence = "````" if "```" in text else "```"
+        fence = md.fence(text.splitlines())
         sections += ["### Gate configuration changed (judged, not used)", "",
                      "This pull request changes the gate itself; the check above ran with the "
                      "base revision's configuration and policies. A code owner must approve:",

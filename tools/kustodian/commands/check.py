@@ -163,7 +163,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     """`_pr_mode` with the trusted config and policies in place."""
     from dataclasses import replace
 
-    from kustodian.config import CONFIG_NAME, canonical_env, load_config
+    from kustodian.config import canonical_env
     from kustodian.discover import DiscoveryScope, Target, discover, is_manifest
     from kustodian.kustomize.build import discard_prefetched, find_kustomize, prefetch
     from kustodian.kustomize.files import kustomization_file

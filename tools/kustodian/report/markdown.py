@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kustodian import textdiff
 from kustodian.errors import KustodianError
 from kustodian.git import BaseRevision
 from kustodian.model import Finding, Report, group_by_source
-from kustodian import textdiff
 from kustodian.report import md
 
 MAX_TABLE_ROWS = 100
