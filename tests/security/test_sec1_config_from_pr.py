@@ -103,3 +103,23 @@ def _later(iso: str) -> str:
     import datetime as dt
 
     return (dt.date.fromisoformat(iso) + dt.timedelta(days=1)).isoformat()
+
+
+
+def test_ignore_rules_from_the_pr_are_not_obeyed(scratch):
+    """An `ignore: **` in the PR's config would hide every target: PR mode takes the base's."""
+    config = scratch.root / ".kustodian.yaml"
+    text = config.read_text()
+    head, sep, rest = text.partition("\nignore:")
+    assert sep, "the repo config has an ignore: list"
+    line_end = rest.index("\n")
+    config.write_text(head + sep + rest[:line_end] + "\n  - path: '**'\n    reason: nothing to see"
+                      + rest[line_end:])
+    _privileged(scratch, "dev")
+    scratch.commit("ignore everything")
+    obeyed = scratch.full()        # full mode reads the tree's own config: the attack is real
+    assert not obeyed.of("no-privileged"), obeyed.stderr
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    assert [f for f in run.of("no-privileged") if f["env"] == "dev"], run.stderr
+    _gate_changed(run, ".kustodian.yaml")
