@@ -230,13 +230,15 @@ def test_multi_source_application(clone):
 
 
 def test_app_of_apps_children(clone):
+    # the env mapping is the base's (PR mode obeys the base revision's config, not the PR's)
+    (clone / ".kustodian.yaml").write_text((clone / ".kustodian.yaml").read_text().replace(
+        "overlays:\n", "applications:\n  tools: {env: platform}\noverlays:\n", 1))
+    commit(clone, "map the platform's tools Application")
     write(clone, {"tools/debug/debug.yaml": PRIVILEGED,
                   "tools/apps/child.yaml": app("child", f"  source:\n    repoURL: {URL}\n"
                                                         "    path: tools/debug\n")})
     add_app(clone, "tools", app("tools", f"  source:\n    repoURL: {URL}\n    path: tools/apps\n",
                                 namespace="argocd"))
-    (clone / ".kustodian.yaml").write_text((clone / ".kustodian.yaml").read_text().replace(
-        "overlays:\n", "applications:\n  tools: {env: platform}\noverlays:\n", 1))
     commit(clone, "an app of apps")
     assert_caught(clone, "no-privileged", "child")
 

@@ -39,6 +39,9 @@ def test_the_render_as_committed_passes_the_api_server(baseline, cluster, prod_c
 def test_the_defect_list_is_the_one_the_issue_counts():
     assert len(ALL) == 41
     assert len(REJECTED) == 31 and len(WARNED) == 2 and len(GATE_ONLY) == 8
+    # each defect below is run against the real API server for the finding it names
+    assert {d.rule for d in REJECTED} == {"apiserver-rejected"}
+    assert {d.rule for d in WARNED} == {"apiserver-warning"}
     assert len({d.name for d in ALL}) == 41
     assert [d.name for d in REJECTED] == [
         "selector-not-matching-template", "cpu-request-above-limit", "quantity-500mi",
