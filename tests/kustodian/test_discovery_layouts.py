@@ -48,3 +48,22 @@ def test_apps_overlays_monorepo_layout(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "repo", files)
     assert list(targets(root)) == ["apps/api/overlays/dev", "apps/api/overlays/prod",
                                    "apps/web/overlays/dev", "apps/web/overlays/prod"]
+
+
+def test_explicit_path_git_ignored_is_checked(tmp_path: Path) -> None:
+    """Rendered output is usually git-ignored; passed as PATH it is still checked."""
+    from support.cli import init_repo
+
+    root = write_tree(tmp_path / "repo", {
+        ".gitignore": "/rendered/\n",
+        "overlays/prod/kustomization.yaml": KUSTOMIZATION + "resources: [settings.yaml]\n",
+        "overlays/prod/settings.yaml": CONFIGMAP,
+        "rendered/app/prod.yaml": CONFIGMAP.replace("settings", "rendered"),
+    })
+    init_repo(root)
+    run = kustodian("check", "--no-conftest", "--format", "json", "rendered", cwd=root)
+    assert run.returncode == 0, run.stderr
+    assert run.json()["summary"]["resources"] == 1
+    full = kustodian("check", "--no-conftest", "--format", "json", cwd=root)
+    assert full.returncode == 0, full.stderr
+    assert full.json()["summary"]["overlays"] == ["overlays/prod"]   # not the ignored output

@@ -144,11 +144,11 @@ def _walk_files(root: Path) -> list[tuple[str, bool]]:
     return out
 
 
-def list_repository(root: Path) -> list[str]:
+def list_repository(root: Path, walk: bool = False) -> list[str]:
     """Every file of the repository as a repository-relative posix path: git's listing (or a
-    walk), with symlinked dirs inside the repository expanded under the link's path.
-    A symlink leading outside the repository is a KustodianError."""
-    entries = _git_files(root)
+    walk, always with `walk`), with symlinked dirs inside the repository expanded under the
+    link's path. A symlink leading outside the repository is a KustodianError."""
+    entries = None if walk else _git_files(root)
     if entries is None:
         entries = _walk_files(root)
     real_root = os.path.realpath(root)
@@ -323,16 +323,17 @@ class Discovery:
     """One repository's listing, kustomization graph and config, shared by the target
     sources (see the module docstring)."""
 
-    def __init__(self, root: Path, config: RepoConfig) -> None:
+    def __init__(self, root: Path, config: RepoConfig, walk: bool = False) -> None:
         self.root = root
         self.config = config
+        self.walk = walk               # list by walking the dirs, not through git
         self.ignored = {str(rule): 0 for rule in config.ignore}   # rule -> files it left out
 
     @cached_property
     def listing(self) -> list[str]:
         """The repository's files not left out by an ignore rule."""
         kept = []
-        for path in list_repository(self.root):
+        for path in list_repository(self.root, self.walk):
             rule = self.config.ignore_rule(path)
             if rule is None:
                 kept.append(path)
@@ -452,12 +453,15 @@ def _under(path: Path, root: Path) -> str | None:
 
 def _dir_targets(path: Path, shown: str, root: Path, config: RepoConfig,
                  found: Discovery | None) -> tuple[list[tuple[Path, str]], list[Path]]:
-    """(kustomization roots, plain manifest files) under one PATH dir."""
+    """(kustomization roots, plain manifest files) under one PATH dir. A dir outside the
+    repository, or one whose files the repository does not list (git-ignored output such as
+    rendered manifests), is walked on its own: a PATH is checked because it was asked for."""
     rel = _under(path, root)
-    if rel is None or found is None:
-        found = Discovery(path, RepoConfig(root=path))
-        rel = "."
-    prefix = "" if rel == "." else rel + "/"
+    prefix = "" if rel in (None, ".") else rel + "/"
+    if rel is None or found is None or (
+            prefix and not any(p.startswith(prefix) for p in found.listing)):
+        found = Discovery(path, RepoConfig(root=path), walk=True)
+        rel, prefix = ".", ""
     pool = [d for d in found.graph.dirs if rel == "." or d == rel or d.startswith(prefix)]
     always = {d for d in pool if d in config.overlays or d == rel}
     roots = found.graph.roots(pool, always)
