@@ -75,6 +75,25 @@ def test_history_is_capped_but_facts_survive(agent: InProcessAgent) -> None:
         "Your name is Grace."
 
 
+def test_a_turn_reads_only_the_history_its_backend_uses(agent: InProcessAgent) -> None:
+    from agent.sessions import owner_of
+
+    sid = new_session(agent)
+    for n in range(4):
+        assert say(agent, sid, f"what is {n} + 1").status_code == 200
+    svc = agent.app.extensions["agent"]
+    owner = owner_of(agent.api_key)
+
+    def window(last: int | None) -> list[str]:
+        _, history, _ = svc.sessions.open_turn(sid, owner, svc.limiter, last)
+        return [m["content"] for m in history]
+
+    assert svc.backend.history_window == 0 and window(0) == []
+    assert window(2) == ["what is 3 + 1", "3 + 1 = 4"]
+    assert len(window(None)) == len(window(100)) == 6  # all that is kept (the cap)
+    assert svc.sessions.open_turn(sid, owner_of("someone-else"), svc.limiter, None) is None
+
+
 @pytest.mark.parametrize("content, expected", [
     ("what is 2 + 3 * (4 - 1)?", "2 + 3 * (4 - 1) = 11"),
     ("calculate 2^10", "2^10 = 1024"),

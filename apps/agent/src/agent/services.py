@@ -34,8 +34,7 @@ class Services:
             probe_redis=make_redis(settings.redis_url, settings.ready_timeout_seconds),
             sessions=SessionStore(client, settings.session_ttl_seconds,
                                   settings.history_max_messages),
-            limiter=RateLimiter(settings.redis_url, settings.rate_limit,
-                                settings.redis_timeout_seconds),
+            limiter=RateLimiter(client, settings.rate_limit),
             keys=KeyRing(settings.api_keys, settings.api_keys_file),
             backend=make_backend(settings),
         )

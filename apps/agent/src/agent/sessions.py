@@ -3,8 +3,12 @@
 Keys (hash-tagged by session id): `agent:s:{id}:meta` (hash: owner, created_at),
 `agent:s:{id}:messages` (list of JSON messages, newest last, capped), `agent:s:{id}:memory`
 (hash of facts). `agent:sessions` is a sorted set id -> expiry time, used to count live sessions.
-A turn (user message + reply + facts) is written atomically by one Lua script, and only if
-the session still exists, so a failed or concurrent-deleted turn never leaves half a write.
+
+A message costs two round trips, each one Lua script: `open_turn` checks the caller's rate
+limit and loads the session's owner, facts and only the last messages the backend reads;
+`append_turn` writes the turn (user message + reply + facts) atomically, and only if the
+session still exists, so a failed or concurrently deleted turn never leaves half a write.
+History is appended and trimmed in Redis; it is never read back whole to write a message.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 import redis
 
+from agent.ratelimit import LUA_FUNCTION, RateLimiter
+
 INDEX_KEY = "agent:sessions"
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -32,6 +38,21 @@ if #ARGV > 5 + n then redis.call('HSET', KEYS[3], unpack(ARGV, 6 + n, #ARGV)) en
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 return 1
+"""
+
+# KEYS: rate-limit key, meta, messages, memory. ARGV: limit amount, limit expiry, owner,
+# number of last messages to return. -> {retry_after} when rate limited, {0} when the session
+# is missing or someone else's, else {0, created_at, facts (flat hash), last messages}.
+# (Lua 5.1 interns every string, so the owner comparison is by identity: no timing signal.)
+_OPEN_TURN = LUA_FUNCTION + """
+local retry = rate_limit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if retry > 0 then return {retry} end
+local meta = redis.call('HMGET', KEYS[2], 'owner', 'created_at')
+if meta[1] ~= ARGV[3] then return {0} end
+local last = tonumber(ARGV[4])
+local history = {}
+if last > 0 then history = redis.call('LRANGE', KEYS[3], -last, -1) end
+return {0, meta[2] or '', redis.call('HGETALL', KEYS[4]), history}
 """
 
 
@@ -64,6 +85,7 @@ class SessionStore:
         self.ttl = ttl_seconds
         self.max_messages = max_messages
         self._append = client.register_script(_APPEND_TURN)
+        self._open = client.register_script(_OPEN_TURN)
 
     def create(self, owner: str) -> Session:
         session = Session(id=secrets.token_hex(16), created_at=utc_now(), owner=owner)
@@ -84,20 +106,24 @@ class SessionStore:
             return None
         return Session(id=session_id, created_at=data.get("created_at", ""), owner=owner)
 
-    def load(self, session_id: str, owner: str) -> tuple[Session, list[dict[str, Any]],
-                                                         dict[str, str]] | None:
-        """Session, history and memory in one round trip; None if missing or not `owner`'s."""
+    def open_turn(self, session_id: str, owner: str, limiter: RateLimiter,
+                  last: int | None) -> tuple[Session, list[dict[str, Any]],
+                                             dict[str, str]] | None:
+        """Count one hit of `owner`'s rate limit (429 ApiError when over it), then load the
+        session, its `last` messages (None: all kept) and its facts, in one round trip; None
+        if the session is missing or not `owner`'s."""
         if not SESSION_ID.match(session_id):
+            limiter.check(owner)
             return None
-        meta, messages, memory = _keys(session_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(meta)
-        pipe.lrange(messages, 0, -1)
-        pipe.hgetall(memory)
-        data, items, facts = pipe.execute()
-        if not data or not secrets.compare_digest(data.get("owner", ""), owner):
+        window = self.max_messages if last is None else min(last, self.max_messages)
+        reply = self._open(keys=[limiter.key(owner), *_keys(session_id)],
+                           args=[*limiter.args, owner, window])
+        limiter.enforce(reply[0])
+        if len(reply) == 1:
             return None
-        session = Session(id=session_id, created_at=data.get("created_at", ""), owner=owner)
+        _, created_at, flat, items = reply
+        facts = dict(zip(flat[::2], flat[1::2], strict=True))
+        session = Session(id=session_id, created_at=created_at, owner=owner)
         return session, [json.loads(item) for item in items], facts
 
     def history(self, session_id: str) -> list[dict[str, Any]]:

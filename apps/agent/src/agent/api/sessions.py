@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 
 from agent import metrics
 from agent.backends import BackendError, BackendTimeout, Reply, Turn
@@ -13,6 +13,10 @@ from agent.validation import check_fields, json_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
+# Endpoints that count the rate limit in their own first Redis call (one round trip for the
+# limit and the session): every other /v1 request is counted by `guard`.
+LIMITED_BY_THEIR_HANDLER = frozenset({"v1.post_message"})
+
 
 @bp.before_request
 def guard() -> None:
@@ -21,7 +25,8 @@ def guard() -> None:
     svc = services()
     key = svc.keys.authenticate()
     g.owner = owner_of(key)
-    svc.limiter.check(g.owner)
+    if request.endpoint not in LIMITED_BY_THEIR_HANDLER:
+        svc.limiter.check(g.owner)
 
 
 def _not_found(session_id: str) -> ApiError:
@@ -67,10 +72,15 @@ def delete_session(session_id: str) -> tuple[str, int]:
 def post_message(session_id: str) -> Response:
     svc = services()
     received_at = utc_now()
-    body = json_body(required=True)
-    check_fields(body, {"content": {"type": str, "required": True, "min": 1,
-                                    "max": svc.settings.max_message_chars}})
-    loaded = svc.sessions.load(session_id, g.owner)
+    try:
+        body = json_body(required=True)
+        check_fields(body, {"content": {"type": str, "required": True, "min": 1,
+                                        "max": svc.settings.max_message_chars}})
+    except Exception:
+        svc.limiter.check(g.owner)  # a refused body counts as a hit too; a 429 comes first
+        raise
+    loaded = svc.sessions.open_turn(session_id, g.owner, svc.limiter,
+                                    svc.backend.history_window)
     if loaded is None:
         raise _not_found(session_id)
     session, history, memory = loaded

@@ -39,6 +39,7 @@ class BackendTimeout(BackendError):
 class Backend(Protocol):
     name: str
     model: str
+    history_window: int | None  # last messages `reply` reads (None: all that are kept)
 
     def reply(self, turn: Turn) -> Reply: ...
 

@@ -42,15 +42,14 @@ class BuiltinBackend:
 
     name = "builtin"
     model = "builtin"
+    history_window = 0  # the tools read the message and the remembered facts only
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def reply(self, turn: Turn) -> Reply:
         content, memory = self._answer(turn.content, turn.memory)
-        prompt = sum(approx_tokens(m.get("content", "")) for m in turn.history)
-        return Reply(content=content, memory=memory,
-                     prompt_tokens=prompt + approx_tokens(turn.content),
+        return Reply(content=content, memory=memory, prompt_tokens=approx_tokens(turn.content),
                      completion_tokens=approx_tokens(content))
 
     def _answer(self, text: str, memory: dict[str, str]) -> tuple[str, dict[str, str]]:

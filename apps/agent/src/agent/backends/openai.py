@@ -27,6 +27,7 @@ class OpenAIBackend:
     """Talks to any server that speaks the OpenAI chat-completions API."""
 
     name = "openai"
+    history_window = None  # the whole kept history goes to the model
 
     def __init__(self, settings: OpenAISettings, session: requests.Session | None = None) -> None:
         self.settings = settings
