@@ -106,7 +106,7 @@ def _exec_form(word: str) -> list[str]:
     return json.loads(next(args for w, args in instructions() if w == word))
 
 
-def test_entrypoint_and_cmd_resolve_in_the_venv() -> None:
+def test_entrypoint_and_cmd_resolve_in_the_venv(tmp_path) -> None:
     command = _exec_form("ENTRYPOINT") + _exec_form("CMD")
     assert command[0] == "gunicorn" and (REPO_ROOT / ".venv/bin/gunicorn").exists()
     config = next(a.split(":", 1)[1] for a in command if a.startswith("python:"))
@@ -115,10 +115,11 @@ def test_entrypoint_and_cmd_resolve_in_the_venv() -> None:
              f"app = getattr(importlib.import_module({module!r}), {attribute!r}); "
              "assert callable(app); print('ok')")
     env = {"REDIS_URL": "redis://127.0.0.1:1/0", "AGENT_API_KEYS": "key-aaaaaaaa",
-           "PATH": "/usr/bin:/bin"}
+           "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                             text=True, timeout=60, cwd="/")
     assert result.stdout.strip() == "ok", result.stderr
+    assert not list(tmp_path.iterdir())  # importing the gunicorn config creates nothing
 
 
 @pytest.mark.parametrize("healthy", [True, False])

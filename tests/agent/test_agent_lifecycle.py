@@ -14,7 +14,7 @@ import requests
 from agent_fake_llm import FakeLLM
 from agent_helpers import metric_samples, new_session, say
 from support.agent import AgentServer, agent_server
-from support.processes import RedisServer
+from support.processes import REPO_ROOT, RedisServer
 
 
 def worker_pids(server: AgentServer) -> set[int]:
@@ -76,6 +76,21 @@ def test_metrics_are_aggregated_across_workers(redis: RedisServer) -> None:
         # answers above do not wait for
         eventually(lambda: not any(f.endswith(f"_{victim}.db") and f.startswith("gauge_live")
                                    for f in os.listdir(agent.metrics_dir)))
+
+
+def test_without_a_metrics_dir_the_master_makes_one_and_removes_it(redis: RedisServer,
+                                                                    tmp_path) -> None:
+    env = {"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(tmp_path)}  # empty counts as unset
+    with agent_server(redis.url, workers=2, env=env) as agent:
+        made = list(tmp_path.glob("agent-metrics-*"))
+        assert len(made) == 1, made
+        for _ in range(6):
+            assert requests.get(agent.url("/version"), timeout=10).ok
+        samples = metric_samples(agent, "http_requests_total")
+        assert total(samples, route="/version", status="200") == 6
+        assert list(made[0].glob("counter_*.db"))
+    assert not list(tmp_path.glob("agent-metrics-*"))
+    assert not list(REPO_ROOT.glob("*.db"))  # no metric file outside the directory (cwd)
 
 
 def test_rate_limit_is_shared_across_workers_and_replicas(redis: RedisServer) -> None:

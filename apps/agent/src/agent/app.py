@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from agent import faults, metrics, request_log
+from agent import faults, jsonlog, metrics, request_log
 from agent.api import ops, sessions
 from agent.config import Settings, load_settings
 from agent.errors import register_error_handlers
@@ -18,7 +18,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     like the environment, e.g. {"REDIS_URL": ..., "AGENT_API_KEYS": ...}), or by default
     the process environment. Raises `ConfigError` listing every bad variable."""
     settings = config if isinstance(config, Settings) else load_settings(config)
-    request_log.configure_logging(settings.log_level)
+    jsonlog.configure_logging(settings.log_level)
     app = Flask("agent")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -67,6 +67,7 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     ready_timeout_seconds: float = 0.5
     fault_rate: float = 0.0
+    metrics_dir: str | None = None      # PROMETHEUS_MULTIPROC_DIR: metrics of all workers
     version: str = __version__
     git_sha: str = "unknown"
     build_date: str = "unknown"
@@ -260,6 +261,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ready_timeout_seconds=reader.number("AGENT_READY_TIMEOUT_SECONDS", 0.5, float, 0.05, 10,
                                             " seconds"),
         fault_rate=reader.number("AGENT_FAULT_RATE", 0.0, float, 0.0, 1.0),
+        metrics_dir=reader.raw("PROMETHEUS_MULTIPROC_DIR"),
         version=reader.text("AGENT_VERSION", __version__),
         git_sha=reader.text("AGENT_GIT_SHA", "unknown"),
         build_date=reader.text("AGENT_BUILD_DATE", "unknown"),

@@ -1,20 +1,23 @@
 """gunicorn configuration: `gunicorn -c python:agent.gunicorn_config agent.wsgi:app`.
 
 Every setting comes from `agent.config` (`load_server_settings`, validated before the master
-starts; the app's own settings are validated in `on_starting`, before any fork); the
-multiprocess metrics directory is prepared here and dead workers' metric files are cleaned up
-in `child_exit`.
+starts; the app's own settings are validated in `on_starting`, before any fork). The
+multiprocess metrics directory: PROMETHEUS_MULTIPROC_DIR when set (checked writable here,
+stale files cleared in `on_starting`); when unset, the master makes a temporary one in
+`on_starting` (so merely importing this module creates nothing) and removes it in `on_exit`.
+Dead workers' live gauges are dropped in `child_exit`.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
 
-from agent.config import ConfigError, ServerSettings, load_server_settings, load_settings
+from agent.config import ConfigError, load_server_settings, load_settings
 
 
 def _fail(error: ConfigError) -> None:
@@ -22,13 +25,8 @@ def _fail(error: ConfigError) -> None:
     raise SystemExit(2)
 
 
-def _metrics_dir(server: ServerSettings) -> str:
-    """PROMETHEUS_MULTIPROC_DIR (created if needed), or a fresh temp dir when unset; the
-    workers inherit it through the environment, where prometheus_client looks for it."""
-    path = server.metrics_dir
-    if not path:
-        path = tempfile.mkdtemp(prefix="agent-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+def _check_metrics_dir(path: str) -> None:
+    """Create `path` if needed; exit with a clear message unless it is a writable directory."""
     try:
         os.makedirs(path, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=path)  # noqa: SIM115 - writability probe
@@ -36,14 +34,16 @@ def _metrics_dir(server: ServerSettings) -> str:
     except OSError as exc:
         _fail(ConfigError([f"PROMETHEUS_MULTIPROC_DIR={path!r} is not a writable directory "
                            f"({exc.strerror})"]))
-    return path
 
 
 try:
     _server = load_server_settings()
 except ConfigError as _error:
     _fail(_error)
-_metrics_path = _metrics_dir(_server)
+if _server.metrics_dir:
+    _check_metrics_dir(_server.metrics_dir)
+_metrics_path = _server.metrics_dir or ""
+_own_metrics_path = ""  # the temporary directory this master made (removed on exit)
 
 bind = [f"[{_server.host}]:{_server.port}" if ":" in _server.host
         else f"{_server.host}:{_server.port}"]
@@ -68,7 +68,7 @@ loglevel = _server.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "agent.request_log.JsonFormatter"}},
+    "formatters": {"json": {"()": "agent.jsonlog.JsonFormatter"}},
     "handlers": {
         "error": {"class": "logging.StreamHandler", "formatter": "json",
                   "stream": "ext://sys.stderr"},
@@ -84,13 +84,27 @@ logconfig_dict = {
 
 
 def on_starting(server: Any) -> None:
-    """Validate the app configuration before forking, and clear stale metric files."""
+    """Validate the app configuration before forking; prepare the metrics directory (the
+    workers inherit it through the environment, where prometheus_client looks for it)."""
+    global _metrics_path, _own_metrics_path
     try:
         load_settings()
     except ConfigError as error:
         _fail(error)
+    if not _metrics_path:
+        if "prometheus_client" in sys.modules:  # it has chosen single-process mode already
+            _fail(ConfigError(["PROMETHEUS_MULTIPROC_DIR is unset and prometheus_client was "
+                               "loaded before a temporary one could be made; set it"]))
+        _metrics_path = _own_metrics_path = tempfile.mkdtemp(prefix="agent-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_path
     for stale in glob.glob(os.path.join(_metrics_path, "*.db")):
         os.remove(stale)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the temporary metrics directory this master made, if any."""
+    if _own_metrics_path:
+        shutil.rmtree(_own_metrics_path, ignore_errors=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:

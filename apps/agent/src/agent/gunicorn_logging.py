@@ -8,7 +8,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from agent.request_log import utc_iso
+from agent.jsonlog import utc_iso
 
 
 class JsonAccessLogger(Logger):

@@ -1,13 +1,12 @@
 """Prometheus metrics, correct under gunicorn's pre-fork workers (multiprocess mode).
 
-When PROMETHEUS_MULTIPROC_DIR is set (gunicorn_config sets it), every worker writes its
-samples to files there and /metrics aggregates all workers; dead workers are cleaned up by
-the `child_exit` hook. Without it (tests, flask dev server) the default registry is used.
+When PROMETHEUS_MULTIPROC_DIR is set (in the environment, where prometheus_client reads it
+when imported; gunicorn_config makes one when unset), every worker writes its samples to files
+there and /metrics aggregates all workers (`Settings.metrics_dir`); dead workers are cleaned
+up by the `child_exit` hook. Without it (tests, flask dev server) the default registry is used.
 """
 
 from __future__ import annotations
-
-import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -74,10 +73,11 @@ def record_llm_call(backend: str, model: str, outcome: str,
         TOKENS.labels(backend, model, "completion").inc(completion_tokens)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text of this process, or of all gunicorn workers in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def render(multiprocess_dir: str | None) -> tuple[bytes, str]:
+    """The exposition text of this process, or of all gunicorn workers whose samples are in
+    `multiprocess_dir`."""
+    if multiprocess_dir:
         registry = CollectorRegistry()
-        prom_multiprocess.MultiProcessCollector(registry)
+        prom_multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

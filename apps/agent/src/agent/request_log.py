@@ -1,4 +1,5 @@
-"""JSON logs: one line per request (request_id, route, status, duration_ms) to stdout."""
+"""One JSON line per request (request_id, route, status, duration_ms) to stdout, and the
+request's metrics."""
 
 from __future__ import annotations
 
@@ -9,49 +10,15 @@ import re
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
 
 from agent import metrics
+from agent.jsonlog import utc_iso
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("agent.access")
 _write_lock = threading.Lock()
-
-
-def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
-
-
-class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; `extra={"fields": {...}}` adds fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": utc_iso(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "pid": os.getpid(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-def configure_logging(level: str) -> None:
-    """Send the `agent` loggers to stdout as JSON lines (idempotent)."""
-    logger = logging.getLogger("agent")
-    logger.setLevel(level)
-    logger.propagate = False
-    if not any(getattr(h, "_agent_json", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        handler._agent_json = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
 
 
 def route_template() -> str:

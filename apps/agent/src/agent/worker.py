@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -33,10 +34,15 @@ class DrainingThreadWorker(ThreadWorker):
 
     _stopper: threading.Thread | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read in the master when it makes the worker (validated there before any fork).
+        self.drain_seconds: float = load_server_settings().drain_seconds
+
     def handle_exit(self, sig: int, frame: object) -> None:
         begin_draining()
         if self._stopper is None:
-            minimum = load_server_settings().drain_seconds   # validated before the fork
+            minimum = self.drain_seconds
             maximum = max(minimum, self.cfg.graceful_timeout / 2)
             self.log.info("draining: serving for %.1fs, then while busy (at most %.1fs)",
                           minimum, maximum)

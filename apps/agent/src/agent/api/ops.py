@@ -45,11 +45,12 @@ def readyz() -> tuple[Response, int]:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """Prometheus exposition of all workers; refreshes the live-session gauge first."""
+    svc = services()
     try:
-        metrics.SESSIONS_ACTIVE.set(services().sessions.count_active())
+        metrics.SESSIONS_ACTIVE.set(svc.sessions.count_active())
     except RedisError as exc:
         log.warning("cannot count sessions for metrics: %s", exc)
-    body, content_type = metrics.render()
+    body, content_type = metrics.render(svc.settings.metrics_dir)
     return Response(body, content_type=content_type)
 
 
