@@ -114,9 +114,10 @@ def agent_server(redis_url: str, workers: int = 2, env: dict[str, str] | None = 
     metrics_dir = Path(tempfile.mkdtemp(prefix="agent-metrics-"))
     full_env = agent_environment(redis_url, workers, metrics_dir, port, env)
     process = ManagedProcess([sys.executable, *GUNICORN_ARGS], env=full_env,
-                             cwd=str(REPO_ROOT)).start()
+                             cwd=str(REPO_ROOT))
     server = AgentServer(port=port, process=process, metrics_dir=metrics_dir, env=full_env)
     try:
+        process.start()
         try:
             wait_for_port(port, timeout=start_timeout, proc=process.proc)
             wait_for_http(server.url("/healthz"), timeout=start_timeout)

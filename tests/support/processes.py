@@ -66,19 +66,23 @@ def wait_for_http(url: str, timeout: float = 15.0, expect: int = 200) -> None:
 
 @dataclass
 class ManagedProcess:
-    """A child process in its own process group, stopped (and reaped) on `stop()`."""
+    """A child process in its own process group, stopped (and reaped) on `stop()`. Its
+    output goes to `log_path`, or to a temporary file that `stop()` removes (`output()`
+    still answers afterwards)."""
 
     args: list[str]
     env: dict[str, str] | None = None
     cwd: str | None = None
     log_path: Path | None = None
     proc: subprocess.Popen | None = field(default=None, init=False)
+    _own_log: bool = field(default=False, init=False, repr=False)
+    _final_output: str = field(default="", init=False, repr=False)
 
     def start(self) -> ManagedProcess:
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="proc-", suffix=".log")
             os.close(fd)
-            self.log_path = Path(name)
+            self.log_path, self._own_log = Path(name), True
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,10 +105,16 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        if self._own_log and self.log_path is not None:
+            self._final_output = self.output()
+            self.log_path.unlink(missing_ok=True)
+            self.log_path, self._own_log = None, False
         return self.proc.returncode
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
+        if self.log_path is None:
+            return self._final_output
+        return self.log_path.read_text(errors="replace")
 
 
 @dataclass
@@ -115,6 +125,7 @@ class RedisServer:
     password: str | None = None
     process: ManagedProcess | None = None
     workdir: str | None = None
+    _own_workdir: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -124,7 +135,8 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = require_tool("redis-server")
         self.port = self.port or free_port()
-        self.workdir = self.workdir or tempfile.mkdtemp(prefix="redis-")
+        if self.workdir is None:
+            self.workdir, self._own_workdir = tempfile.mkdtemp(prefix="redis-"), True
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.workdir, "--daemonize", "no"]
         if self.password:
@@ -134,8 +146,12 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
+        """Stop the server and remove the temporary directory it was given."""
         if self.process:
             self.process.stop()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir, self._own_workdir = None, False
 
     def restart(self) -> None:
         """Start again on the same port (after `stop()`), e.g. to test outage recovery."""
