@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from support.agent import AgentServer, InProcessAgent, Reply
 
@@ -29,3 +30,21 @@ def metric_samples(server: Agent, name: str) -> dict[str, float]:
         if match:
             samples[match.group(1) or ""] = float(match.group(2))
     return samples
+
+
+def eventually(check, timeout: float = 20.0, interval: float = 0.1):
+    """Poll `check` until it returns something other than None/False (a functional wait,
+    not a timing assertion). Note a `requests.Response` is falsy when its status is >= 400."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last is not None and last is not False:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout}s (last: {last!r})")
+
+
+def total(samples: dict[str, float], **labels: str) -> float:
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in samples.items() if all(w in k for w in wanted))

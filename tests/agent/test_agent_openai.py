@@ -1,34 +1,31 @@
-"""The openai backend against a real local server speaking chat completions."""
+"""The openai backend against a real local server speaking chat completions; the agent in
+process (the behaviour is the app's) on a real Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import requests
 from agent_fake_llm import FakeLLM
 from agent_helpers import metric_samples, new_session, say
-from support.agent import AgentServer, agent_server
+from support.agent import InProcessAgent, in_process_agent
 
 
 @pytest.fixture(scope="module")
-def openai_agent(module_redis, fake_llm: FakeLLM, tmp_path_factory) -> Iterator[AgentServer]:
+def openai_agent(module_redis, fake_llm: FakeLLM, tmp_path_factory) -> InProcessAgent:
     key_file = tmp_path_factory.mktemp("secret") / "openai-key"
     key_file.write_text("sk-test-from-file\n")
     env = {"AGENT_BACKEND": "openai", "AGENT_OPENAI_BASE_URL": fake_llm.base_url,
            "AGENT_OPENAI_MODEL": "fake-model-1", "AGENT_OPENAI_API_KEY_FILE": str(key_file),
            "AGENT_OPENAI_TIMEOUT_SECONDS": "1", "AGENT_OPENAI_MAX_RETRIES": "2",
            "AGENT_OPENAI_BACKOFF_SECONDS": "0.05", "AGENT_RATE_LIMIT": "100000/minute"}
-    with agent_server(module_redis.url, workers=2, env=env) as server:
-        yield server
+    return in_process_agent(module_redis.url, env)
 
 
-def calls(server: AgentServer, outcome: str) -> float:
+def calls(server: InProcessAgent, outcome: str) -> float:
     label = f'{{backend="openai",model="fake-model-1",outcome="{outcome}"}}'
     return metric_samples(server, "agent_llm_calls_total").get(label, 0.0)
 
 
-def test_success_sends_history_and_counts_tokens(openai_agent: AgentServer,
+def test_success_sends_history_and_counts_tokens(openai_agent: InProcessAgent,
                                                  fake_llm: FakeLLM) -> None:
     sid = new_session(openai_agent)
     fake_llm.reset(("reply", "Hello Ada."), ("reply", "You are Ada."))
@@ -51,7 +48,7 @@ def test_success_sends_history_and_counts_tokens(openai_agent: AgentServer,
     assert tokens['{backend="openai",kind="completion",model="fake-model-1"}'] >= 14
 
 
-def test_timeout_is_504_and_not_stored(openai_agent: AgentServer, fake_llm: FakeLLM) -> None:
+def test_timeout_is_504_and_not_stored(openai_agent: InProcessAgent, fake_llm: FakeLLM) -> None:
     sid = new_session(openai_agent)
     before = calls(openai_agent, "timeout")
     fake_llm.reset(("sleep", 3, "too late"))
@@ -60,12 +57,11 @@ def test_timeout_is_504_and_not_stored(openai_agent: AgentServer, fake_llm: Fake
     assert response.json()["error"]["code"] == "upstream_timeout"
     assert len(fake_llm.requests) == 1  # a timeout is not retried
     assert calls(openai_agent, "timeout") == before + 1
-    history = openai_agent.url(f"/v1/sessions/{sid}")
-    assert requests.get(history, headers=openai_agent.headers(), timeout=10).json()[
-        "messages"] == []  # a failed turn leaves nothing half-written
+    history = openai_agent.get(f"/v1/sessions/{sid}", headers=openai_agent.headers())
+    assert history.json()["messages"] == []  # a failed turn leaves nothing half-written
 
 
-def test_5xx_is_retried_then_502(openai_agent: AgentServer, fake_llm: FakeLLM) -> None:
+def test_5xx_is_retried_then_502(openai_agent: InProcessAgent, fake_llm: FakeLLM) -> None:
     sid = new_session(openai_agent)
     before = calls(openai_agent, "error")
     fake_llm.reset(("status", 500), ("status", 503), ("status", 502), ("reply", "unused"))
@@ -77,7 +73,7 @@ def test_5xx_is_retried_then_502(openai_agent: AgentServer, fake_llm: FakeLLM) -
     assert calls(openai_agent, "error") == before + 1
 
 
-def test_retry_then_success(openai_agent: AgentServer, fake_llm: FakeLLM) -> None:
+def test_retry_then_success(openai_agent: InProcessAgent, fake_llm: FakeLLM) -> None:
     sid = new_session(openai_agent)
     fake_llm.reset(("status", 503), ("status", 429), ("reply", "third time lucky"))
     response = say(openai_agent, sid, "hello?")
@@ -88,7 +84,7 @@ def test_retry_then_success(openai_agent: AgentServer, fake_llm: FakeLLM) -> Non
 
 @pytest.mark.parametrize("action", [("status", 401), ("status", 400),
                                     ("raw", "not json"), ("raw", '{"choices": []}')])
-def test_non_retryable_failures_are_502(openai_agent: AgentServer, fake_llm: FakeLLM,
+def test_non_retryable_failures_are_502(openai_agent: InProcessAgent, fake_llm: FakeLLM,
                                         action: tuple) -> None:
     sid = new_session(openai_agent)
     fake_llm.reset(action)
