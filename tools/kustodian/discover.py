@@ -34,7 +34,7 @@ import yaml
 from kustodian.config import RepoConfig
 from kustodian.errors import KustodianError
 from kustodian.kustomize import model
-from kustodian.kustomize.files import NAMES, kustomization_file
+from kustodian.kustomize.files import NAMES, kustomization_file, real_path
 from kustodian.yamlio import read_bytes
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -148,6 +148,13 @@ def list_repository(root: Path, walk: bool = False) -> list[str]:
     """Every file of the repository as a repository-relative posix path: git's listing (or a
     walk, always with `walk`), with symlinked dirs inside the repository expanded under the
     link's path. A symlink leading outside the repository is a KustodianError."""
+    return list_repository_links(root, walk)[0]
+
+
+def list_repository_links(root: Path, walk: bool = False
+                          ) -> tuple[list[str], dict[str, str]]:
+    """`list_repository`, and its symlinked dirs: link path -> target path ("" for the
+    root), both repository-relative."""
     entries = None if walk else _git_files(root)
     if entries is None:
         entries = _walk_files(root)
@@ -174,7 +181,7 @@ def list_repository(root: Path, walk: bool = False) -> list[str]:
             files.append(path)
     if links:
         files.extend(_expand_links(files, links))
-    return sorted(set(files))
+    return sorted(set(files)), dict(links)
 
 
 def _expand_links(files: list[str], links: list[tuple[str, str]]) -> list[str]:
@@ -227,17 +234,34 @@ class Graph:
 
     root: Path
     dirs: dict[str, str]                       # dir -> kustomization file name
+    links: dict[str, str] = field(default_factory=dict)   # symlinked dir -> its target
     _includes: dict[str, set[str]] = field(default_factory=dict)
     _raws: dict[str, bytes | None] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, root: Path, listing: Iterable[str]) -> Graph:
+    def of(cls, root: Path, listing: Iterable[str], links: dict[str, str] | None = None
+           ) -> Graph:
         found: dict[str, set[str]] = {}
         for path in listing:
             base = posixpath.basename(path)
             if base in NAMES:
                 found.setdefault(posixpath.dirname(path) or ".", set()).add(base)
-        return cls(root, {d: next(n for n in NAMES if n in names) for d, names in found.items()})
+        return cls(root, {d: next(n for n in NAMES if n in names) for d, names in found.items()},
+                   dict(links or {}))
+
+    def _base(self, directory: str) -> str:
+        """The dir relative references of its kustomization resolve from: its real path
+        (kustomize resolves from there when the dir is reached through a symlink)."""
+        real = real_path("" if directory == "." else directory, self.links)
+        return "" if real == "." else real
+
+    def _included(self, path: str | None) -> set[str]:
+        """The kustomization dirs a resolved reference includes: the path, and its real
+        path when it goes through a symlinked dir (kustomize builds that one)."""
+        if path is None:
+            return set()
+        out = {p or "." for p in (path, real_path(path, self.links))}
+        return {p for p in out if p in self.dirs}
 
     def _raw(self, directory: str) -> bytes | None:
         if directory not in self._raws:
@@ -252,13 +276,11 @@ class Graph:
         """The kustomization dirs one kustomization includes (parsed once)."""
         if directory not in self._includes:
             parsed = model.parse(self._raw(directory))
-            rel = "" if directory == "." else directory
+            rel = self._base(directory)
             targets: set[str] = set()
             for ref in parsed.references if parsed else ():
                 if ref.field in INCLUDE_FIELDS:
-                    path = model.resolve(rel, ref.path)
-                    if path is not None and (path or ".") in self.dirs:
-                        targets.add(path or ".")
+                    targets |= self._included(model.resolve(rel, ref.path))
             self._includes[directory] = targets - {directory}
         return self._includes[directory]
 
@@ -267,14 +289,12 @@ class Graph:
         raw = self._raw(directory)
         if raw is None:
             return set()
-        rel = "" if directory == "." else directory
+        rel = self._base(directory)
         out = set()
         for token in _TOKEN.findall(raw.decode("utf-8", "replace")):
             token = token.rstrip("/") or token
             if posixpath.basename(token) in open_names or token in (".", ".."):
-                path = model.resolve(rel, token)
-                if path is not None and (path or ".") in candidates:
-                    out.add(path or ".")
+                out |= self._included(model.resolve(rel, token)) & candidates
         return out - {directory}
 
     def roots(self, among: Iterable[str], always: set[str]) -> list[str]:
@@ -328,12 +348,14 @@ class Discovery:
         self.config = config
         self.walk = walk               # list by walking the dirs, not through git
         self.ignored = {str(rule): 0 for rule in config.ignore}   # rule -> files it left out
+        self.links: dict[str, str] = {}        # symlinked dir -> target (set by `listing`)
 
     @cached_property
     def listing(self) -> list[str]:
         """The repository's files not left out by an ignore rule."""
         kept = []
-        for path in list_repository(self.root, self.walk):
+        files, self.links = list_repository_links(self.root, self.walk)
+        for path in files:
             rule = self.config.ignore_rule(path)
             if rule is None:
                 kept.append(path)
@@ -343,7 +365,7 @@ class Discovery:
 
     @cached_property
     def graph(self) -> Graph:
-        return Graph.of(self.root, self.listing)
+        return Graph.of(self.root, self.listing, self.links)
 
     @cached_property
     def chart_dirs(self) -> set[str]:

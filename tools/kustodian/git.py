@@ -4,12 +4,16 @@
 base, changed and untracked paths, the work-tree listing with index blobs, `git archive` of a
 few paths); `GitReader` reads files and dirs of one commit through a single
 `git cat-file --batch` process. PR mode uses both; release is to move onto it.
+`Revisions` answers which tree a revision named in the repository (an ApplicationSet git
+generator's `revision`) stands for: the tree under check, another commit of this clone, or
+none the gate can read offline.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -243,7 +247,8 @@ class GitReader:
     """Files of one commit, through a single `git cat-file --batch` process.
 
     Asks only for what is needed: a dir's tree object (its entries, read once) to answer
-    exists / is_dir / kustomization, a blob to read a file; never lists the whole commit."""
+    exists / is_dir / kustomization, a blob to read a file; never lists the whole commit.
+    Symlinks inside the repository are followed, as in a checkout (`resolve`)."""
 
     def __init__(self, git: Git, commit: str) -> None:
         self.git = git
@@ -279,7 +284,8 @@ class GitReader:
         return header[1], data
 
     def _entries(self, directory: str) -> dict[str, str] | None:
-        """name -> "tree" | "blob" | "commit" for a dir of the commit, None if it is none."""
+        """name -> "tree" | "blob" | "commit" | "link" for a dir of the commit (its entries
+        as stored: links not followed), None if it is none."""
         directory = "" if directory in ("", ".") else directory.strip("/")
         if directory not in self._trees:
             found = self._object(directory)
@@ -287,11 +293,48 @@ class GitReader:
                                       if found and found[0] == "tree" else None)
         return self._trees[directory]
 
+    def resolve(self, path: str) -> tuple[str | None, list[str]]:
+        """(real path, symlinks crossed) of a path of the commit, as a checkout resolves it:
+        every symlink on it replaced by its target, so `link/x` of `link -> ../real` is
+        `real/x`. The real path is None when a link leads outside the repository (or is
+        absolute, or loops); the links crossed are the link entries themselves."""
+        pending = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".")]
+        done: list[str] = []
+        crossed: list[str] = []
+        while pending:
+            name = pending.pop(0)
+            if name == "..":
+                if not done:
+                    return None, crossed
+                done.pop()
+                continue
+            here = "/".join(done)
+            if (self._entries(here) or {}).get(name) != "link":
+                done.append(name)
+                continue
+            link = posixpath.join(here, name)
+            found = self._object(link)
+            target = found[1].decode("utf-8", "surrogateescape") if found else "/"
+            if len(crossed) >= 16 or target.startswith("/"):
+                return None, crossed
+            crossed.append(link)
+            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+        return "/".join(done), crossed
+
+    def real(self, path: str) -> str:
+        """`path` with its symlinks resolved (itself when one leads out of the repository)."""
+        real, _ = self.resolve(path)
+        return path if real is None else (real or ".")
+
     def _type(self, path: str) -> str | None:
-        path = posixpath.normpath(path)
-        if path in ("", "."):
+        real, _ = self.resolve(path)
+        if real is None:                 # a link out of the repository: there, unreadable
+            parent, name = posixpath.split(posixpath.normpath(path))
+            kind = (self._entries(parent) or {}).get(name) if parent != ".." else None
+            return "link" if kind == "link" else None
+        if real == "":
             return "tree"
-        parent, name = posixpath.split(path)
+        parent, name = posixpath.split(real)
         return (self._entries(parent) or {}).get(name)
 
     def is_dir(self, path: str) -> bool:
@@ -304,16 +347,16 @@ class GitReader:
         return self._type(path) == "blob"
 
     def kustomization(self, directory: str) -> str | None:
-        entries = self._entries(posixpath.normpath(directory)) or {}
         for name in NAMES:
-            if entries.get(name) == "blob":
+            if self._type(posixpath.join(directory, name)) == "blob":
                 return posixpath.join(directory, name)
         return None
 
     def read(self, path: str) -> bytes | None:
-        if self._type(path) != "blob":
+        real, _ = self.resolve(path)
+        if real is None or self._type(real) != "blob":
             return None
-        found = self._object(posixpath.normpath(path))
+        found = self._object(real)
         return found[1] if found and found[0] == "blob" else None
 
 
@@ -326,6 +369,163 @@ def _parse_tree(data: bytes, hash_bytes: int) -> dict[str, str]:
         nul = data.index(b"\0", space)
         mode = data[i:space]
         name = data[space + 1:nul].decode("utf-8", "surrogateescape")
-        entries[name] = "tree" if mode == b"40000" else "commit" if mode == b"160000" else "blob"
+        entries[name] = {b"40000": "tree", b"160000": "commit", b"120000": "link"}.get(
+            mode, "blob")
         i = nul + 1 + hash_bytes
     return entries
+
+
+# --- revisions named in the repository ------------------------------------------------------
+
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_REF_CHARS = re.compile(r"^[A-Za-z0-9._/+-]+$")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a revision named in the repository stands for.
+
+    `kind`: "checked" (the revision under check: read the tree being checked), "commit" (a
+    commit sha of this clone), "branch" / "tag" (a movable ref of this clone, at `commit`),
+    or "unresolved" (not readable offline; `reason` says why)."""
+
+    name: str
+    kind: str
+    commit: str = ""
+    reason: str = ""
+
+    @property
+    def movable(self) -> bool:
+        return self.kind in ("branch", "tag")
+
+
+class Revisions:
+    """Which revisions mean "the tree under check", and the trees of the others.
+
+    `checked`: the names that stand for the checked revision: `HEAD` (and an empty revision,
+    which Argo CD reads as HEAD), the checked commit's sha, and the branches that hold it
+    after the change lands (the current branch in a full check; in pull-request mode the
+    branch the PR merges into, never the PR's own branch, which its author can still push
+    to). Other names are resolved in this clone only (local branches, tags, remote-tracking
+    branches, commit shas): nothing is fetched."""
+
+    def __init__(self, root: Path, checked: Iterable[str] = (), *, git: Git | None = None,
+                 current_branch: bool = True) -> None:
+        self.root = root
+        self._git = git
+        self._checked = {"", "HEAD", *checked}
+        self._current_branch = current_branch
+        self._ready = False
+        self._head = ""
+        self._resolved: dict[str, Revision] = {}
+        self._listings: dict[str, tuple[list[str], list[str]]] = {}
+
+    @classmethod
+    def for_pull_request(cls, git: Git, base_ref: str) -> Revisions:
+        """The revisions under check in pull-request mode: HEAD (the PR head) and the branch
+        `base_ref` names (after the merge it holds the PR's tree)."""
+        names = set()
+        full = git._run(["rev-parse", "--symbolic-full-name", "--verify", "--quiet",
+                         "--end-of-options", base_ref],
+                        what=f"name {base_ref}", ok=(0, 1, 128)).strip()
+        for prefix in ("refs/heads/", "refs/remotes/"):
+            if full.startswith(prefix):
+                rest = full[len(prefix):]
+                branch = rest.split("/", 1)[1] if prefix == "refs/remotes/" and "/" in rest \
+                    else rest
+                names |= {branch, f"refs/heads/{branch}"}
+        return cls(git.root, names, git=git, current_branch=False)
+
+    def _start(self) -> Git | None:
+        """The clone's git (None outside one) and the checked names completed once."""
+        if not self._ready:
+            self._ready = True
+            if self._git is None:
+                try:
+                    self._git = Git(self.root)
+                except KustodianError:
+                    return None
+            self._head = self._git._run(["rev-parse", "--verify", "--quiet", "HEAD"],
+                                        what="resolve HEAD", ok=(0, 1)).strip()
+            if self._current_branch:
+                branch = self._git._run(["symbolic-ref", "--quiet", "--short", "HEAD"],
+                                        what="name the current branch", ok=(0, 1)).strip()
+                if branch:
+                    self._checked |= {branch, f"refs/heads/{branch}"}
+        return self._git
+
+    def resolve(self, name: str) -> Revision:
+        """What `name` stands for (see Revision)."""
+        name = name.strip()
+        if name not in self._resolved:
+            self._resolved[name] = self._resolve(name)
+        return self._resolved[name]
+
+    def _resolve(self, name: str) -> Revision:
+        if name in self._checked:
+            return Revision(name, "checked")
+        git = self._start()
+        if name in self._checked:                      # the current branch
+            return Revision(name, "checked")
+        if git is None:
+            return Revision(name, "unresolved", reason="the repository is not a git clone, so "
+                                                       "no revision but HEAD can be read")
+        if _SHA.match(name) and self._head.startswith(name):
+            return Revision(name, "checked", self._head)
+        if not _REF_CHARS.match(name) or name.startswith(("-", "/")) or ".." in name \
+                or name.endswith((".lock", "/", ".")):
+            return Revision(name, "unresolved", reason="it is not a branch, tag or commit "
+                                                       "name")
+        if _SHA.match(name):
+            commit = self._verify(f"{name}^{{commit}}")
+            if commit:
+                return Revision(name, "commit", commit)
+        remotes = git._run(["remote"], what="list the remotes", ok=(0, 1)).split()
+        if name.startswith("refs/"):
+            candidates = [name]
+        else:
+            candidates = [f"refs/heads/{name}", f"refs/tags/{name}",
+                          *(f"refs/remotes/{r}/{name}" for r in remotes)]
+        for ref in candidates:
+            commit = self._verify(f"{ref}^{{commit}}")
+            if commit:
+                kind = "tag" if ref.startswith("refs/tags/") else "branch"
+                return Revision(name, kind, commit)
+        return Revision(name, "unresolved",
+                        reason="no branch, tag or commit of that name is in this clone")
+
+    def _verify(self, spec: str) -> str:
+        assert self._git is not None
+        return self._git._run(["rev-parse", "--verify", "--quiet", "--end-of-options", spec],
+                              what=f"resolve {spec}", ok=(0, 1, 128)).strip()
+
+    def listing(self, commit: str) -> tuple[list[str], list[str]]:
+        """(dirs, files) of a commit, repository-relative, as a checkout would hold them
+        (submodules left out)."""
+        if commit not in self._listings:
+            git = self._start()
+            assert git is not None
+            out = git._run(["ls-tree", "-r", "-t", "-z", "--full-tree", commit, "--",
+                            git.prefix or "."], what=f"list {commit[:12]}")
+            dirs: list[str] = []
+            files: list[str] = []
+            for entry in out.split("\0"):
+                meta, tab, path = entry.partition("\t")
+                if not tab or not path.startswith(git.prefix):
+                    continue
+                path = path[len(git.prefix):]
+                kind = meta.split(" ")[1] if meta.count(" ") >= 2 else ""
+                if kind == "tree":
+                    dirs.append(path)
+                elif kind == "blob":
+                    files.append(path)
+            self._listings[commit] = (sorted(dirs), sorted(files))
+        return self._listings[commit]
+
+    def read(self, commit: str, path: str) -> bytes | None:
+        """A file of a commit (None when it has none)."""
+        git = self._start()
+        assert git is not None
+        with GitReader(git, commit) as reader:
+            return reader.read(path)
+

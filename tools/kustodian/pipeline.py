@@ -60,6 +60,7 @@ class CheckOptions:
     workers: int | None = None
     today: dt.date | None = None
     this_repo: frozenset[str] | None = None   # normalized URLs meaning "this repository"
+    revisions: Any = None     # kustodian.git.Revisions: the revisions meaning "this tree"
     apiserver: Any = None     # a kustodian.apiserver.ApiserverCheck: dry-run every target
 
 

@@ -1,12 +1,17 @@
 """ApplicationSets expanded offline into the Applications the controller would create.
 
-Generators evaluated here: `list`, `git` (`directories` and `files`, read from this
-repository's tree; the generator's revision is not checked out, the tree under check is the
-revision), `matrix` and `merge` of those. Any other generator (clusters, scmProvider,
-pullRequest, clusterDecisionResource, plugin) depends on a live cluster or service and is an
-error that names it. Templates: the default `{{param}}` substitution and, with `goTemplate:
-true`, field references `{{ .a.b }}` and `{{ index .path.segments N }}`; any other Go
-template syntax (pipelines, functions, conditionals) and `templatePatch` are errors.
+Generators evaluated here: `list`, `git` (`directories` and `files` of this repository,
+read at the generator's `revision` as Argo CD reads them: the tree under check when the
+revision is the one under check, else that commit of this clone through kustodian.git),
+`matrix` and `merge` of those. A git generator whose revision is a branch or tag other than
+the one under check is a `GeneratorNotice` (argocd-generator-revision: what it generates
+follows a ref the check does not guard); one whose revision this clone does not hold is
+an argocd-source-unrendered notice and generates nothing. Any other generator (clusters,
+scmProvider, pullRequest, clusterDecisionResource, plugin) depends on a live cluster or
+service and is an error that names it. Templates: the default `{{param}}` substitution
+and, with `goTemplate: true`, field references `{{ .a.b }}` and `{{ index .path.segments N
+}}`; any other Go template syntax (pipelines, functions, conditionals) and `templatePatch`
+are errors.
 """
 
 from __future__ import annotations
@@ -17,36 +22,67 @@ import json
 import os
 import posixpath
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kustodian.argocd.model import normalize_repo_url
 from kustodian.errors import KustodianError
+from kustodian.git import Revision, Revisions
 
 OFFLINE_GENERATORS = ("list", "git", "matrix", "merge")
 MAX_APPLICATIONS = 10_000
+GENERATOR_REVISION = "argocd-generator-revision"
+SOURCE_UNRENDERED = "argocd-source-unrendered"
+
+
+@dataclass(frozen=True)
+class GeneratorNotice:
+    """A finding about one generator of an ApplicationSet (`rule` is its rule id)."""
+
+    applicationset: str
+    generator: int                   # index in spec.generators
+    rule: str
+    message: str
+    hint: str
+
+
+class _Unresolved(KustodianError):
+    """A git generator's revision this clone cannot show: the generator yields nothing."""
 
 
 class _Context:
     def __init__(self, root: Path, this_repo: frozenset[str], where: str, name: str,
-                 go: bool) -> None:
+                 go: bool, revisions: Revisions | None) -> None:
         self.root, self.this_repo, self.where, self.name, self.go = (root, this_repo, where,
                                                                       name, go)
+        self.revisions = revisions
+        self.generator = 0
+        self.notices: list[GeneratorNotice] = []
 
     def fail(self, message: str, hint: str | None = None) -> KustodianError:
         return KustodianError(f"ApplicationSet {self.name}: {message}", file=self.where,
                               hint=hint)
 
+    def notice(self, rule: str, message: str, hint: str) -> None:
+        found = GeneratorNotice(self.name, self.generator, rule, message, hint)
+        if found not in self.notices:
+            self.notices.append(found)
+
 
 def expand_applicationset(doc: dict, root: Path, this_repo: frozenset[str],
-                          where: str) -> list[dict]:
-    """The Application documents an ApplicationSet generates (templates filled in)."""
+                          where: str, revisions: Revisions | None = None,
+                          notices: list[GeneratorNotice] | None = None) -> list[dict]:
+    """The Application documents an ApplicationSet generates (templates filled in).
+    `revisions`: what a git generator's `revision` stands for (default: every revision is
+    the tree under `root`); `notices` receives the generators' findings (see
+    GeneratorNotice; without it, an unresolved revision is an error)."""
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     name = str(meta.get("name") or "?")
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise KustodianError(f"ApplicationSet {name} has no spec", file=where)
-    ctx = _Context(root, this_repo, where, name, bool(spec.get("goTemplate")))
+    ctx = _Context(root, this_repo, where, name, bool(spec.get("goTemplate")), revisions)
     if spec.get("templatePatch"):
         raise ctx.fail("templatePatch is not evaluated offline",
                        hint="express the variation with generator parameters in `template`")
@@ -57,9 +93,17 @@ def expand_applicationset(doc: dict, root: Path, this_repo: frozenset[str],
     if not isinstance(generators, list) or not generators:
         raise ctx.fail("has no generators")
     apps: list[dict] = []
-    for gen in generators:
+    for index, gen in enumerate(generators):
         gen_template = _generator_template(gen, template)
-        for params in _generate(gen, ctx, depth=0):
+        ctx.generator = index
+        try:
+            generated = _generate(gen, ctx, depth=0)
+        except _Unresolved as exc:
+            if notices is None:
+                raise
+            ctx.notice(SOURCE_UNRENDERED, exc.message, exc.hint or "")
+            continue
+        for params in generated:
             app = _fill(copy.deepcopy(gen_template), params, ctx)
             app.setdefault("apiVersion", "argoproj.io/v1alpha1")
             app["kind"] = "Application"
@@ -69,6 +113,8 @@ def expand_applicationset(doc: dict, root: Path, this_repo: frozenset[str],
             apps.append(app)
             if len(apps) > MAX_APPLICATIONS:
                 raise ctx.fail(f"generates more than {MAX_APPLICATIONS} Applications")
+    if notices is not None:
+        notices.extend(ctx.notices)
     return apps
 
 
@@ -167,12 +213,13 @@ def _git(body: dict, ctx: _Context) -> list[dict[str, Any]]:
                             "this repository's URL to .kustodian.yaml `repoURLs` if it is one")
     prefix = body.get("pathParamPrefix") or ""
     values = body.get("values") if isinstance(body.get("values"), dict) else {}
+    tree = _revision_tree(body, ctx)
     if body.get("directories") is not None:
-        params = [_path_params(d, None, prefix, ctx.go) for d in _directories(body, ctx)]
+        params = [_path_params(d, None, prefix, ctx.go) for d in _directories(body, ctx, tree)]
     elif body.get("files") is not None:
         params = []
-        for rel in _files(body, ctx):
-            params.extend(_file_params(rel, prefix, ctx))
+        for rel in _files(body, ctx, tree):
+            params.extend(_file_params(rel, prefix, ctx, tree))
     else:
         raise ctx.fail("the git generator needs directories or files")
     for p in params:
@@ -183,6 +230,39 @@ def _git(body: dict, ctx: _Context) -> list[dict[str, Any]]:
             else:
                 p.update({f"values.{k}": str(v) for k, v in filled.items()})
     return params
+
+
+def _revision_tree(body: dict, ctx: _Context) -> str | None:
+    """The commit a git generator reads (None: the tree under check), as Argo CD reads the
+    generator at its `revision`. A revision this clone does not hold is `_Unresolved`; a
+    branch or tag other than the one under check is evaluated at its commit and noticed."""
+    raw = body.get("revision")
+    name = "" if raw is None else str(raw)
+    revision = (ctx.revisions.resolve(name) if ctx.revisions is not None
+                else Revision(name, "checked"))
+    shown = name or "HEAD"
+    if revision.kind == "unresolved":
+        raise _Unresolved(
+            f"ApplicationSet {ctx.name}: the git generator reads revision {shown!r}, which "
+            f"the gate cannot read offline ({revision.reason}); the Applications it "
+            "generates are not checked",
+            file=ctx.where,
+            hint="point the generator at HEAD (the revision under check), or fetch the ref "
+                 "into the clone the gate runs in (actions/checkout with fetch-depth: 0)")
+    if revision.movable:
+        ctx.notice(GENERATOR_REVISION,
+                   f"ApplicationSet {ctx.name}: the git generator reads revision {shown!r} "
+                   f"(a {revision.kind}, now at {revision.commit[:12]}), not the revision "
+                   f"under check: whoever can move that {revision.kind} decides which "
+                   "Applications Argo CD generates, after this check passed",
+                   "point the generator at HEAD or the branch this repository deploys from, "
+                   "or pin a commit sha")
+    return None if revision.kind == "checked" else revision.commit
+
+
+def _visible(path: str) -> bool:
+    """Not inside a hidden dir (the generators skip them, as the tree walk below does)."""
+    return not any(part.startswith(".") for part in path.split("/")[:-1])
 
 
 def _repo_dirs(root: Path) -> list[str]:
@@ -228,25 +308,32 @@ def _go_path_match(pattern: str, path: str) -> bool:
     return re.fullmatch(regex, path) is not None
 
 
-def _directories(body: dict, ctx: _Context) -> list[str]:
+def _directories(body: dict, ctx: _Context, tree: str | None) -> list[str]:
     items = body["directories"]
     if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(
             i.get("path"), str) for i in items):
         raise ctx.fail("git directories must be a list of {path: ...}")
+    if tree is None:
+        every = _repo_dirs(ctx.root)
+    else:
+        every = [d for d in ctx.revisions.listing(tree)[0] if _visible(d + "/x")]
     chosen = []
-    for rel in _repo_dirs(ctx.root):
+    for rel in every:
         hits = [i for i in items if _go_path_match(i["path"], rel)]
         if any(not i.get("exclude") for i in hits) and not any(i.get("exclude") for i in hits):
             chosen.append(rel)
     return chosen
 
 
-def _files(body: dict, ctx: _Context) -> list[str]:
+def _files(body: dict, ctx: _Context, tree: str | None) -> list[str]:
     items = body["files"]
     if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(
             i.get("path"), str) for i in items):
         raise ctx.fail("git files must be a list of {path: ...}")
-    every = _repo_files(ctx.root)
+    if tree is None:
+        every = _repo_files(ctx.root)
+    else:
+        every = [f for f in ctx.revisions.listing(tree)[1] if _visible(f)]
     chosen: list[str] = []
     for item in items:
         if item.get("exclude"):
@@ -294,11 +381,20 @@ def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
             ("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
-def _file_params(rel: str, prefix: str, ctx: _Context) -> list[dict[str, Any]]:
+def _file_params(rel: str, prefix: str, ctx: _Context, tree: str | None
+                 ) -> list[dict[str, Any]]:
     from kustodian.yamlio import load_documents, read_text
 
-    shown = rel
-    docs = load_documents(read_text(ctx.root / rel, shown), shown)
+    if tree is None:
+        shown = rel
+        text = read_text(ctx.root / rel, shown)
+    else:
+        shown = f"{rel}@{tree[:12]}"
+        raw = ctx.revisions.read(tree, rel)
+        if raw is None:
+            raise ctx.fail(f"cannot read {shown}")
+        text = raw.decode("utf-8", errors="replace")    # load_documents bounds it
+    docs = load_documents(text, shown)
     data = docs[0][1] if docs else {}
     objects = data if isinstance(data, list) else [data or {}]
     out = []

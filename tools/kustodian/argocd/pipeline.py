@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kustodian.argocd.appset import GeneratorNotice
 from kustodian.argocd.model import repo_urls
 from kustodian.argocd.resolve import AppTarget, Found, Resolver
 from kustodian.argocd.sources import Unrendered
@@ -79,7 +80,12 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
     this_repo = pipe.options.this_repo
     if this_repo is None:
         this_repo = repo_urls(pipe.root, pipe.config.repo_urls)
-    resolver = Resolver(pipe.root, pipe.config, this_repo)
+    revisions = pipe.options.revisions
+    if revisions is None:
+        from kustodian.git import Revisions
+
+        revisions = Revisions(pipe.root)       # a full check: the checkout is the revision
+    resolver = Resolver(pipe.root, pipe.config, this_repo, revisions=revisions)
     checked = {(t.display, t.env): t for t in targets if t.kind == "overlay"}
     seconds = 0.0
     rounds = 0
@@ -222,6 +228,28 @@ def _unrendered_findings(pipe: Pipeline, resolver: Resolver) -> None:
         where = pipe._display(item.file) if item.file else item.where
         _report_unrendered(pipe, unrendered, where, item.line)
     resolver.unrendered.clear()
+    for notice, item in resolver.notices:
+        where = pipe._display(item.file) if item.file else item.where
+        _report_generator(pipe, notice, where, item.line)
+    resolver.notices.clear()
+
+
+def _report_generator(pipe: Pipeline, notice: GeneratorNotice, where: str,
+                      line: int | None) -> None:
+    """A finding about an ApplicationSet generator (argocd-generator-revision, or
+    argocd-source-unrendered when it cannot be evaluated offline)."""
+    from kustodian.rules.meta import ARGOCD_GENERATOR_REVISION, ARGOCD_SOURCE_UNRENDERED
+
+    rule = {r.id: r for r in (ARGOCD_GENERATOR_REVISION, ARGOCD_SOURCE_UNRENDERED)}[
+        notice.rule]
+    profile = pipe.config.profile(None)
+    if rule.id in profile.disable:
+        return
+    pipe.report.findings.append(Finding(
+        rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
+        category=rule.category, message=notice.message, remediation=notice.hint,
+        kind="ApplicationSet", name=notice.applicationset, file=where, line=line,
+        field_path=("spec", "generators", notice.generator), title=rule.title))
 
 
 def _report_unrendered(pipe: Pipeline, unrendered: Unrendered, where: str,
@@ -241,5 +269,5 @@ def _report_unrendered(pipe: Pipeline, unrendered: Unrendered, where: str,
         remediation=unrendered.hint, kind="Application" if unrendered.application else None,
         name=unrendered.application or None, file=where, line=line,
         application=unrendered.application or None,
-        field_path=f"spec.sources[{unrendered.index}]" if unrendered.application else None,
+        field_path=("spec", "sources", unrendered.index) if unrendered.application else None,
         title=rule.title))

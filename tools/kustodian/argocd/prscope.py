@@ -1,9 +1,14 @@
-"""Pull-request mode's view of Argo CD: which overlays hold Applications or
-ApplicationSets. They are checked on every change, with the whole base tree, because what an
-Application deploys (its source dir, values files, parameter override files, other
-Applications) can be anywhere in the tree and anything the Application says about it can
-change the render. An overlay that held Applications only at the base is affected anyway:
-removing them changed its inputs."""
+"""Pull-request mode's view of Argo CD: which targets hold Applications or ApplicationSets.
+They are checked on every change, with the whole base tree, because what an Application
+deploys (its source dir, values files, parameter override files, the files and dirs a git
+generator lists, other Applications) can be anywhere in the tree and anything the
+Application says about it can change the render.
+
+A target holds an Argo CD object when a file naming `argoproj.io/v` is one of its inputs
+(the same closure as any change: the kustomizations that render it), lies in its dir tree,
+or is itself a plain manifest file (an Application kept in a loose file, argocd-example-apps
+style, or in a plain dir an app of apps syncs). A target that held Applications only at the
+base is affected anyway: removing them changed its inputs."""
 
 from __future__ import annotations
 
@@ -15,46 +20,96 @@ from typing import Any
 
 MARKER = "argoproj.io/v"          # in `apiVersion: argoproj.io/v1alpha1`, not in annotations
 SUFFIXES = (".yaml", ".yml", ".json")
+ESCAPED = r'"[^"]*\\'             # a backslash in a double-quoted scalar: `"argoproj\x2eio/v1"`
 _MAX_SCAN = 16 * 1024 * 1024
 
 
+def _grep(repo: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(["git", "grep", "-l", "-I", *args], cwd=repo, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+
+
+def _lines(proc: subprocess.Popen) -> list[str]:
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out.splitlines()
+
+
 def _tracked(repo: Path) -> list[str]:
-    """Tracked files (their work-tree content) naming MARKER: one `git grep` (fixed string)."""
-    proc = subprocess.run(["git", "grep", "-l", "-I", "-F", "-e", MARKER, "--",
-                           *(f"*{s}" for s in SUFFIXES)], cwd=repo, capture_output=True,
-                          text=True, timeout=120, check=False)
-    return proc.stdout.splitlines()
+    """Tracked files (their work-tree content) naming MARKER, whatever their name (kustomize
+    reads a resource of any name), and YAML/JSON files holding an Argo CD object whose
+    apiVersion only escapes spell out (`git grep` finds the candidates, a parse decides).
+    The two greps run side by side."""
+    marked = _grep(repo, "-F", "-e", MARKER)
+    escaped = _grep(repo, "-E", "-e", ESCAPED, "--", *(f"*{s}" for s in SUFFIXES))
+    found = _lines(marked)
+    named = set(found)
+    for rel in _lines(escaped):
+        if rel not in named and _holds_argocd(os.path.join(repo, rel), rel):
+            found.append(rel)
+    return found
+
+
+def _holds_argocd(path: str, shown: str) -> bool:
+    """Whether a YAML/JSON file holds an Argo CD object (or cannot be read to tell)."""
+    import yaml
+
+    from kustodian.argocd.model import is_argocd_object
+    from kustodian.errors import KustodianError
+    from kustodian.yamlio import check_structure, read_bytes
+
+    try:
+        text = read_bytes(path, shown, limit=_MAX_SCAN).decode("utf-8", "replace")
+        check_structure(text, shown)
+        docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except (KustodianError, yaml.YAMLError, ValueError, RecursionError):
+        return True
+    return any(is_argocd_object(d) for d in docs)
 
 
 def _changed(repo: Path, changed: set[str]) -> list[str]:
-    """Changed files (untracked ones too) naming MARKER."""
+    """Changed files (untracked ones too) naming MARKER, or holding an Argo CD object."""
     found = []
     for rel in changed:
-        if not rel.endswith(SUFFIXES):
-            continue
         path = os.path.join(repo, rel)
         try:
             if os.path.isfile(path):
                 with open(path, "rb") as handle:
-                    if MARKER.encode() in handle.read(_MAX_SCAN):
-                        found.append(rel)
+                    data = handle.read(_MAX_SCAN)
+                if MARKER.encode() in data or (rel.endswith(SUFFIXES) and b"\\" in data
+                                               and _holds_argocd(path, rel)):
+                    found.append(rel)
         except OSError:
             continue
     return found
 
 
-def argocd_overlays(repo: Path, changed: set[str], scope: Any) -> list[str]:
-    """Repository-relative overlay dirs (from `scope`) whose tree holds a file naming
-    `argoproj.io/v` (an Argo CD object) in the work tree."""
-    dirs: set[str] = set()
-    for file in {*_tracked(repo), *_changed(repo, changed)}:
+def argocd_files(repo: Path, changed: set[str]) -> list[str]:
+    """Repository-relative files naming `argoproj.io/v` (an Argo CD object) in the work
+    tree: tracked ones and changed ones."""
+    return sorted({*_tracked(repo), *_changed(repo, changed)})
+
+
+def argocd_targets(repo: Path, changed: set[str], scope: Any, head: Any, base: Any,
+                   git: Any) -> list[str]:
+    """The targets (kustomization dirs from `scope`, plain manifest files) that hold an Argo
+    CD object: the targets a change to any such file would affect, and the kustomization
+    roots above one."""
+    from kustodian.prmode.scope import _affected, _is_global
+
+    # a repository-wide input naming the marker (a Rego test) is no Argo CD object
+    files = [f for f in argocd_files(repo, changed) if not _is_global(f)]
+    if not files:
+        return []
+    dirs: set[str] = {"."}
+    for file in files:
         parent = posixpath.dirname(file)
         while parent:
             dirs.add(parent)
             parent = posixpath.dirname(parent)
-        dirs.add(".")
-    if not dirs:
-        return []
-    if isinstance(scope, list):
-        return [o for o in scope if o in dirs]
-    return list(scope.among(dirs))
+    above = list(scope.among(dirs))
+    return list(dict.fromkeys([*above, *_affected(scope, set(files), head, base, git)]))

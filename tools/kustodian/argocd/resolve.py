@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kustodian.argocd.appset import expand_applicationset
+from kustodian.argocd.appset import GeneratorNotice, expand_applicationset
 from kustodian.argocd.model import Application, application_env, parse_application
 from kustodian.argocd.sources import Recipe, Unrendered, plan
 from kustodian.errors import KustodianError
@@ -58,6 +58,8 @@ class Resolver:
     applications: list[Application] = field(default_factory=list)
     unrendered: list[tuple[Unrendered, Found]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    revisions: Any = None            # kustodian.git.Revisions: what generator revisions mean
+    notices: list[tuple[GeneratorNotice, Found]] = field(default_factory=list)
     _displays: set[str] = field(default_factory=set)
 
     def plan(self, found: list[Found]) -> list[AppTarget]:
@@ -67,8 +69,10 @@ class Resolver:
             try:
                 docs = [item.doc]
                 if item.doc.get("kind") == "ApplicationSet":
+                    notices: list[GeneratorNotice] = []
                     docs = expand_applicationset(item.doc, self.root, self.this_repo,
-                                                 item.where)
+                                                 item.where, self.revisions, notices)
+                    self.notices.extend((n, item) for n in notices)
                 for doc in docs:
                     targets.extend(self._plan_one(doc, item))
             except KustodianError as exc:

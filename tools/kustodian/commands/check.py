@@ -227,15 +227,20 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
         prefetch([(tree / rel, rel) for rel in overlay_dirs if (tree / rel).is_dir()],
                  options.kustomize)
 
-    def argocd_roots(changed: set[str]) -> list[str]:
-        """The overlays holding Argo CD objects (checked on every change)."""
-        from kustodian.argocd.prscope import argocd_overlays
+    def argocd_roots(changed: set[str], scope, head, base, git) -> list[str]:
+        """The targets holding Argo CD objects (checked on every change)."""
+        from kustodian.argocd.prscope import argocd_targets
 
-        return argocd_overlays(repo, changed, overlays)
+        return argocd_targets(repo, changed, scope, head, base, git)
 
     from kustodian.argocd.model import repo_urls
 
     options.this_repo = repo_urls(repo, config.repo_urls)
+    # a generator's revision stands for the tree under check when it names HEAD or the branch
+    # the PR merges into; the PR's own branch is another ref (its author can still move it)
+    from kustodian.git import Revisions
+
+    options.revisions = Revisions.for_pull_request(git, base_ref)
     try:
         result = run_pr_check(repo, base_ref, overlays, run_check, prepare=start_renders,
                               env_of=config.env_for, git=git, always=argocd_roots,

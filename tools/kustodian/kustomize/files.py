@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -38,3 +38,25 @@ def name_in(listing: Iterable[str]) -> str | None:
 def is_kustomization_path(path: str) -> bool:
     """Whether a (posix) path names a kustomization file."""
     return path.endswith(NAMES) and posixpath.basename(path) in NAMES
+
+
+def real_path(path: str, links: Mapping[str, str]) -> str:
+    """A repository-relative path with every symlinked dir on it replaced by the link's
+    target (`links`: link path -> target path, "" for the root; links through links too).
+    kustomize and Argo CD resolve a kustomization's relative references from the real path
+    of its dir, so `resources: [../x]` in a dir reached through a link names `x` next to the
+    link's target, not next to the link."""
+    if not links:
+        return path
+    for _ in range(8):                                  # links through links, bounded
+        hit = None
+        for link in links:
+            if (path == link or path.startswith(link + "/")) and (
+                    hit is None or len(link) > len(hit)):
+                hit = link
+        if hit is None:
+            break
+        target = links[hit]
+        rest = path[len(hit):].lstrip("/")
+        path = posixpath.join(target, rest) if target else (rest or ".")
+    return path.rstrip("/") if path not in ("", ".") else path

@@ -11,8 +11,9 @@ list, or an OverlayScope (kustodian.discover.DiscoveryScope) that answers for th
 change reaches, so a one-file change in a monorepo never walks the whole tree.
 `run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`;
 `prepare(tree, overlays)` is told each side's overlays first (the CLI starts their renders).
-`always(changed)` names overlays checked on every change (those holding Argo CD
-Applications: their targets read anywhere in the tree); with any, the whole base is extracted.
+`always(changed, scope, head, base, git)` names targets checked on every change (those
+holding Argo CD objects: what they deploy is read anywhere in the tree); with any, the whole
+base is extracted.
 
 Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
 `cat-file` of the kustomization files' index blobs, a regex pass over their text per level
@@ -129,7 +130,7 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
                  prepare: Callable[[Path, list[str]], None] | None = None,
                  env_of: Callable[[str], str | None] | None = None,
                  git: Git | None = None,
-                 always: Callable[[set[str]], list[str]] | None = None,
+                 always: Callable[..., list[str]] | None = None,
                  judge: Judge | None = None) -> PrResult:
     """Check only what the change can affect, at the base and at HEAD, and compare.
 
@@ -152,7 +153,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
         affected = _affected(scope, changed, head_reader, base_reader, git)
         # Targets checked whatever changed (the Argo CD objects: what they deploy is read
         # from anywhere in the tree, so their base is the whole base tree).
-        extra = always(changed) if always is not None and changed else []
+        extra = (always(changed, scope, head_reader, base_reader, git)
+                 if always is not None and changed else [])
         affected = list(dict.fromkeys([*affected, *extra]))
         timings = {"pr_affected_s": round(time.perf_counter() - started, 4)}
         in_base = [o for o in affected

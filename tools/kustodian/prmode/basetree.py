@@ -8,7 +8,9 @@ from kustodian.prmode.scope import GLOBAL_INPUTS, InputCollector
 
 def base_paths(overlays: list[str], base: GitReader) -> list[str]:
     """What to extract from the base commit: the targets' inputs there (a plain manifest
-    file is its own input), and GLOBAL_INPUTS."""
+    file is its own input), and GLOBAL_INPUTS. A path through a symlink is extracted as the
+    link entries it crosses and its real path, so the extracted tree resolves it as the
+    commit's checkout does."""
     collector = InputCollector(base)
     wanted: set[str] = set()
     for overlay in overlays:
@@ -17,6 +19,12 @@ def base_paths(overlays: list[str], base: GitReader) -> list[str]:
         else:
             wanted |= collector.inputs(overlay).paths()
     wanted |= set(GLOBAL_INPUTS)
-    return sorted(p for p in wanted if base.exists(p))
+    out: set[str] = set()
+    for path in wanted:
+        real, crossed = base.resolve(path)
+        out.update(crossed)
+        if real is not None and base.exists(real):
+            out.add(real or ".")
+    return sorted(out)
 
 

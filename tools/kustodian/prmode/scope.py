@@ -19,7 +19,7 @@ from typing import Protocol
 from kustodian.errors import KustodianError
 from kustodian.git import Git, GitReader
 from kustodian.kustomize import model
-from kustodian.kustomize.files import NAMES
+from kustodian.kustomize.files import NAMES, real_path
 from kustodian.kustomize.model import resolve as _resolve
 from kustodian.yamlio import read_bytes
 
@@ -58,10 +58,16 @@ class ListedOverlays:
 
 
 class FsReader:
-    """Files of the work tree (HEAD plus uncommitted changes)."""
+    """Files of the work tree (HEAD plus uncommitted changes). `links`: its symlinked dirs
+    (link -> target, see Git.symlinks), for `real`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, links: dict[str, str] | None = None) -> None:
         self.root = root
+        self.links = links or {}
+
+    def real(self, directory: str) -> str:
+        """The dir a kustomization's relative references resolve from: its real path."""
+        return real_path(directory, self.links)
 
     def read(self, path: str) -> bytes | None:
         try:   # regular files inside the tree only, bounded
@@ -146,8 +152,9 @@ class InputCollector:
         kfile = self.reader.kustomization(directory)
         parsed = model.parse(self.reader.read(kfile)) if kfile else None
         refs = list(parsed.references if parsed else ())
+        base = _real(self.reader, directory)
         for ref in refs:
-            path = _resolve(directory, ref.path)
+            path = _resolve(base, ref.path)
             if path is None:
                 continue
             if ref.kind == "dir":
@@ -161,6 +168,13 @@ class InputCollector:
                                                                ref.field))
         self._direct[directory] = (files, dirs, kustomizations)
         return self._direct[directory]
+
+
+def _real(reader: FsReader | GitReader, directory: str) -> str:
+    """The dir `directory`'s relative references resolve from: its real path (kustomize
+    builds a kustomization dir reached through a symlink at its target), "" for the root."""
+    real = reader.real(directory)
+    return "" if real == "." else real
 
 
 # --- which overlays a change affects ------------------------------------------------------
@@ -177,21 +191,33 @@ def _affected(scope: OverlayScope, changed: set[str], head: FsReader, base: GitR
     if not changed:
         return []
     links = git.symlinks()
+    head.links = links
     changed = with_aliases(changed, links, head)
     deleted = deleted_overlays(scope.tops, changed, head, base)
     files = plain_files(scope, changed, head, base)
     if any(_is_global(path) for path in changed) or unplaceable(changed, head):
         return list(dict.fromkeys([*scope.all(), *deleted, *files]))
-    dirs = git.kustomization_dirs()
-    known = git.indexed_kustomization_texts(dirs)
-    dirs = sorted(with_aliases(set(dirs), links, head))   # kustomizations seen through links
-    texts = KustomizationTexts(head, dirs, known)
+    dirs, texts = _kustomizations(git, head, links)
     reached = reached_dirs(changed, head, dirs, texts=texts)
     if isinstance(scope, ListedOverlays):
         roots = scope.among(reached)
     else:
         roots = scope.among(reached, included_dirs(reached, texts, head, scope))
     return list(dict.fromkeys([*roots, *(d for d in deleted if d in reached), *files]))
+
+
+def _kustomizations(git: Git, head: FsReader, links: dict[str, str]
+                    ) -> tuple[list[str], KustomizationTexts]:
+    """The work tree's kustomization dirs (also as seen through symlinks) and their texts,
+    read once per run (kept on `head`)."""
+    cached = getattr(head, "_kustomizations", None)
+    if cached is None:
+        dirs = git.kustomization_dirs()
+        known = git.indexed_kustomization_texts(dirs)
+        dirs = sorted(with_aliases(set(dirs), links, head))   # seen through links too
+        cached = (dirs, KustomizationTexts(head, dirs, known))
+        head._kustomizations = cached
+    return cached
 
 
 def with_aliases(changed: set[str], links: dict[str, str], head: FsReader) -> set[str]:
@@ -476,6 +502,9 @@ class KustomizationTexts:
             offset += len(text) + 1
         self.starts = starts
         self.text = _SEPARATOR.join(parts)
+        # dirs reached through a symlink resolve their references from the real path
+        self.base = {d: _real(reader, d) for d in self.dirs} if getattr(
+            reader, "links", None) else {}
         self.with_dots = [(d, parts[i]) for i, d in enumerate(self.dirs)
                           if _has_dots_ref(parts[i])]
         # texts a scan cannot judge, always parsed: escapes (`"dbg\\x2eyaml"`), undecodable
@@ -506,14 +535,16 @@ class KustomizationTexts:
                     continue
                 token = _token_ending_at(text, start, match.end())
                 token = token.rstrip("/") or token
-                if _lands_outside(directory, token, parents):
+                base = self.base.get(directory, directory)
+                if _lands_outside(base, token, parents):
                     continue
-                if _resolve(directory, token) in targets:
+                if _resolve(base, token) in targets:
                     found.add(directory)
         found |= self.always
         for directory, text in self.with_dots:
+            base = self.base.get(directory, directory)
             if directory not in found and any(
-                    _resolve(directory, token.rstrip("/") or token) in targets
+                    _resolve(base, token.rstrip("/") or token) in targets
                     for token in _TOKEN.findall(text)):
                 found.add(directory)
         return found

@@ -90,6 +90,19 @@ ARGOCD_SOURCE_UNRENDERED = Rule(
                 "charts/, rendered YAML instead of jsonnet), or check that repository with "
                 "its own gate.",
     check=_none)
+ARGOCD_GENERATOR_REVISION = Rule(
+    id="argocd-generator-revision", severity=Severity.HIGH, category="supply-chain",
+    scope=META,
+    title="ApplicationSet git generators read the revision under check",
+    rationale="Argo CD evaluates a git generator at its `revision`. A branch or tag other "
+              "than the one under check (say, a branch the pull request's author can push "
+              "to) decides which Applications are generated, and can change after the gate "
+              "passed. The gate evaluates it at that ref's commit in the clone and reports "
+              "it; a revision the clone does not hold is an argocd-source-unrendered "
+              "finding.",
+    remediation="Point the generator at HEAD or the branch this repository deploys from "
+                "(the one the gate checks), or pin a commit sha.",
+    check=_none)
 
 APISERVER_REJECTED = Rule(
     id="apiserver-rejected", severity=Severity.HIGH, category="schema", scope=META,
@@ -121,4 +134,5 @@ IMMUTABLE_FIELD_CHANGE = Rule(
 
 META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, REMOTE_RESOURCE,
               GATE_CONFIG_CHANGED, EXEMPTION_ADDED, SCHEMA_INVALID, ARGOCD_SOURCE_UNRENDERED,
+              ARGOCD_GENERATOR_REVISION,
               APISERVER_REJECTED, APISERVER_WARNING, IMMUTABLE_FIELD_CHANGE)
