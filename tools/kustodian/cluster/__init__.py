@@ -21,8 +21,10 @@ No kubelet, no container runtime, no pod network: objects are stored, validated,
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -30,16 +32,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
 from kustodian.cluster.kube import Kube, KubeError
-from kustodian.cluster.netns import join_netns, set_parent_death_signal
+from kustodian.cluster.netns import connect_inside, join_netns, set_parent_death_signal
 from kustodian.errors import KustodianError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -147,19 +148,27 @@ class Component:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to its process group (returns at once; `finish` waits)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def finish(self, deadline: float) -> None:
+        """Wait for it until `deadline` (monotonic), then SIGKILL its group (stragglers too)."""
         proc = self.proc
         if proc is None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout)
-        with contextlib.suppress(ProcessLookupError):   # stragglers of its group too
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.terminate()
+        self.finish(time.monotonic() + timeout)
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -244,23 +253,32 @@ class Cluster:
     netns_path: str | None = None    # /proc/<holder>/ns/net, or None on the host's loopback
     crd_kinds: set[tuple[str, str]] = field(default_factory=set)   # (group, kind) installed
     _holder: subprocess.Popen | None = None
-    _holder_out: IO[str] | None = None
+    _holder_log: Path | None = None
     _own_workdir: bool = False
+    _started: bool = False
     _ports: dict[str, int] = field(default_factory=dict)
 
     def __enter__(self) -> Cluster:
-        return self.start()
+        """Starts the cluster, unless `start()` already did (`with Cluster().start() as c`)."""
+        return self if self._started else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- start / stop -------------------------------------------------------------------
     def start(self) -> Cluster:
+        """Start every process and wait until the API server is ready (each wait has a
+        deadline; a failure names the component and shows its log tail)."""
+        if self._started:
+            raise ClusterError("this cluster is already started",
+                               hint="call start() once (a `with` block calls it unless "
+                                    "start() already did)")
         wanted = CONTROL_PLANE + (CONTROLLERS if self.controllers else ())
         bins = binaries(wanted)
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="kustodian-cluster-"))
             self._own_workdir = True
+        self._started = True
         try:
             self._start(bins)
         except BaseException:
@@ -273,6 +291,7 @@ class Cluster:
         assert work is not None
         pki = work / "pki"
         pki.mkdir(parents=True, exist_ok=True)
+        pki.chmod(0o700)     # the CA and admin keys: cluster-admin to whoever reads them
         make_pki(pki)
         self._start_namespace()
         private = self.netns_path is not None
@@ -289,7 +308,7 @@ class Cluster:
             f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=throwaway={peer_url}", "--unsafe-no-fsync",
             "--log-level=warn"])
-        self._wait_etcd(self.forward(self._ports["etcd"]))
+        self._wait_etcd()
         self._run("kube-apiserver", [
             str(bins["kube-apiserver"]), f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -312,31 +331,57 @@ class Cluster:
         self.kube = Kube(self.server, str(pki / "ca.crt"), str(pki / "admin.crt"),
                          str(pki / "admin.key"))
         try:
-            self.kube.wait_ready(self.start_timeout, alive=self._all_alive)
+            self.kube.wait_ready(self.start_timeout, alive=self.alive)
         except KubeError as exc:
-            raise ClusterError(f"{exc}\n{self._logs()}") from None
+            what = (f"kube-apiserver: {exc}" if self.alive() else
+                    f"{self.exited()} exited while kube-apiserver was starting")
+            raise ClusterError(f"{what}\n{self.logs()}") from None
         if self.controllers:
             self._start_controllers(bins, pki)
         crds = list(self.crds) if self.crds is not None else crd_files()
         if crds:
             self.install_crds(crds)
 
-    def _wait_etcd(self, port: int) -> None:
-        """Until etcd answers /health (the API server gives up on a storage that is late)."""
+    def _wait_etcd(self) -> None:
+        """Until etcd answers /health (the API server gives up on a storage that is late).
+
+        Asked inside the namespace: etcd's port is never forwarded to the host (whoever
+        reaches it reads and writes the whole cluster state, unauthenticated)."""
         deadline = time.monotonic() + self.start_timeout
+        last = "no answer yet"
         while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if json.loads(r.read()).get("health") == "true":
-                        return
-            except (OSError, ValueError):
-                pass
-            if not self._all_alive():
-                raise ClusterError(f"etcd exited while starting\n{self._logs()}")
+            last = self._etcd_health(min(2.0, max(0.1, deadline - time.monotonic()))) or last
+            if last == "healthy":
+                return
+            if not self.alive():
+                raise ClusterError(f"etcd exited while starting\n{self.logs()}")
             if time.monotonic() > deadline:
-                raise ClusterError(f"etcd was not healthy within {self.start_timeout:.0f} s\n"
-                                   f"{self._logs()}")
+                raise ClusterError(f"etcd was not healthy within {self.start_timeout:.0f} s "
+                                   f"(last: {last})\n{self.logs()}")
             time.sleep(0.1)
+
+    def _etcd_health(self, timeout: float) -> str | None:
+        """'healthy', or what etcd's /health said instead, or why it could not be asked."""
+        try:
+            sock = connect_inside(self.netns_path, self._ports["etcd"], timeout)
+        except OSError as exc:
+            return f"connect: {exc.strerror or exc}"
+        conn = http.client.HTTPConnection("127.0.0.1", self._ports["etcd"], timeout=timeout)
+        conn.sock = sock
+        try:
+            conn.request("GET", "/health")
+            body = conn.getresponse().read()
+        except (OSError, http.client.HTTPException) as exc:
+            return f"/health: {exc}"
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return f"/health: {body[:200]!r}"
+        if isinstance(answer, dict) and answer.get("health") == "true":
+            return "healthy"
+        return f"/health: {body[:200].decode('utf-8', 'replace')}"
 
     def _start_controllers(self, bins: dict[str, Path], pki: Path) -> None:
         inner = str(self.inner_kubeconfig)
@@ -361,14 +406,15 @@ class Cluster:
     def _start_namespace(self) -> None:
         if self.netns is False:
             return
-        self._holder = subprocess.Popen(
-            [sys.executable, "-m", "kustodian.cluster.netns"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
-            start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")})
-        self._holder_out = self._holder.stdout
-        line = self._holder_out.readline() if self._holder_out else ""
+        assert self.workdir is not None
+        self._holder_log = self.workdir / "netns-holder.log"
+        with open(self._holder_log, "ab") as log:
+            self._holder = subprocess.Popen(
+                [sys.executable, "-m", "kustodian.cluster.netns"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, bufsize=0, start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")})
         try:
-            hello = json.loads(line)
+            hello = json.loads(self._holder_answer("starting"))
         except ValueError:
             hello = {}
         if hello.get("netns"):
@@ -385,12 +431,44 @@ class Cluster:
         (the same port when there is no private namespace)."""
         if self.netns_path is None or self._holder is None or self._holder.stdin is None:
             return inner_port
-        self._holder.stdin.write(f"forward {inner_port}\n")
-        self._holder.stdin.flush()
-        answer = self._holder_out.readline().strip() if self._holder_out else ""
+        try:
+            self._holder.stdin.write(f"forward {inner_port}\n".encode())
+            self._holder.stdin.flush()
+        except OSError:
+            pass     # (it died: the answer below says so)
+        answer = self._holder_answer(f"forwarding port {inner_port}").strip()
         if not answer.isdigit():
-            raise ClusterError(f"the namespace holder could not forward port {inner_port}")
+            raise ClusterError(f"the namespace holder could not forward port {inner_port} "
+                               f"(answer {answer!r})")
         return int(answer)
+
+    def _holder_answer(self, doing: str, timeout: float = 30.0) -> str:
+        """One line from the namespace holder, within `timeout` seconds."""
+        holder = self._holder
+        assert holder is not None and holder.stdout is not None
+        fd = holder.stdout.fileno()
+        data = b""
+        deadline = time.monotonic() + timeout
+        while not data.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(0.0, left))[0] if left > 0 else []
+            if not ready:
+                raise ClusterError(f"the network namespace holder did not answer within "
+                                   f"{timeout:.0f} s ({doing})\n{self._holder_tail()}")
+            chunk = os.read(fd, 1)      # one byte at a time: never read past the line
+            if not chunk:
+                raise ClusterError(f"the network namespace holder exited while {doing} "
+                                   f"(exit {holder.poll()})\n{self._holder_tail()}")
+            data += chunk
+        return data.decode("utf-8", "replace")
+
+    def _holder_tail(self) -> str:
+        path = getattr(self, "_holder_log", None)
+        try:
+            text = path.read_text(errors="replace") if path else ""
+        except OSError:
+            text = ""
+        return "--- netns holder:\n" + "\n".join(text.splitlines()[-15:])
 
     def _run(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Component:
         assert self.workdir is not None
@@ -402,22 +480,47 @@ class Cluster:
         """Start another process inside the cluster's namespace; stopped with the cluster."""
         return self._run(name, args, env)
 
-    def _all_alive(self) -> bool:
+    def alive(self) -> bool:
+        """Every process of the cluster is still running."""
         return all(c.alive() for c in self.components)
 
-    def _logs(self) -> str:
+    def exited(self) -> str:
+        """The names of the processes that are no longer running."""
+        return ", ".join(c.name for c in self.components if not c.alive()) or "nothing"
+
+    def logs(self) -> str:
+        """The last lines of every process's log."""
         return "\n".join(f"--- {c.name} (exit {c.proc.poll() if c.proc else None}):\n"
                          f"{c.tail()}" for c in self.components)
 
+    @property
+    def inner_ports(self) -> dict[str, int]:
+        """name -> port of each server inside the namespace (etcd, apiserver, ...)."""
+        return dict(self._ports)
+
+    def pids(self) -> dict[str, int]:
+        """name -> pid of every process the cluster started (the namespace holder too)."""
+        found = {c.name: c.proc.pid for c in self.components if c.proc is not None}
+        if self._holder is not None:
+            found["netns-holder"] = self._holder.pid
+        return found
+
     def stop(self) -> None:
-        """Stop every process (newest first) and remove the work dir; safe to call twice."""
-        for component in reversed(self.components):
-            component.stop()
+        """Stop every process and remove the work dir; safe to call twice. All are sent
+        SIGTERM at once (newest first) and given 5 s in all, then SIGKILL: a stop is bounded
+        by seconds however many processes the cluster has."""
+        components = list(reversed(self.components))
+        for component in components:
+            component.terminate()
+        deadline = time.monotonic() + 5.0
+        for component in components:
+            component.finish(deadline)
         self.components.clear()
         self._stop_holder()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+        self._started = False
 
     def _stop_holder(self) -> None:
         holder, self._holder = self._holder, None

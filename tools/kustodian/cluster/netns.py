@@ -9,10 +9,13 @@ read from stdin, one per line:
                     connection to 127.0.0.1:PORT inside the private one; answers the host port
     quit            exit
 
+Only what a caller asks for is forwarded (the cluster asks for the API server's port, never
+etcd's). The main thread never leaves the private namespace (a listener of the host's is made
+by a short-lived thread), so /proc/<this pid>/ns/net always names the private one.
 The cluster's processes join the namespace through /proc/<this pid>/ns/net; when the last of
 them exits the namespace is gone. The holder exits when its stdin closes (its parent died) and
 asks the kernel for SIGKILL when its parent dies, so it never outlives the cluster.
-Without the privilege to create a namespace (not root, no user namespaces) it prints
+Without the privilege to create a namespace (CAP_SYS_ADMIN) it prints
 {"netns": false} and the cluster runs on the host's loopback instead.
 """
 
@@ -96,11 +99,68 @@ def _serve(listener: socket.socket, inner_port: int) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
+def _host_listener(host_fd: int) -> socket.socket:
+    """A listening socket on a free 127.0.0.1 port of the HOST namespace.
+
+    Created by a short-lived thread that joins the host namespace: the main thread stays in
+    the private one, so /proc/<this pid>/ns/net (what the cluster's processes join) names
+    the private namespace at every moment."""
+    box: dict[str, object] = {}
+
+    def make() -> None:
+        try:
+            _setns_fd(host_fd)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            box["listener"] = listener
+        except OSError as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=make)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["listener"]  # type: ignore[return-value]
+
+
+def connect_inside(netns: str | None, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to 127.0.0.1:`port` inside the namespace at `netns` (the host's
+    loopback when None), without forwarding anything to the host: the socket is created by a
+    short-lived thread that joined the namespace (a socket belongs to the namespace it was
+    created in); the calling thread's namespace never changes."""
+    if netns is None:
+        return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    box: dict[str, object] = {}
+
+    def make() -> None:
+        try:
+            join_netns(netns)
+            box["sock"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=make)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    sock: socket.socket = box["sock"]  # type: ignore[assignment]
+    try:
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def main() -> int:
     set_parent_death_signal()
     host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
     private = _libc.unshare(CLONE_NEWNET) == 0
-    private_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
     if private:
         _loopback_up()
     print(json.dumps({"netns": private, "pid": os.getpid()}), flush=True)
@@ -111,14 +171,11 @@ def main() -> int:
         if words[0] == "quit":
             break
         if words[0] == "forward" and len(words) == 2 and words[1].isdigit() and private:
-            _setns_fd(host_fd)              # the listener belongs to the host namespace
             try:
-                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.bind(("127.0.0.1", 0))
-                listener.listen(64)
-            finally:
-                _setns_fd(private_fd)
+                listener = _host_listener(host_fd)
+            except OSError:
+                print("error", flush=True)
+                continue
             threading.Thread(target=_serve, args=(listener, int(words[1])),
                              daemon=True).start()
             print(listener.getsockname()[1], flush=True)
