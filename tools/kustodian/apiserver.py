@@ -88,14 +88,14 @@ def check_target(check: ApiserverCheck, target: _Target) -> list[Finding]:
     applied: list[dict] = []
     if check.base and target.display in check.base:
         applied = _apply_base(check, kube, target, check.base[target.display], by_identity)
-    existing = {_identity(o) for o in applied}
+    existing = {_identity(o): o for o in applied}
     try:
         for r in sorted(target.resources, key=lambda r: r.kind not in _FIRST):
             first = r.kind in _FIRST
             answer = kube.apply(r.obj, dry_run=not first, force=first)
             if first and answer.ok and r.kind == "CustomResourceDefinition":
                 kube.resource_types(refresh=True)
-            _findings(target, r, answer, _identity(r.obj) in existing)
+            _findings(target, r, answer, existing.get(_identity(r.obj)))
     finally:
         for obj in reversed(applied):
             if obj.get("kind") not in _FIRST:
@@ -120,7 +120,7 @@ def _apply_base(check: ApiserverCheck, kube: Any, target: _Target, text: str,
             if head is not None:   # placed like the head's, so an unchanged one matches
                 shadow = _Target(target.display, target.env, [], target.locate, target.show,
                                  target.exempted, target.severity)
-                _findings(shadow, head, answer, False)
+                _findings(shadow, head, answer, None)
                 check.base_findings.extend(shadow.found)
     return applied
 
@@ -138,10 +138,16 @@ def _identity(obj: dict) -> tuple:
     return group, obj.get("kind"), meta.get("namespace") or None, meta.get("name")
 
 
-def _findings(target: _Target, r: Resource, answer: Any, existed: bool) -> None:
+def _findings(target: _Target, r: Resource, answer: Any, base: dict | None) -> None:
+    """The findings of one answer; `base`: the base revision's object when it was applied
+    first (PR mode), so a refused update is an immutable-field-change."""
+    existed = base is not None
     if answer.ok:
         for warning in dict.fromkeys(answer.warnings):
-            _add(target, r, APISERVER_WARNING, warning, *_warning_place(r, warning))
+            path, container = _warning_place(r, warning)
+            if path and container is None:
+                path = _source_path(target, r, path, None, warning)
+            _add(target, r, APISERVER_WARNING, warning, path, container)
         return
     body = answer.body if isinstance(answer.body, dict) else {}
     message = str(body.get("message") or answer.body or f"HTTP {answer.status}")
@@ -153,10 +159,12 @@ def _findings(target: _Target, r: Resource, answer: Any, existed: bool) -> None:
         if (place, text) in seen or not (place or text):
             continue
         seen.add((place, text))
-        rule = (IMMUTABLE_FIELD_CHANGE if existed and _IMMUTABLE.search(text)
-                else APISERVER_REJECTED)
+        immutable = existed and bool(_IMMUTABLE.search(text))
+        rule = IMMUTABLE_FIELD_CHANGE if immutable else APISERVER_REJECTED
         shown = f"{place}: {text}" if place and not text.startswith(place) else text
-        _add(target, r, rule, shown, _parse_field(place), None)
+        path = _source_path(target, r, parse_dotted(place) if place else (),
+                            base if immutable else None, text)
+        _add(target, r, rule, shown, path, None)
     if not seen:
         rule = (IMMUTABLE_FIELD_CHANGE if existed and _IMMUTABLE.search(message)
                 else APISERVER_REJECTED)
@@ -167,7 +175,7 @@ def _warning_place(r: Resource, warning: str) -> tuple[tuple, str | None]:
     """The field a warning names (`spec....: text`), else the container it names."""
     match = _FIELD_PREFIX.match(warning)
     if match:
-        return _parse_field(match.group(1)), None
+        return parse_dotted(match.group(1)), None
     container = _CONTAINER.search(warning)
     w = r.workload
     if w is not None:
@@ -199,9 +207,70 @@ def parse_dotted(place: str) -> tuple:
     return tuple(out)
 
 
-def _parse_field(place: str) -> tuple:
-    path = parse_dotted(place) if place else ()
-    return _ALIASES.get(path[:2], path) if path[:2] in _ALIASES else path
+def _alias(path: tuple) -> tuple:
+    return _ALIASES.get(path[:2], path)
+
+
+def _source_path(target: _Target, r: Resource, named: tuple, base: dict | None,
+                 text: str) -> tuple:
+    """The path to report for a field the API server names. For a refused update (`base`
+    given): the field the change touched under the named one (`spec` of a StatefulSet: its
+    `serviceName`...), skipping the fields the message says may change. Then the named
+    field when the source writes it; else the form the manifests usually write (`clusterIP`
+    for `clusterIPs[0]`); else the named path (located at its nearest written ancestor)."""
+    candidates: list[tuple] = []
+    if base is not None and named:
+        allowed = set(re.findall(r"'([^']+)'", text.split("other than", 1)[1])
+                      if "other than" in text else ())
+        root = named
+        while root and isinstance(root[-1], int):     # clusterIPs[0]: the list
+            root = root[:-1]
+        for at in dict.fromkeys((root, _alias(root))):
+            candidates += [p for p in _changed(_get(base, at), _get(r.obj, at), at)
+                           if len(p) <= len(at) or p[len(at)] not in allowed]
+    candidates += [named, _alias(named)]
+    for path in dict.fromkeys(candidates):
+        if path and _written(target, r, path):
+            return path
+    return _alias(named)
+
+
+def _written(target: _Target, r: Resource, path: tuple) -> bool:
+    """The source writes `path` itself (locating it does not fall back to an ancestor); an
+    item of a list by the list (`clusterIPs: ["None"]` holds its item on the key's line)."""
+    while len(path) > 1 and isinstance(path[-1], int):
+        path = path[:-1]
+    file, line = target.locate(r, path)
+    return line is not None and (file, line) != target.locate(r, path[:-1])
+
+
+_MISSING = object()
+
+
+def _get(obj: Any, path: tuple) -> Any:
+    for seg in path:
+        if ((isinstance(seg, int) and isinstance(obj, list) and 0 <= seg < len(obj))
+                or (isinstance(seg, str) and isinstance(obj, dict) and seg in obj)):
+            obj = obj[seg]
+        else:
+            return _MISSING
+    return obj
+
+
+def _changed(base: Any, head: Any, at: tuple) -> list[tuple]:
+    """Paths (under `at`) of the leaves that differ between two renders of an object, in the
+    head's order; a list whose length changed counts as one leaf."""
+    if base == head:
+        return []
+    if isinstance(base, dict) and isinstance(head, dict):
+        out: list[tuple] = []
+        for key in [*head, *(k for k in base if k not in head)]:
+            out += _changed(base.get(key, _MISSING), head.get(key, _MISSING), (*at, key))
+        return out
+    if isinstance(base, list) and isinstance(head, list) and len(base) == len(head):
+        return [p for i, (b, h) in enumerate(zip(base, head, strict=True))
+                for p in _changed(b, h, (*at, i))]
+    return [at]
 
 
 def _add(target: _Target, r: Resource, rule: Any, message: str, path: tuple,

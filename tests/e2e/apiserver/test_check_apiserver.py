@@ -117,11 +117,30 @@ def test_pr_mode_reports_immutable_field_changes_as_new(repo):
     assert by_kind["Deployment"]["file"] == "base/agent/workload/deployment.yaml"
     assert by_kind["StatefulSet"]["file"] == "base/redis/statefulset.yaml"
     assert by_kind["Service"]["file"] == "base/redis/service.yaml"
+    # each at the line that changed: the server names spec.clusterIPs[0] for the Service
+    assert by_kind["Service"]["line"] == line_of(service, "clusterIP: None"), by_kind["Service"]
+    assert by_kind["StatefulSet"]["line"] == line_of(statefulset, "serviceName: redis")
     unchanged = {(f["rule"], f["kind"]) for f in findings if f["status"] == "unchanged"}
     assert ("apiserver-rejected", "PodDisruptionBudget") in unchanged
     # the same change on a fresh cluster (no base) is accepted: only the update is refused
     proc, fresh = check(repo, "overlays/prod")
     assert not [f for f in fresh if f["rule"] == "immutable-field-change"]
+
+
+def test_pr_mode_a_headless_change_points_at_the_field_the_source_writes(repo):
+    """Turning a Service headless through `clusterIPs` (the field the API server names): the
+    finding is at that line, not at `spec:`."""
+    service = repo / "base/redis/service.yaml"
+    edit(service, "spec:\n  type: ClusterIP\n",
+         'spec:\n  type: ClusterIP\n  clusterIPs: ["None"]\n')
+    commit_all(repo, "headless through clusterIPs")
+    proc, findings = check(repo, "--base-ref", "HEAD~1", "overlays/dev")
+    assert proc.returncode == 1, proc.stderr
+    hits = [f for f in findings if f["status"] == "new"]
+    assert [(f["kind"], f["name"], f["file"]) for f in hits] == [
+        ("Service", "redis", "base/redis/service.yaml")], findings
+    assert "clusterIPs" in hits[0]["message"]
+    assert hits[0]["line"] == line_of(service, "clusterIPs:"), hits[0]
 
 
 def test_hostile_target_cannot_hang_or_reach_out(repo):
