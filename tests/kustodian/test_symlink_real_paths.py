@@ -111,3 +111,6 @@ def test_pr_editing_a_file_reached_only_through_a_link(repo):
     code, findings, err = check(repo, "--base-ref", "main", "--new-only")
     assert code == 1 and privileged(findings, "new"), (err, findings)
     assert {f["overlay"] for f in privileged(findings, "new")} == {"overlays/prod"}
+    # the base side rendered through the link too: what did not change is not new
+    assert [f["rule"] for f in findings if f["status"] == "new"] == ["no-privileged"], findings
+    assert any(f["status"] == "unchanged" for f in findings), findings

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,32 +26,24 @@ ESCAPED = r'"[^"]*\\'             # a backslash in a double-quoted scalar: `"arg
 _MAX_SCAN = 16 * 1024 * 1024
 
 
-def _grep(repo: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(["git", "grep", "-l", "-I", *args], cwd=repo, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
-
-
-def _lines(proc: subprocess.Popen) -> list[str]:
-    try:
-        out, _ = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out.splitlines()
-
-
-def _tracked(repo: Path) -> list[str]:
+def _tracked(repo: Path, skip: Callable[[str], bool]) -> list[str]:
     """Tracked files (their work-tree content) naming MARKER, whatever their name (kustomize
     reads a resource of any name), and YAML/JSON files holding an Argo CD object whose
-    apiVersion only escapes spell out (`git grep` finds the candidates, a parse decides).
-    The two greps run side by side."""
-    marked = _grep(repo, "-F", "-e", MARKER)
-    escaped = _grep(repo, "-E", "-e", ESCAPED, "--", *(f"*{s}" for s in SUFFIXES))
-    found = _lines(marked)
-    named = set(found)
-    for rel in _lines(escaped):
-        if rel not in named and _holds_argocd(os.path.join(repo, rel), rel):
+    apiVersion only escapes spell out. One `git grep` finds both kinds of candidates; the few
+    hits without MARKER are parsed to decide (not those `skip` names: ignored paths)."""
+    proc = subprocess.run(["git", "grep", "-l", "-I", "-E", "-e", re.escape(MARKER), "-e",
+                           ESCAPED], cwd=repo, capture_output=True, text=True, timeout=120,
+                          check=False)
+    found = []
+    for rel in proc.stdout.splitlines():
+        path = os.path.join(repo, rel)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(_MAX_SCAN)
+        except OSError:
+            continue
+        if MARKER.encode() in data or (rel.endswith(SUFFIXES) and not skip(rel)
+                                       and _holds_argocd(path, rel)):
             found.append(rel)
     return found
 
@@ -88,10 +82,11 @@ def _changed(repo: Path, changed: set[str]) -> list[str]:
     return found
 
 
-def argocd_files(repo: Path, changed: set[str]) -> list[str]:
-    """Repository-relative files naming `argoproj.io/v` (an Argo CD object) in the work
-    tree: tracked ones and changed ones."""
-    return sorted({*_tracked(repo), *_changed(repo, changed)})
+def argocd_files(repo: Path, changed: set[str],
+                 skip: Callable[[str], bool] = lambda _path: False) -> list[str]:
+    """Repository-relative files holding an Argo CD object in the work tree (see `_tracked`):
+    tracked ones and changed ones."""
+    return sorted({*_tracked(repo, skip), *_changed(repo, changed)})
 
 
 def argocd_targets(repo: Path, changed: set[str], scope: Any, head: Any, base: Any,
@@ -102,7 +97,8 @@ def argocd_targets(repo: Path, changed: set[str], scope: Any, head: Any, base: A
     from kustodian.prmode.scope import _affected, _is_global
 
     # a repository-wide input naming the marker (a Rego test) is no Argo CD object
-    files = [f for f in argocd_files(repo, changed) if not _is_global(f)]
+    skip = getattr(scope, "ignored_path", lambda _path: False)
+    files = [f for f in argocd_files(repo, changed, skip) if not _is_global(f)]
     if not files:
         return []
     dirs: set[str] = {"."}
