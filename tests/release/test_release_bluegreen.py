@@ -5,31 +5,20 @@ included) run for real, and hostile edits the gate must refuse."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import release_helpers as rh
 from release_helpers import DIGEST_A
-from support.cli import Run, git, init_repo
+from support.cli import Run, copy_repo, git
 from support.cli import kustodian as run_kustodian
 
-REPO = Path(__file__).resolve().parents[2]
-PARTS = [".kustodian.yaml", "base", "components", "overlays", "policies"]
 OVERLAY = "overlays/prod-bluegreen"
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "repo"
-    dest.mkdir()
-    for part in PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part)
-        else:
-            shutil.copy2(source, dest / part)
-    return init_repo(dest)
+    return copy_repo(tmp_path / "repo")
 
 
 def kustodian(repo: Path, *args: str) -> Run:

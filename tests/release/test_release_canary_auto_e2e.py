@@ -10,7 +10,6 @@ that has not soaked, is no move; Prometheus down is exit 2 and no move.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +17,11 @@ import pytest
 import release_helpers as rh
 from release_helpers import DIGEST_A
 from support.agent import agent_server
-from support.cli import Run, git, init_repo, kustodian
+from support.cli import Run, copy_repo, git, kustodian
 from support.processes import free_port
 from test_release_canary_gate_e2e import AGENT_ENV, drive, prometheus, wait_scraped
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-PARTS = [".kustodian.yaml", "base", "components", "overlays", "policies"]
 CANARY = "overlays/prod-canary"
 NEW_IMAGE = f"ghcr.io/acme/agent:0.2.0@{DIGEST_A}"
 
@@ -46,23 +43,9 @@ def stable(redis_url):
 
 def repo_with_canary(tmp_path: Path, soak: str) -> Path:
     """A copy of this repository (prod on its canary overlay) with a started prod canary."""
-    dest = tmp_path / "repo"
-    dest.mkdir()
-    for part in PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part)
-        else:
-            shutil.copy2(source, dest / part)
-    config = dest / ".kustodian.yaml"
-    text = config.read_text()
-    for old, new in (("canary_soak: 10m", f"canary_soak: {soak}"),
-                     ("max_p95_ratio: 1.2", "max_p95_ratio: 3"),
-                     ("max_error_ratio: 0.01", "max_error_ratio: 0.02")):
-        assert old in text, old
-        text = text.replace(old, new)
-    config.write_text(text)
-    init_repo(dest)
+    dest = copy_repo(tmp_path / "repo", config_edits={
+        "canary_soak: 10m": f"canary_soak: {soak}", "max_p95_ratio: 1.2": "max_p95_ratio: 3",
+        "max_error_ratio: 0.01": "max_error_ratio: 0.02"})
     start = kustodian("canary", "start", "--env", "prod", "--tag", "0.2.0", "--digest",
                       DIGEST_A, "--commit", "--no-check", cwd=dest)
     assert start.returncode == 0, start.stderr

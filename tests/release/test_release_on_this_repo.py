@@ -6,29 +6,17 @@ repo; results are checked in what the real kustomize renders.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import release_helpers as rh
 from release_helpers import DIGEST_A, DIGEST_B
-from support.cli import git, init_repo, kustodian
-
-REPO = Path(__file__).resolve().parents[2]
-PARTS = [".kustodian.yaml", "base", "components", "overlays", "policies"]
+from support.cli import copy_repo, git, kustodian
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "repo"
-    dest.mkdir()
-    for part in PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part)
-        elif source.is_file():
-            shutil.copy2(source, dest / part)
-    return init_repo(dest)
+    return copy_repo(tmp_path / "repo")
 
 
 def ok(repo: Path, *args: str) -> str:

@@ -1,6 +1,6 @@
 """Run the real `kustodian` CLI and `git`, and build scratch repositories, for every suite.
 
-    from support.cli import git, init_repo, commit_all, kustodian, write_tree
+    from support.cli import git, init_repo, commit_all, kustodian, write_tree, copy_repo
 
     root = write_tree(tmp_path / "repo", {"overlays/dev/kustomization.yaml": "..."})
     init_repo(root)                                  # git init -b main, add -A, one commit
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -88,6 +89,34 @@ def init_repo(root: Path | str, message: str = "initial", branch: str = "main") 
     git(root, "config", "user.email", "t@example.com")
     commit_all(root, message)
     return root
+
+
+# The parts of this repository a scratch copy needs to run the gate and the release commands
+# on the real layout: the configuration, the manifests and the policies.
+REPO_PARTS = (".kustodian.yaml", "base", "components", "overlays", "policies")
+
+
+def copy_repo(dest: Path | str, parts: tuple[str, ...] = REPO_PARTS,
+              config_edits: dict[str, str] | None = None) -> Path:
+    """A fresh git repository at `dest` holding a copy of `parts` of this repository, its
+    `.kustodian.yaml` edited by `config_edits` (old text -> new text, each must occur),
+    everything committed once (see `init_repo`)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True)
+    for part in parts:
+        source = REPO_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part)
+        elif source.is_file():
+            shutil.copy2(source, dest / part)
+    if config_edits:
+        config = dest / ".kustodian.yaml"
+        text = config.read_text()
+        for old, new in config_edits.items():
+            assert old in text, f"{old!r} is not in {config}"
+            text = text.replace(old, new)
+        config.write_text(text)
+    return init_repo(dest)
 
 
 def write_tree(root: Path | str, files: dict[str, str]) -> Path:
