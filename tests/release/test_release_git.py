@@ -1,6 +1,6 @@
 """--commit / --pr-body / --push with real git: one commit per release, policy gate, races.
 
-The policy gate is the real `kustodian check` (subprocess); pushes go to a real bare repo.
+The policy gate is the real check pipeline (in process); pushes go to a real bare repo.
 """
 
 from __future__ import annotations

@@ -38,6 +38,19 @@ exemptions (how far `kustodian.io/exempt` annotations may go; both optional):
     exemptions:
       max_days: 90                       # an exemption must expire within this many days
       max_per_resource: 3                # exemption lines one resource may carry
+
+release (the release commands' settings; all optional, see docs/release.md):
+
+    release:
+      image: ghcr.io/acme/agent          # the image bump/promote move by default
+      canary_image: agent-canary         # the canary Deployment's image placeholder
+      canary_steps: [10, 25, 50, 100]    # increasing weights in 1..100
+      canary_soak: 10m                   # durations: 90s, 10m, 1h30m, 2d or seconds
+      canary_analysis: {prometheus: ..., window: 5m, ...}   # `canary analyze` options
+      bluegreen_hold: 30m
+      require_digest: [prod]             # envs whose pins need a digest (default: the last)
+      settings_file: release/settings.yaml
+
 ignore (paths discovery leaves out; the report lists every rule and what it matched):
 
     ignore:
@@ -47,10 +60,11 @@ ignore (paths discovery leaves out; the report lists every rule and what it matc
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from kustodian.errors import KustodianError
@@ -123,27 +137,67 @@ def _glob_pattern(glob: str) -> re.Pattern[str]:
     return _GLOBS[glob]
 
 
-@dataclass
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+
+
+def parse_duration(value: object, key: str, file: str = CONFIG_NAME) -> int:
+    """`90s`, `10m`, `1h30m`, `2d` (or a number of seconds) -> seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _DURATION.fullmatch(value) if isinstance(value, str) and value else None
+    if not match:
+        raise KustodianError(f"{key}: {value!r} is not a duration", file=file,
+                             hint="e.g. 90s, 10m, 1h30m, 2d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """`release:`: what the release commands move and at which pace (docs/release.md)."""
+
+    image: str = ""                  # the image bump/promote move by default
+    canary_image: str = ""           # the canary Deployment's image placeholder
+    canary_steps: tuple[int, ...] = (10, 25, 50, 100)
+    canary_soak: int = 600           # seconds at a canary step before `canary auto` moves on
+    canary_analysis: Mapping[str, Any] = field(default_factory=dict)   # `canary analyze`
+    bluegreen_hold: int = 1800       # seconds from a blue-green switch to `finish`
+    require_digest: tuple[str, ...] | None = None   # None: the last env of the order
+    settings_file: str = "release/settings.yaml"
+
+
+def _frozen(value: Any) -> Any:
+    """A parsed YAML value that no caller can change: mappings read-only, lists tuples (the
+    loaded configuration is shared by every `load_config` of the same text)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
 class RepoConfig:
-    """The parsed repository configuration (all keys optional)."""
+    """The parsed repository configuration (all keys optional); immutable, so that one
+    parse serves every load of the same file (PR mode loads it several times)."""
 
     root: Path
-    env_order: list[str] = field(default_factory=list)
-    env_deploy: dict[str, str] = field(default_factory=dict)   # env -> overlay Argo CD syncs
-    overlays: dict[str, dict[str, Any]] = field(default_factory=dict)
-    release: dict[str, Any] = field(default_factory=dict)
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    env_order: tuple[str, ...] = ()
+    env_deploy: Mapping[str, str] = field(default_factory=dict)  # env -> overlay Argo CD syncs
+    overlays: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
     path: Path | None = None
-    pod_kinds: dict[tuple[str, str], PodSpecPath] = field(default_factory=dict)
+    pod_kinds: Mapping[tuple[str, str], PodSpecPath] = field(default_factory=dict)
     exemptions: ExemptionPolicy = field(default_factory=ExemptionPolicy)
     kubernetes_version: tuple[int, int] | None = None
-    targets: dict[str, dict[str, Any]] = field(default_factory=dict)   # non-release dir -> {env}
-    applications: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {env}
-    repo_urls: list[str] = field(default_factory=list)   # URLs that mean "this repository"
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # dir -> {env}
+    applications: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {env}
+    repo_urls: tuple[str, ...] = ()   # URLs that mean "this repository"
     # `apiserver: {namespaces: [...]}`: namespaces the platform creates (no target renders
     # them, e.g. Argo CD's own); `check --apiserver` creates them before the dry runs
     apiserver_namespaces: frozenset[str] = frozenset()
-    ignore: list[IgnoreRule] = field(default_factory=list)
+    ignore: tuple[IgnoreRule, ...] = ()
     remote_allow: frozenset[str] = frozenset()   # hosts remote resources may name (pinned)
 
     def ignore_rule(self, path: str) -> str | None:
@@ -161,7 +215,7 @@ class RepoConfig:
             return str(entry["env"])
         return infer_env(Path(overlay_rel).name, self.env_order)
 
-    def mapped(self, rel: str) -> dict[str, Any]:
+    def mapped(self, rel: str) -> Mapping[str, Any]:
         """The config entry of a repository-relative dir: `overlays:` (the release overlays)
         or `targets:` (other targets, e.g. Argo CD's own objects, env outside the order)."""
         key = rel.rstrip("/")
@@ -200,13 +254,21 @@ def infer_env(dirname: str, order: list[str]) -> str | None:
     return None
 
 
-def find_root(start: Path) -> Path:
-    """The nearest ancestor holding `.kustodian.yaml` (else `.git`), else `start`."""
+def find_root(start: Path, *, require_config: bool = False) -> Path:
+    """The nearest ancestor holding `.kustodian.yaml` (else `.git`, else `start`); with
+    `require_config`, no `.kustodian.yaml` at or above `start` is an error (the release
+    commands need one)."""
     start = start.resolve()
     for marker in (CONFIG_NAME, ".git"):
         for candidate in (start, *start.parents):
             if (candidate / marker).exists():
+                if marker == CONFIG_NAME and require_config and \
+                        not (candidate / marker).is_file():
+                    continue
                 return candidate
+        if require_config:
+            raise KustodianError(f"no {CONFIG_NAME} found in {start} or any parent directory",
+                                 hint="run kustodian inside the repository or pass --repo DIR")
     return start
 
 
@@ -321,19 +383,73 @@ def _remote_allow(data: Any, file: str) -> frozenset[str]:
     return frozenset(h.lower() for h in allow or [])
 
 
-_PARSED: dict[str, list] = {}
+_RELEASE_KEYS = {f: None for f in ReleaseSettings.__dataclass_fields__}
 
 
-def _parse_config(display: str, text: str) -> list:
-    """The parsed config file, memoised per content: one run reads it several times (repo,
-    base and head trees in PR mode), and a monorepo's can be thousands of lines."""
-    from kustodian.yamlio import load_documents
+def _release_settings(data: Any, file: str) -> ReleaseSettings:
+    """`release:`, each value checked (a wrong one names its key)."""
+    if data is None:
+        return ReleaseSettings()
+    if not isinstance(data, dict):
+        raise KustodianError("release must be a mapping", file=file,
+                             hint=f"release has {', '.join(_RELEASE_KEYS)}")
+    unknown = sorted(set(map(str, data)) - set(_RELEASE_KEYS))
+    if unknown:
+        raise KustodianError(f"release: unknown key(s) {unknown}", file=file,
+                             hint=f"release has {', '.join(_RELEASE_KEYS)}")
+    default = ReleaseSettings()
+    values: dict[str, Any] = {}
+    for key in ("image", "canary_image", "settings_file"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise KustodianError(f"release.{key} must be a non-empty string", file=file)
+        values[key] = value or getattr(default, key)
+    steps = data.get("canary_steps", list(default.canary_steps))
+    if not isinstance(steps, list) or not all(isinstance(s, int) and not isinstance(s, bool)
+                                              for s in steps):
+        raise KustodianError("release.canary_steps must be a list of int", file=file)
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise KustodianError("release.canary_steps must be increasing weights in 1..100",
+                             file=file)
+    values["canary_steps"] = tuple(steps)
+    for key in ("canary_soak", "bluegreen_hold"):
+        raw = data.get(key)
+        values[key] = getattr(default, key) if raw is None else parse_duration(
+            raw, f"release.{key}", file)
+    analysis = data.get("canary_analysis") or {}
+    if not isinstance(analysis, dict):
+        raise KustodianError("release.canary_analysis must be a mapping", file=file,
+                             hint="the options of `kustodian canary analyze`, e.g. "
+                                  "{prometheus: http://..., window: 5m}")
+    values["canary_analysis"] = _frozen({str(k): v for k, v in analysis.items()})
+    require = data.get("require_digest")
+    if require is not None and not (isinstance(require, list)
+                                    and all(isinstance(e, str) for e in require)):
+        raise KustodianError("release.require_digest must be a list of str", file=file,
+                             hint="the envs whose image pins need a digest, e.g. [prod]")
+    values["require_digest"] = tuple(require) if require is not None else None
+    return ReleaseSettings(**values)
 
-    if text not in _PARSED:
-        if len(_PARSED) >= 8:
-            _PARSED.clear()
-        _PARSED[text] = load_documents(text, display)
-    return _PARSED[text]
+
+_ENTRY_TYPES = {"env": (str, "an env name"), "canary": (bool, "true or false"),
+                "bluegreen": (bool, "true or false"), "stable": (str, "an overlay dir")}
+
+
+def _entries(raw: Any, key: str, what: str, file: str) -> Mapping[str, Mapping[str, Any]]:
+    """`overlays:` / `targets:` / `applications:`: name -> {env, ...}, the known keys typed."""
+    raw = raw or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise KustodianError(f"{key} must map {what} to {{env: ...}}", file=file)
+    for name, entry in raw.items():
+        for field_name, (kind, expected) in _ENTRY_TYPES.items():
+            value = entry.get(field_name)
+            if value is not None and not isinstance(value, kind):
+                raise KustodianError(f"{key}.{name}.{field_name} must be {expected}, not "
+                                     f"{value!r}", file=file)
+    return _frozen({str(k).rstrip("/"): v for k, v in raw.items()})
+
+
+_LOADED: dict[str, RepoConfig] = {}
 
 
 def _ignore_rules(raw: Any, file: str) -> list[IgnoreRule]:
@@ -357,14 +473,33 @@ def _ignore_rules(raw: Any, file: str) -> list[IgnoreRule]:
 
 
 def load_config(root: Path) -> RepoConfig:
-    """Read `<root>/.kustodian.yaml`; a missing file gives the defaults."""
+    """Read `<root>/.kustodian.yaml`; a missing file gives the defaults.
+
+    The result is immutable, so the parse of a given text is kept and shared (one run reads
+    the file several times: repository, base and head trees in PR mode; a monorepo's can be
+    thousands of lines); only `root` and `path` differ between loads."""
     path = root / CONFIG_NAME
     if not path.exists():
         return RepoConfig(root=root)
     display = str(path)
     from kustodian.yamlio import read_text
 
-    docs = copy.deepcopy(_parse_config(display, read_text(path, display, root=root)))
+    text = read_text(path, display, root=root)
+    loaded = _LOADED.get(text)
+    if loaded is None:
+        loaded = _parse(text, root, path, display)
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[text] = loaded
+    return loaded if loaded.root == root and loaded.path == path else replace(
+        loaded, root=root, path=path)
+
+
+def _parse(text: str, root: Path, path: Path, display: str) -> RepoConfig:
+    """The configuration of `text`, each value checked (errors name `display` and the key)."""
+    from kustodian.yamlio import load_documents
+
+    docs = load_documents(text, display)
     data = docs[0][1] if docs else {}
     if not isinstance(data, dict):
         raise KustodianError("the configuration must be a mapping", file=display)
@@ -377,17 +512,6 @@ def load_config(root: Path) -> RepoConfig:
     if deploy is not None and not (isinstance(deploy, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in deploy.items())):
         raise KustodianError("environments.deploy must map env names to overlay dirs",
-                             file=display)
-    overlays = data.get("overlays") or {}
-    if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
-        raise KustodianError("overlays must map overlay dirs to {env: ...}", file=display)
-    targets = data.get("targets") or {}
-    if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
-        raise KustodianError("targets must map dirs to {env: ...}", file=display)
-    applications = data.get("applications") or {}
-    if not isinstance(applications, dict) or not all(isinstance(v, dict)
-                                                     for v in applications.values()):
-        raise KustodianError("applications must map Argo CD Application names to {env: ...}",
                              file=display)
     urls = data.get("repoURLs") or []
     if isinstance(urls, str):
@@ -405,15 +529,18 @@ def load_config(root: Path) -> RepoConfig:
         raise KustodianError("apiserver.namespaces must be a list of namespace names",
                              file=display)
     return RepoConfig(
-        root=root, env_order=list(order or []), env_deploy=dict(deploy or {}),
+        root=root, env_order=tuple(order or ()),
+        env_deploy=_frozen({k: v.rstrip("/") for k, v in (deploy or {}).items()}),
         apiserver_namespaces=frozenset(namespaces or ()),
-        ignore=_ignore_rules(data.get("ignore"), display),
-        overlays={str(k).rstrip("/"): v for k, v in overlays.items()},
-        targets={str(k).rstrip("/"): v for k, v in targets.items()},
-        release=data.get("release") or {}, path=path,
-        pod_kinds=_pod_kinds(data.get("pod_kinds"), display),
+        ignore=tuple(_ignore_rules(data.get("ignore"), display)),
+        overlays=_entries(data.get("overlays"), "overlays", "overlay dirs", display),
+        targets=_entries(data.get("targets"), "targets", "dirs", display),
+        release=_release_settings(data.get("release"), display), path=path,
+        pod_kinds=MappingProxyType(_pod_kinds(data.get("pod_kinds"), display)),
         kubernetes_version=_kubernetes_version(data.get("kubernetes_version"), display),
-        profiles={str(k): _profile(str(k), v, display) for k, v in profiles_raw.items()},
-        applications={str(k): v for k, v in applications.items()}, repo_urls=list(urls),
-        exemptions=_exemption_policy(data.get("exemptions"), display),
+        profiles=MappingProxyType({str(k): _profile(str(k), v, display)
+                                   for k, v in profiles_raw.items()}),
+        applications=_entries(data.get("applications"), "applications",
+                              "Argo CD Application names", display),
+        repo_urls=tuple(urls), exemptions=_exemption_policy(data.get("exemptions"), display),
         remote_allow=_remote_allow(data.get("remote_resources"), display))

@@ -1,21 +1,30 @@
 """The one git module: a work tree's git commands with clear errors, and reading a commit.
 
-`Git` runs the few commands the gate needs at the work tree top (resolve a ref and its merge
-base, changed and untracked paths, the work-tree listing with index blobs, `git archive` of a
-few paths); `GitReader` reads files and dirs of one commit through a single
-`git cat-file --batch` process. PR mode uses both; release is to move onto it.
+`Git` runs the commands the gate and the release commands need. PR mode: resolve a ref and
+its merge base, changed and untracked paths, the work-tree listing with index blobs,
+`git archive` of a few paths. Releases: status, branches, staging and committing exactly the
+planned files, object ids, fetch/rebase/push, the last commit of a path. `GitReader` reads
+files and dirs of one commit through a single `git cat-file --batch` process.
 `Revisions` answers which tree a revision named in the repository (an ApplicationSet git
 generator's `revision`) stands for: the tree under check, another commit of this clone, or
-none the gate can read offline.
+none the gate can read offline. `repository_lock` serialises commands on one repository
+(all its worktrees).
+
+Paths given to and returned by `Git` are relative to the repository root it was opened on
+(which may be a subdirectory of the git work tree); pathspecs are literal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import posixpath
 import re
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +34,39 @@ from kustodian.kustomize.files import NAMES
 
 _MAX_KUSTOMIZATION_BYTES = model.MAX_BYTES
 _MAX_ARGS_CHARS = 100_000
+PR_HINT = "--base-ref needs a git checkout with the base history"
+# a commit needs an author: this one when the repository configures none (e.g. in CI)
+FALLBACK_IDENTITY = ("-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost")
+
+
+@dataclass(frozen=True)
+class Result:
+    """A git command that may fail as part of normal operation (push rejected...)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def _install_hint(hint: str | None) -> str:
+    return f"install git; {hint}" if hint else "install git"
+
+
+def _exec(args: list[str], cwd: Path, *, input: bytes | str | None = None,
+          hint: str | None = None) -> subprocess.CompletedProcess:
+    """`git <args>` in `cwd`, never raising on its exit status (only when git cannot run)."""
+    try:
+        return subprocess.run(["git", "--literal-pathspecs", *args], cwd=cwd, input=input,
+                              capture_output=True, check=False,
+                              text=not isinstance(input, bytes),
+                              stdin=subprocess.DEVNULL if input is None else None)
+    except OSError as exc:
+        raise KustodianError(f"cannot run git: {exc.strerror}",
+                             hint=_install_hint(hint)) from None
 
 
 
@@ -36,10 +78,12 @@ class BaseRevision:
 
 
 class Git:
-    """The few git commands PR mode needs, run at the work tree top with clear errors."""
+    """The git commands of PR mode and of the release commands, with clear errors (`hint`
+    says what needs git, e.g. --base-ref or --commit)."""
 
-    def __init__(self, repo_root: Path) -> None:
+    def __init__(self, repo_root: Path, *, hint: str | None = PR_HINT) -> None:
         self.root = repo_root
+        self.hint = hint
         top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
                         what="find the git work tree").strip()
         self.top = Path(top)
@@ -54,7 +98,7 @@ class Git:
                                     stdin=subprocess.DEVNULL, text=True)
         except OSError as exc:
             raise KustodianError(f"cannot run git to {what}: {exc.strerror}",
-                                 hint="install git; --base-ref needs a git checkout") from None
+                                 hint=_install_hint(self.hint)) from None
 
     def _finish(self, proc: subprocess.Popen, *, what: str, cwd: Path | None = None,
                 ok: tuple[int, ...] = (0,)) -> str:
@@ -62,7 +106,7 @@ class Git:
         if proc.returncode not in ok:
             detail = err.strip() or f"exit status {proc.returncode}"
             raise KustodianError(f"git failed to {what}: {detail}", file=str(cwd or self.top),
-                                 hint="--base-ref needs a git checkout with the base history")
+                                 hint=self.hint)
         return out
 
     def _run(self, args: list[str], *, what: str, cwd: Path | None = None,
@@ -226,6 +270,127 @@ class Git:
             if archive.wait() != 0 or untar.returncode != 0:
                 detail = err.strip() or untar.stderr.decode(errors="replace").strip()
                 raise KustodianError(f"cannot extract the base revision: {detail}")
+
+
+    # --- the release commands: one branch, one commit of the planned files, push ---------
+    def attempt(self, args: list[str], *, input: str | None = None) -> Result:
+        """`git <args>` at the repository root; its outcome, whatever the exit status."""
+        proc = _exec(args, self.root, input=input, hint=self.hint)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def run(self, args: list[str], *, what: str, input: str | None = None) -> str:
+        """`git <args>` at the repository root; its output, or a KustodianError saying
+        what failed (git's last line of error)."""
+        result = self.attempt(args, input=input)
+        if not result.ok:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise KustodianError(f"git failed to {what}: {detail[-1] if detail else ''}",
+                                 hint=self.hint)
+        return result.stdout
+
+    def _top_path(self, path: str) -> str:
+        """A work-tree-top path as a repository-relative one (outside the root: unchanged)."""
+        return path[len(self.prefix):] if path.startswith(self.prefix) else path
+
+    def dirty_paths(self) -> list[str]:
+        """Tracked files with staged or unstaged changes (untracked files do not count)."""
+        out = self.run(["status", "--porcelain", "-z", "--untracked-files=no"],
+                       what="read the status")
+        paths: list[str] = []
+        entries = iter(out.split("\0"))
+        for entry in entries:
+            if len(entry) > 3:
+                paths.append(self._top_path(entry[3:]))
+                if entry[0] in "RC":               # a rename's source follows
+                    paths.append(self._top_path(next(entries, "")))
+        return paths
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch (None on a detached HEAD)."""
+        return self.attempt(["symbolic-ref", "--quiet", "--short", "HEAD"]).stdout.strip() \
+            or None
+
+    def object_id(self, spec: str) -> str | None:
+        """`rev-parse --verify` of a revision or object spec, None when there is none."""
+        result = self.attempt(["rev-parse", "--verify", "--quiet", "--end-of-options", spec])
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def file_id(self, rel: str, revision: str = "HEAD") -> str | None:
+        """The blob id of a repository-relative file in `revision` ("" for the index)."""
+        return self.object_id(f"{revision}:{self.prefix}{rel}")
+
+    def blob_id(self, rel: str, data: bytes) -> str:
+        """The blob id git would store for `data` at `rel` (clean filters, eol rules)."""
+        proc = _exec(["hash-object", f"--path={rel}", "--stdin"], self.root, input=data,
+                     hint=self.hint)
+        if proc.returncode != 0:
+            raise KustodianError(f"git hash-object failed for {rel}: "
+                                 f"{proc.stderr.decode(errors='replace').strip()}")
+        return proc.stdout.decode().strip()
+
+    def branch_exists(self, name: str) -> bool:
+        return self.object_id(f"refs/heads/{name}") is not None
+
+    def identity(self) -> list[str]:
+        """`-c` options giving commits an author when the repository configures none."""
+        if self.attempt(["config", "user.email"]).stdout.strip():
+            return []
+        return list(FALLBACK_IDENTITY)
+
+    def commit_files(self, paths: list[str], message: str) -> str:
+        """Commit exactly `paths` (staged already) with `message`; the new commit's sha."""
+        result = self.attempt([*self.identity(), "commit", "-q", "-F", "-", "--", *paths],
+                              input=message)
+        if not result.ok:
+            detail = result.stderr.strip() or result.stdout.strip()
+            raise KustodianError(f"git commit failed: {detail}")
+        return self.run(["rev-parse", "HEAD"], what="read the new commit").strip()
+
+    def last_commit(self, path: str) -> tuple[str, int] | None:
+        """(sha, commit time) of the last commit that changed a repository-relative path."""
+        result = self.attempt(["log", "-1", "--format=%H %ct", "--", path])
+        if not result.ok or len(result.stdout.split()) != 2:
+            return None
+        sha, stamp = result.stdout.split()
+        return sha, int(stamp)
+
+
+def common_dir(root: Path) -> Path | None:
+    """The git dir shared by every worktree of the repository `root` is in, or None."""
+    proc = _exec(["rev-parse", "--path-format=absolute", "--git-common-dir"], root)
+    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def lock_path(root: Path, name: str) -> Path:
+    """Where commands on `root` take the lock `name`: in the repository's common git dir
+    (shared by every worktree), else a temp file named after the directory."""
+    shared = common_dir(root)
+    if shared is not None:
+        return shared / name
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{name}.{digest}"
+
+
+@contextlib.contextmanager
+def repository_lock(root: Path, name: str, holder: str) -> Iterator[None]:
+    """Hold the lock `name` of the repository, or fail at once when `holder` (e.g. "another
+    release command") holds it. An flock: the kernel drops it when the holder exits, so a
+    killed command never leaves a stale lock behind."""
+    path = lock_path(root, name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise KustodianError(
+                f"{holder} (pid {pid}) is running in this repository", file=str(path),
+                hint="wait for it to finish and run this one again on the result") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)                # closing releases the flock
 
 
 def _chunks(paths: list[str]) -> Iterable[list[str]]:

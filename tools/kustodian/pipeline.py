@@ -21,7 +21,7 @@ from typing import Any
 from kustodian.config import RepoConfig, load_config
 from kustodian.conftest_runner import ConftestInput, run_conftest
 from kustodian.diagnose import diagnose
-from kustodian.discover import Target, discover, display_path
+from kustodian.discover import Discovery, Target, discover, display_path
 from kustodian.errors import KustodianError
 from kustodian.forking import can_fork, fork_map
 from kustodian.kustomize.build import (
@@ -557,7 +557,15 @@ def _sort_key(f: Finding) -> tuple:
 
 def run_check(root: Path, paths: list[str], options: CheckOptions,
               config: RepoConfig | None = None) -> Report:
-    """The whole check over `paths` (or every overlay of `root`)."""
+    """The whole check `kustodian check [PATH...]` runs (full mode): the targets of `paths`
+    (every target of `root` when empty), rendered with the pinned kustomize, evaluated;
+    the report lists what the ignore rules left out. Used by the command and, in process,
+    by the release gate."""
     config = config or load_config(root)
-    targets = discover(paths, root, config, options.env)
-    return Pipeline(root, config, options).run(targets)
+    found = Discovery(root, config)
+    targets = discover(paths, root, config, options.env, found)
+    if options.kustomize is None and any(t.kind == "overlay" for t in targets):
+        options.kustomize = find_kustomize(root)
+    report = Pipeline(root, config, options).run(targets)
+    report.ignored = found.ignored
+    return report

@@ -324,6 +324,8 @@ def load_documents(text: str, file: str, *, strict: bool = True,
         docs, starts = fast
         if keep_nodes_as is not None:
             _NODES.pop(keep_nodes_as, None)
+            if keep_nodes_as in _SPANS and _SPANS[keep_nodes_as][0] != text:
+                _compose_span.cache_clear()     # the file changed since it was loaded
             _SPANS[keep_nodes_as] = (text, starts)
         return [(i, d) for i, d in enumerate(docs) if d is not None]
     loader_cls = _StrictLoader if strict else _FastLoader
@@ -418,9 +420,20 @@ def _decode(data: bytes, display: str) -> str:
 
 
 def compose_file(path: str) -> tuple[yaml.Node, ...]:
-    """The node trees (with line marks) of every document of a file; () when unreadable."""
+    """The node trees (with line marks) of every document of a file; () when unreadable.
+    Kept per path and version of the file (one process may check a tree, change a file and
+    check it again: the release gate)."""
     kept = _NODES.get(path)
-    return kept if kept is not None else _compose_file(path)
+    return kept if kept is not None else _compose_file(path, _version(path))
+
+
+def _version(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten (in place or replaced by a rename)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def compose_document(path: str, index: int) -> yaml.Node | None:
@@ -478,7 +491,7 @@ def _shifted(mark: Any, lines: int) -> Any:
 
 
 @lru_cache(maxsize=512)
-def _compose_file(path: str) -> tuple[yaml.Node, ...]:
+def _compose_file(path: str, version: tuple[int, int, int] | None) -> tuple[yaml.Node, ...]:
     try:
         text = read_text(path, path)
         check_structure(text, path)

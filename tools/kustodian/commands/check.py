@@ -73,9 +73,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage/render/parse error.
     """
     from kustodian.config import find_root, load_config
-    from kustodian.discover import Discovery, discover
-    from kustodian.kustomize.build import find_kustomize
-    from kustodian.pipeline import CheckOptions, Pipeline
+    from kustodian.pipeline import CheckOptions, run_check
     from kustodian.report import render_report
 
     if (new_only or summary_file) and not base_ref:
@@ -96,12 +94,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
             if summary_file:
                 _write_atomic(summary_file, markdown)
         else:
-            found = Discovery(repo, config)
-            targets = discover(list(paths), repo, config, env, found)
-            if any(t.kind == "overlay" for t in targets):
-                options.kustomize = find_kustomize(repo)
-            report = Pipeline(repo, config, options).run(targets)
-            report.ignored = found.ignored
+            report = run_check(repo, list(paths), options, config)
     finally:
         if options.apiserver is not None:
             options.apiserver.close()

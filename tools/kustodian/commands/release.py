@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kustodian.config import find_root
 from kustodian.errors import KustodianError
-from kustodian.release.config import ReleaseConfig, find_root, load_config
+from kustodian.release.config import ReleaseConfig, load_config
 from kustodian.release.reference import ImageVersion, validate_name
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _release_options(func: Callable) -> Callable:
 
 
 def _config(repo: Path | None) -> ReleaseConfig:
-    return load_config(find_root(repo or Path.cwd()))
+    return load_config(find_root(repo or Path.cwd(), require_config=True))
 
 
 def _opts(kw: dict) -> Options:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 
+from kustodian.config import CONFIG_NAME
 from kustodian.errors import KustodianError
 from kustodian.release import gitflow
 from kustodian.release.analyze import ABORT, NOT_ENOUGH_DATA, GateSettings, Verdict, analyze
@@ -31,7 +32,7 @@ from kustodian.release.canary import (
     plan_weight,
 )
 from kustodian.release.changes import ChangeSet
-from kustodian.release.config import CONFIG_NAME, ReleaseConfig
+from kustodian.release.config import ReleaseConfig
 from kustodian.release.reference import ImageVersion
 
 SETTING_NAMES = {f.name for f in fields(GateSettings)}
@@ -65,13 +66,12 @@ def gate_settings(config: ReleaseConfig, overrides: dict) -> GateSettings:
 
 def last_change(config: ReleaseConfig, overlay: str) -> tuple[str, int]:
     """(commit, commit time) of the last commit that changed the canary overlay."""
-    proc = gitflow.git(config.root, "log", "-1", "--format=%H %ct", "--", overlay, check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
+    why = "canary auto measures the soak time from git commit times"
+    found = gitflow.repository(config.root, why).last_commit(overlay)
+    if found is None:
         raise KustodianError(f"{overlay} has no commit in this repository's history",
-                             hint="canary auto measures the soak time from git commit times; "
-                                  "commit the canary start first")
-    sha, stamp = proc.stdout.split()
-    return sha, int(stamp)
+                             hint=f"{why}; commit the canary start first")
+    return found
 
 
 def evidence(verdict: Verdict) -> list[str]:

@@ -21,11 +21,17 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode
 from kustodian.errors import KustodianError
 from kustodian.release import gitflow
 from kustodian.release.bump import check_version_for_env, find_entries, plan_image
-from kustodian.release.canary import Slot, _plan_ints, _replicas_field_slots
 from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
 from kustodian.release.kustomization import YamlFile, local_kustomizations
 from kustodian.release.reference import ImageVersion
+from kustodian.release.slots import (
+    Slot,
+    plan_ints,
+    replicas_field_slots,
+    short_name,
+    step_changes,
+)
 from kustodian.release.yamlsplice import SplicedText, mapping_get
 
 COLOURS = ("blue", "green")
@@ -85,7 +91,7 @@ def load_state(config: ReleaseConfig, env: str) -> BlueGreenState:
     replicas: dict[str, Slot] = {}
     versions: dict[str, ImageVersion] = {}
     for colour in COLOURS:
-        slots = [s for kfile in files for s in _replicas_field_slots(kfile, f"agent-{colour}")]
+        slots = [s for kfile in files for s in replicas_field_slots(kfile, f"agent-{colour}")]
         if len(slots) != 1:
             raise KustodianError(f"{overlay} needs one `replicas:` entry for agent-{colour}, "
                                  f"found {len(slots)}", hint="replicas: [{name: agent-blue, "
@@ -102,15 +108,6 @@ def load_state(config: ReleaseConfig, env: str) -> BlueGreenState:
                           nodes["preview"], replicas, versions)
 
 
-def _changes(state: BlueGreenState, action: str, before: str, after: str) -> ChangeSet:
-    return ChangeSet(action, state.env, state.config.image, before, after,
-                     overlays=[state.overlay])
-
-
-def _short(image: str) -> str:
-    return image.rsplit("/", 1)[-1]
-
-
 def plan_deploy(config: ReleaseConfig, env: str, version: ImageVersion) -> ChangeSet:
     """The idle colour gets `version` and the active colour's size (reachable as preview)."""
     state = load_state(config, env)
@@ -119,17 +116,17 @@ def plan_deploy(config: ReleaseConfig, env: str, version: ImageVersion) -> Chang
     if size <= 0:
         raise KustodianError(f"the active colour {state.active} of {env} runs 0 replicas",
                              hint="fix the overlay's replicas: first")
-    changes = _changes(state, "bluegreen deploy", state.describe(idle),
+    changes = step_changes(state, "bluegreen deploy", state.describe(idle),
                        f"{idle} {version} x{size}")
     changes.slug = f"bluegreen-{idle}-{version.short()}"
-    changes.subject = (f"chore(release): deploy {_short(config.image)} {version} to the idle "
+    changes.subject = (f"chore(release): deploy {short_name(config.image)} {version} to the idle "
                        f"colour {idle} in {env} ({size} replicas, preview)")
     changes.details = [
         f"{idle} (idle, behind the preview Service) goes from {state.describe(idle)} to "
         f"{version} x{size}; {state.active} ({state.describe(state.active)}) keeps serving.",
         f"Next: check the preview, then `kustodian bluegreen switch --env {env}`."]
     changes.trailers = {"Bluegreen-Active": state.active, "Bluegreen-Deployed": idle}
-    _plan_ints(changes, [(state.replicas[idle], size)])
+    plan_ints(changes, [(state.replicas[idle], size)])
     plan_image(config, state.overlay, image_placeholder(idle), version, changes,
                new_name=config.image)
     return changes
@@ -160,10 +157,10 @@ def plan_switch(config: ReleaseConfig, env: str) -> ChangeSet:
     _require_running(state, new, "switch")
     check_version_for_env(config, env, state.versions[new])
     hold = config.bluegreen_hold
-    changes = _changes(state, "bluegreen switch", f"active {state.describe(old)}",
+    changes = step_changes(state, "bluegreen switch", f"active {state.describe(old)}",
                        f"active {state.describe(new)}")
     changes.slug = f"bluegreen-switch-{new}"
-    changes.subject = (f"chore(release): switch {env} to {new} ({_short(config.image)} "
+    changes.subject = (f"chore(release): switch {env} to {new} ({short_name(config.image)} "
                        f"{state.versions[new]}); {old} kept for rollback")
     changes.details = [
         f"Public traffic moves from {old} ({state.describe(old)}) to {new} "
@@ -187,10 +184,10 @@ def plan_rollback(config: ReleaseConfig, env: str) -> ChangeSet:
             hint=f"redeploy the previous version: kustodian bluegreen deploy --env {env} "
                  "--digest ... then switch")
     _require_running(state, back, "roll back")
-    changes = _changes(state, "bluegreen rollback", f"active {state.describe(bad)}",
+    changes = step_changes(state, "bluegreen rollback", f"active {state.describe(bad)}",
                        f"active {state.describe(back)}")
     changes.slug = f"bluegreen-rollback-{back}"
-    changes.subject = (f"chore(release): roll back {env} to {back} ({_short(config.image)} "
+    changes.subject = (f"chore(release): roll back {env} to {back} ({short_name(config.image)} "
                        f"{state.versions[back]})")
     changes.details = [f"Public traffic moves back from {bad} ({state.describe(bad)}) to "
                        f"{back} ({state.describe(back)}), which still runs; {bad} stays up "
@@ -202,12 +199,8 @@ def plan_rollback(config: ReleaseConfig, env: str) -> ChangeSet:
 
 def last_switch(config: ReleaseConfig, overlay: str) -> tuple[str, int] | None:
     """(commit, commit time) of the last commit that changed the overlay's colours."""
-    rel = f"{overlay}/{STATE_FILE}"
-    proc = gitflow.git(config.root, "log", "-1", "--format=%H %ct", "--", rel, check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None
-    sha, stamp = proc.stdout.split()
-    return sha, int(stamp)
+    git = gitflow.repository(config.root, "finish measures the hold time from git history")
+    return git.last_commit(f"{overlay}/{STATE_FILE}")
 
 
 def plan_finish(config: ReleaseConfig, env: str, now: float | None = None) -> ChangeSet:
@@ -216,7 +209,6 @@ def plan_finish(config: ReleaseConfig, env: str, now: float | None = None) -> Ch
     old = state.preview
     if state.size(old) == 0:
         raise KustodianError(f"nothing to finish in {env}: {old} already runs 0 replicas")
-    gitflow.ensure_repository(config.root)
     switch = last_switch(config, state.overlay)
     if switch is None:
         raise KustodianError(
@@ -230,7 +222,7 @@ def plan_finish(config: ReleaseConfig, env: str, now: float | None = None) -> Ch
             f"the hold time after the switch has not passed: {_duration(elapsed)} of "
             f"{_duration(hold)} since {sha[:12]} ({_iso(switched_at)})",
             hint=f"wait {_duration(hold - elapsed)} (release.bluegreen_hold), or roll back")
-    changes = _changes(state, "bluegreen finish", state.describe(old), f"{old} x0")
+    changes = step_changes(state, "bluegreen finish", state.describe(old), f"{old} x0")
     changes.slug = f"bluegreen-finish-{old}"
     changes.subject = (f"chore(release): finish the switch of {env}: scale {old} "
                        f"({state.versions[old]}) to 0")
@@ -241,7 +233,7 @@ def plan_finish(config: ReleaseConfig, env: str, now: float | None = None) -> Ch
     changes.trailers = {"Bluegreen-Active": state.active, "Bluegreen-Retired": old,
                         "Bluegreen-Switch": sha, "Bluegreen-Held": f"{elapsed}s",
                         "Bluegreen-Hold": f"{hold}s"}
-    _plan_ints(changes, [(state.replicas[old], 0)])
+    plan_ints(changes, [(state.replicas[old], 0)])
     return changes
 
 

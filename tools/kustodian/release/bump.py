@@ -14,8 +14,8 @@ from kustodian.release.kustomization import (
     image_entries,
     images_sequence,
     local_kustomizations,
-    render,
     rendered_images,
+    rendered_objects,
     with_pending,
 )
 from kustodian.release.reference import ImageVersion, validate_name
@@ -69,7 +69,7 @@ def plan_image(config: ReleaseConfig, overlay: str, image: str, version: ImageVe
             if new_name:
                 plan_new_name(splice_for(entry.file), entry, new_name)
     else:
-        used = rendered_images(render(config.root / overlay, config.root))
+        used = rendered_images(rendered_objects(config, overlay))
         if image not in used:
             raise KustodianError(
                 f"image {image!r} is not used by {overlay}",

@@ -19,40 +19,29 @@ from kustodian.errors import KustodianError
 from kustodian.release.bump import check_version_for_env, find_entries, plan_image
 from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
-from kustodian.release.kustomization import YamlFile, local_kustomizations, render
+from kustodian.release.kustomization import (
+    YamlFile,
+    local_kustomizations,
+    rendered_objects,
+    with_pending,
+)
 from kustodian.release.reference import ImageVersion
+from kustodian.release.slots import (
+    Slot,
+    plan_ints,
+    replicas_field_slots,
+    short_name,
+    step_changes,
+)
 from kustodian.release.yamlsplice import (
-    YAML,
     SplicedText,
     block_sequence_indent,
     compose,
-    inner_index_mapper,
     mapping_get,
     scalar_text,
 )
 
 PATCH_FIELDS = ("patches", "patchesJson6902", "patchesStrategicMerge")
-
-
-@dataclass
-class Slot:
-    """One integer scalar to edit: in a file, or inside an inline patch string of a file."""
-
-    file: YamlFile
-    node: ScalarNode                 # in `inner_text` when inline, else in the file
-    inner_path: tuple                # data path of the scalar in the patch document / file
-    outer_path: tuple | None = None  # data path of the inline patch string in the file
-    inner_text: str | None = None
-    inner_node: ScalarNode | None = None   # the patch string node in the file
-    role: str = ""                   # "canary" | "stable" | "replicas"
-
-    @property
-    def value(self) -> int:
-        try:
-            return int(self.node.value)
-        except ValueError:
-            raise KustodianError(f"{self.node.value!r} is not an integer", file=self.file.rel,
-                                 line=self.node.start_mark.line + 1) from None
 
 
 @dataclass
@@ -183,11 +172,6 @@ def _get_path(node: Node, path: tuple) -> Node | None:
     return node
 
 
-def _rendered(config: ReleaseConfig, overlay: str) -> list[dict]:
-    docs = YAML(typ="safe", pure=True).load_all(render(config.root / overlay, config.root))
-    return [d for d in docs if isinstance(d, dict)]
-
-
 def _canary_services(objects: list[dict]) -> set[str]:
     names = set()
     for obj in objects:
@@ -227,7 +211,7 @@ def load_state(config: ReleaseConfig, env: str) -> CanaryState:
     """Find the canary overlay's weight and replica settings for `env`."""
     overlay = config.canary_overlay(env).path
     files = local_kustomizations(config.root / overlay, config)
-    objects = _rendered(config, overlay)
+    objects = rendered_objects(config, overlay)
     canary_services = _canary_services(objects)
     deployments = _canary_deployments(objects)
     if len(deployments) != 1:
@@ -255,7 +239,7 @@ def load_state(config: ReleaseConfig, env: str) -> CanaryState:
                         replicas.append(slot)
             for slot, name in _smp_backend_slots(doc):
                 (canary_w if name in canary_services else stable_w).append(slot)
-        replicas.extend(_replicas_field_slots(kfile, dep_name))
+        replicas.extend(replicas_field_slots(kfile, dep_name))
     if not canary_w or not stable_w:
         raise KustodianError(
             f"{overlay} has no route weight patch with both a stable and a canary backend",
@@ -266,73 +250,21 @@ def load_state(config: ReleaseConfig, env: str) -> CanaryState:
                        replicas_now)
 
 
-def _replicas_field_slots(kfile: YamlFile, dep_name: str) -> list[Slot]:
-    pair = mapping_get(kfile.root, "replicas") if isinstance(kfile.root, MappingNode) else None
-    slots = []
-    if pair and isinstance(pair[1], SequenceNode):
-        for index, item in enumerate(pair[1].value):
-            name, count = mapping_get(item, "name"), mapping_get(item, "count")
-            if name and count and isinstance(count[1], ScalarNode) and (
-                    dep_name.endswith(scalar_text(name[1]) or "\0")):
-                slots.append(Slot(kfile, count[1], ("replicas", index, "count"), role="replicas"))
-    return slots
-
-
-def _plan_ints(changes: ChangeSet, edits: list[tuple[Slot, int]]) -> None:
-    """Splice integer values into files (and inline patch strings), one SplicedText per file."""
-    by_file: dict[str, tuple[YamlFile, SplicedText]] = {}
-    inline: dict[tuple, list[tuple[Slot, int]]] = {}
-    for slot, value in edits:
-        if slot.value == value:
-            continue
-        if slot.outer_path is None:
-            sp = by_file.setdefault(slot.file.rel, (slot.file, SplicedText(slot.file.text,
-                                                                           slot.file.rel)))[1]
-            sp.set_int(slot.node, value, slot.inner_path)
-        else:
-            inline.setdefault((slot.file.rel, slot.outer_path), []).append((slot, value))
-    for (rel, outer_path), group in inline.items():
-        first = group[0][0]
-        inner = SplicedText(first.inner_text or "", f"{rel} (inline patch)")
-        for slot, value in group:
-            inner.set_int(slot.node, value, slot.inner_path)
-        new_inner = inner.result()
-        mapper = inner_index_mapper(first.file.text, first.inner_node)
-        if mapper is None:
-            raise KustodianError("cannot edit this inline patch in place (escaped or folded "
-                                 "string)", file=rel, line=first.inner_node.start_mark.line + 1,
-                                 hint="write the patch as a literal block (patch: |-)")
-        sp = by_file.setdefault(rel, (first.file, SplicedText(first.file.text, rel)))[1]
-        for start, end, text in inner.edits:
-            sp.replace(mapper(start), mapper(end - 1) + 1, text)
-        sp.expect(outer_path, new_inner)
-    for _, (kfile, sp) in by_file.items():
-        text = sp.result()
-        existing = next((c for c in changes.files if c.rel == kfile.rel), None)
-        if existing is not None:
-            raise KustodianError(f"internal error: {kfile.rel} edited twice")
-        changes.add(kfile.path, kfile.rel, kfile.raw, kfile.encode(text))
-
-
 def _plan_state(changes: ChangeSet, state: CanaryState, weight: int, replicas: int) -> None:
     edits = [(s, weight) for s in state.canary_weights]
     edits += [(s, 100 - weight) for s in state.stable_weights]
     if state.replicas:
         edits += [(s, replicas) for s in state.replicas]
-        _plan_ints(changes, edits)
+        plan_ints(changes, edits)
         return
-    _plan_ints(changes, edits)
+    plan_ints(changes, edits)
     if state.replicas_now != replicas:
         _add_replicas_entry(changes, state, replicas)
 
 
 def _add_replicas_entry(changes: ChangeSet, state: CanaryState, replicas: int) -> None:
     """No replica setting in the overlay yet: add `replicas: [{name, count}]` to it."""
-    kfile = state.files[0]
-    if any(c.rel == kfile.rel for c in changes.files):
-        current = next(c for c in changes.files if c.rel == kfile.rel)
-        kfile = YamlFile(kfile.path, kfile.rel, kfile.raw, current.new.decode("utf-8-sig"),
-                         kfile.bom, compose(current.new.decode("utf-8-sig"), kfile.rel))
+    kfile = with_pending(state.files[0], changes)
     sp = SplicedText(kfile.text, kfile.rel)
     pairs = [("name", state.deployment), ("count", str(replicas))]
     values = {"name": state.deployment, "count": replicas}
@@ -343,15 +275,6 @@ def _add_replicas_entry(changes: ChangeSet, state: CanaryState, replicas: int) -
         sp.add_sequence_key(kfile.root, "replicas", pairs, (), values,
                             block_sequence_indent(kfile.root))
     changes.add(kfile.path, kfile.rel, kfile.raw, kfile.encode(sp.result()))
-
-
-def _changes(state: CanaryState, action: str, before: str, after: str) -> ChangeSet:
-    return ChangeSet(action, state.env, state.config.image, before, after,
-                     overlays=[state.overlay])
-
-
-def _short(image: str) -> str:
-    return image.rsplit("/", 1)[-1]
 
 
 def plan_start(config: ReleaseConfig, env: str, version: ImageVersion,
@@ -367,10 +290,10 @@ def plan_start(config: ReleaseConfig, env: str, version: ImageVersion,
         raise KustodianError(
             f"a canary of {current} is already running in {env} (weight {state.weight})",
             hint=f"finish it first: kustodian canary promote|abort --env {env}")
-    changes = _changes(state, "canary start", f"weight {state.weight}",
+    changes = step_changes(state, "canary start", f"weight {state.weight}",
                        f"{version} weight {first}")
     changes.slug = f"canary-{version.short()}"
-    changes.subject = (f"chore(release): start canary of {_short(config.image)} {version} in "
+    changes.subject = (f"chore(release): start canary of {short_name(config.image)} {version} in "
                        f"{env} at weight {first}")
     _plan_state(changes, state, first, max(1, state.replicas_now))
     plan_image(config, state.overlay, config.canary_image, version, changes,
@@ -394,7 +317,7 @@ def plan_weight(config: ReleaseConfig, env: str, weight: str) -> ChangeSet:
         value = int(weight)
     if not 0 <= value <= 100:
         raise KustodianError(f"weight {value} is outside 0..100")
-    changes = _changes(state, "canary weight", f"weight {now}", f"weight {value}")
+    changes = step_changes(state, "canary weight", f"weight {now}", f"weight {value}")
     changes.slug = f"canary-weight-{value}"
     changes.subject = f"chore(release): canary weight {now} -> {value} in {env}"
     _plan_state(changes, state, value, state.replicas_now)
@@ -409,9 +332,9 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
         raise KustodianError(f"no canary is running in {env}",
                              hint=f"kustodian canary start --env {env} --digest ...")
     check_version_for_env(config, env, version)
-    changes = _changes(state, "canary promote", f"weight {state.weight}", f"stable {version}")
+    changes = step_changes(state, "canary promote", f"weight {state.weight}", f"stable {version}")
     changes.slug = f"canary-promote-{version.short()}"
-    changes.subject = (f"chore(release): promote canary {_short(config.image)} {version} to "
+    changes.subject = (f"chore(release): promote canary {short_name(config.image)} {version} to "
                        f"stable in {env}")
     changes.overlays = config.env_overlays(env)
     _plan_state(changes, state, 0, 0)
@@ -422,7 +345,7 @@ def plan_promote_canary(config: ReleaseConfig, env: str) -> ChangeSet:
 
 def plan_abort(config: ReleaseConfig, env: str) -> ChangeSet:
     state = load_state(config, env)
-    changes = _changes(state, "canary abort", f"weight {state.weight}", "weight 0")
+    changes = step_changes(state, "canary abort", f"weight {state.weight}", "weight 0")
     changes.slug = "canary-abort"
     changes.subject = f"chore(release): abort canary in {env} (weight {state.weight} -> 0)"
     _plan_state(changes, state, 0, 0)

@@ -1,15 +1,21 @@
-"""The release part of `.kustodian.yaml`: environments, their overlays, image names, steps."""
+"""The release view of the repository configuration: the promotion order, the overlays of
+each environment and the `release:` settings, as the release commands need them.
+
+The file is read and checked by `kustodian.config` (one loader, one `find_root`); this view
+adds what only releases require: an order of environments, every overlay of `overlays:`
+naming an env of it, and `environments.deploy` naming overlays of their env.
+"""
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from kustodian.config import CONFIG_NAME, ReleaseSettings, RepoConfig
+from kustodian.config import load_config as load_repo_config
 from kustodian.errors import KustodianError
-
-CONFIG_NAME = ".kustodian.yaml"
 
 
 @dataclass(frozen=True)
@@ -21,20 +27,59 @@ class Overlay:
     bluegreen: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReleaseConfig:
-    root: Path
-    order: list[str]
+    """The repository configuration as the release commands read it."""
+
+    repo: RepoConfig
     overlays: dict[str, Overlay]
-    image: str
-    canary_image: str
-    canary_steps: list[int]
-    require_digest: list[str] = field(default_factory=list)
-    settings_file: str = "release/settings.yaml"
-    deploy: dict[str, str] = field(default_factory=dict)     # env -> overlay Argo CD syncs
-    bluegreen_hold: int = 1800                                # seconds, switch -> finish
-    canary_soak: int = 600                                    # seconds per canary step
-    canary_analysis: dict = field(default_factory=dict)       # `canary analyze` settings
+    deploy: dict[str, str]           # env -> overlay Argo CD syncs
+
+    @property
+    def root(self) -> Path:
+        return self.repo.root
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return self.repo.env_order
+
+    @property
+    def settings(self) -> ReleaseSettings:
+        return self.repo.release
+
+    @property
+    def image(self) -> str:
+        return self.settings.image
+
+    @property
+    def canary_image(self) -> str:
+        return self.settings.canary_image
+
+    @property
+    def canary_steps(self) -> tuple[int, ...]:
+        return self.settings.canary_steps
+
+    @property
+    def canary_soak(self) -> int:
+        return self.settings.canary_soak
+
+    @property
+    def bluegreen_hold(self) -> int:
+        return self.settings.bluegreen_hold
+
+    @property
+    def canary_analysis(self) -> dict[str, Any]:
+        return dict(self.settings.canary_analysis)
+
+    @property
+    def settings_file(self) -> str:
+        return self.settings.settings_file
+
+    @property
+    def require_digest(self) -> tuple[str, ...]:
+        """The envs whose pins need a digest (default: the last env of the order)."""
+        found = self.settings.require_digest
+        return found if found is not None else self.order[-1:]
 
     def check_env(self, env: str) -> str:
         if env not in self.order:
@@ -95,91 +140,34 @@ class ReleaseConfig:
         return Path(os.path.realpath(path)).relative_to(os.path.realpath(self.root)).as_posix()
 
 
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding `.kustodian.yaml`."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / CONFIG_NAME).is_file():
-            return candidate
-    raise KustodianError(f"no {CONFIG_NAME} found in {start} or any parent directory",
-                         hint="run kustodian inside the repository or pass --repo DIR")
-
-
-def _list(value: object, key: str, kind: type) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool)
-                                              for v in value):
-        raise KustodianError(f"{key} must be a list of {kind.__name__}", file=CONFIG_NAME)
-    return value
-
-
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
-
-
-def parse_duration(value: object, key: str) -> int:
-    """`90s`, `10m`, `1h30m`, `2d` (or a number of seconds) -> seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = _DURATION.fullmatch(value) if isinstance(value, str) and value else None
-    if not match:
-        raise KustodianError(f"{key}: {value!r} is not a duration", file=CONFIG_NAME,
-                             hint="e.g. 90s, 10m, 1h30m, 2d")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+def release_view(repo: RepoConfig) -> ReleaseConfig:
+    """The release view of a loaded configuration, or the error saying what releases miss."""
+    file = str(repo.path or CONFIG_NAME)
+    if repo.path is None:
+        raise KustodianError(f"no {CONFIG_NAME} in {repo.root}",
+                             hint="releases need environments.order and the overlays mapping")
+    order = repo.env_order
+    if not order or len(set(order)) != len(order):
+        raise KustodianError("environments.order must list each environment once",
+                             file=file, hint="e.g. order: [dev, staging, prod]")
+    overlays: dict[str, Overlay] = {}
+    for rel, spec in repo.overlays.items():
+        if spec.get("env") not in order:
+            raise KustodianError(f"overlay {rel!r} must name an env from environments.order",
+                                 file=file)
+        overlays[rel] = Overlay(path=rel, env=spec["env"], canary=bool(spec.get("canary")),
+                                stable=spec.get("stable"),
+                                bluegreen=bool(spec.get("bluegreen")))
+        if overlays[rel].canary and overlays[rel].bluegreen:
+            raise KustodianError(f"overlay {rel!r} cannot be both canary and bluegreen",
+                                 file=file)
+    for env, path in repo.env_deploy.items():
+        if env not in order or path not in overlays or overlays[path].env != env:
+            raise KustodianError(f"environments.deploy.{env}: {path!r} must be an overlay of "
+                                 f"{env} listed under overlays", file=file)
+    return ReleaseConfig(repo, overlays, dict(repo.env_deploy))
 
 
 def load_config(root: Path) -> ReleaseConfig:
-    """The release view of `.kustodian.yaml`, parsed by the shared `kustodian.config`."""
-    from kustodian.config import load_config as load_repo_config
-
-    if not (root / CONFIG_NAME).is_file():
-        raise KustodianError(f"no {CONFIG_NAME} in {root}",
-                             hint="releases need environments.order and the overlays mapping")
-    repo = load_repo_config(root)
-    data = {"environments": {"order": repo.env_order}, "overlays": repo.overlays,
-            "release": repo.release}
-    order = _list((data.get("environments") or {}).get("order"), "environments.order", str)
-    if not order or len(set(order)) != len(order):
-        raise KustodianError("environments.order must list each environment once",
-                             file=CONFIG_NAME, hint="e.g. order: [dev, staging, prod]")
-    overlays: dict[str, Overlay] = {}
-    for rel, spec in (data.get("overlays") or {}).items():
-        if not isinstance(spec, dict) or spec.get("env") not in order:
-            raise KustodianError(f"overlay {rel!r} must name an env from environments.order",
-                                 file=CONFIG_NAME)
-        overlays[rel] = Overlay(path=str(rel).rstrip("/"), env=spec["env"],
-                                canary=bool(spec.get("canary", False)), stable=spec.get("stable"),
-                                bluegreen=bool(spec.get("bluegreen", False)))
-        if overlays[rel].canary and overlays[rel].bluegreen:
-            raise KustodianError(f"overlay {rel!r} cannot be both canary and bluegreen",
-                                 file=CONFIG_NAME)
-    release = data.get("release") or {}
-    if not isinstance(release, dict):
-        raise KustodianError("release must be a mapping", file=CONFIG_NAME)
-    steps = _list(release.get("canary_steps", [10, 25, 50, 100]), "release.canary_steps", int)
-    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
-        raise KustodianError("release.canary_steps must be increasing weights in 1..100",
-                             file=CONFIG_NAME)
-    require = release.get("require_digest")
-    deploy = repo.env_deploy
-    for env, path in deploy.items():
-        if env not in order or str(path).rstrip("/") not in overlays or \
-                overlays[str(path).rstrip("/")].env != env:
-            raise KustodianError(f"environments.deploy.{env}: {path!r} must be an overlay of "
-                                 f"{env} listed under overlays", file=CONFIG_NAME)
-    analysis = release.get("canary_analysis") or {}
-    if not isinstance(analysis, dict):
-        raise KustodianError("release.canary_analysis must be a mapping", file=CONFIG_NAME)
-    return ReleaseConfig(
-        root=root, order=order, overlays=overlays,
-        image=str(release.get("image") or ""), canary_image=str(release.get("canary_image") or ""),
-        canary_steps=steps,
-        require_digest=_list(require, "release.require_digest", str) if require is not None
-        else [order[-1]],
-        settings_file=str(release.get("settings_file") or "release/settings.yaml"),
-        deploy={env: str(path).rstrip("/") for env, path in deploy.items()},
-        bluegreen_hold=parse_duration(release.get("bluegreen_hold", "30m"),
-                                      "release.bluegreen_hold"),
-        canary_soak=parse_duration(release.get("canary_soak", "10m"), "release.canary_soak"),
-        canary_analysis=dict(analysis))
+    """The release view of `<root>/.kustodian.yaml`."""
+    return release_view(load_repo_config(root))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kustodian.errors import KustodianError
+from kustodian.git import Git
 from kustodian.release import gitflow
 from kustodian.release.changes import ChangeSet, write_atomic
 from kustodian.release.config import ReleaseConfig
@@ -50,17 +50,18 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
         return
     root = config.root
     start_branch = None
+    git = None
     if opts.commit:
-        gitflow.ensure_repository(root)
-        gitflow.check_clean(root, changes, opts.allow_dirty)
-        gitflow.check_fork_point(root, changes.env)
-        start_branch = gitflow.current_branch(root)
+        git = gitflow.repository(root)
+        gitflow.check_clean(git, changes, opts.allow_dirty)
+        gitflow.check_fork_point(git, changes.env)
+        start_branch = git.current_branch()
     gate = opts.check and (opts.commit or opts.pr_body is not None or opts.gate_always)
-    before = run_check(root, changes.overlays) if gate else None
+    before = run_check(config, changes.overlays) if gate else None
     rendered_before = _render_all(config, changes.overlays) if opts.pr_body else None
     changes.apply()
     try:
-        after = run_check(root, changes.overlays) if gate else None
+        after = run_check(config, changes.overlays) if gate else None
         if before is not None and after is not None:
             added = added_findings(before, after)
             if added:
@@ -68,7 +69,7 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
                 raise GateRefused(f"the change adds {len(added)} policy finding(s); refused and "
                                   f"restored the files:\n{listing}",
                                   hint="fix the findings or release another version")
-            failing = [f for f in after.findings if f.get("rule") in opts.must_pass]
+            failing = [f for f in after.findings if f.rule in opts.must_pass]
             if failing:
                 listing = "\n".join(f"  {describe(f)}" for f in failing)
                 raise GateRefused(f"the policy gate does not pass after the change; refused "
@@ -81,37 +82,36 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
         for note in changes.notes:
             echo(f"note: {note}")
         echo(_summary(changes))
-        if opts.commit:
-            branch, sha = _commit(root, changes, start_branch)
+        if git is not None:
+            branch, sha = _commit(git, changes, start_branch)
             echo(f"committed {sha[:12]} on branch {branch}")
             if opts.push:
                 target = opts.target or start_branch or "main"
-                tries = gitflow.push(root, opts.remote, target)
+                tries = gitflow.push(git, opts.remote, target)
                 echo(f"pushed to {opts.remote}/{target}"
                      + (f" after {tries} attempts (rebased)" if tries > 1 else ""))
     except BaseException:
-        if not (opts.commit and gitflow.current_branch(root) != start_branch):
+        if not (git is not None and git.current_branch() != start_branch):
             changes.restore()
         raise
 
 
-def _commit(root: Path, changes: ChangeSet, start_branch: str | None) -> tuple[str, str]:
+def _commit(git: Git, changes: ChangeSet, start_branch: str | None) -> tuple[str, str]:
     try:
-        return gitflow.commit(root, changes)
+        return gitflow.commit(git, changes)
     except KustodianError:
         changes.restore()
-        with contextlib.suppress(KustodianError):
-            gitflow.git(root, "reset", "-q", "--", *[c.rel for c in changes.files])
+        git.attempt(["reset", "-q", "--", *[c.rel for c in changes.files]])
         if start_branch:
-            failed = gitflow.current_branch(root)
-            gitflow.git(root, "checkout", "-q", start_branch, check=False)
+            failed = git.current_branch()
+            git.attempt(["checkout", "-q", start_branch])
             if failed and failed != start_branch:
-                gitflow.git(root, "branch", "-D", failed, check=False)
+                git.attempt(["branch", "-D", failed])
         raise
 
 
 def _render_all(config: ReleaseConfig, overlays: list[str]) -> dict[str, str]:
-    return {overlay: render(config.root / overlay, config.root) for overlay in overlays}
+    return {overlay: render(config, overlay) for overlay in overlays}
 
 
 def _summary(changes: ChangeSet) -> str:

@@ -1,61 +1,60 @@
-"""The policy gate around a release: `kustodian check` before and after, added findings."""
+"""The policy gate around a release: the check `kustodian check` runs, before and after the
+change, in this process; a finding is added when its fingerprint (`Finding.fingerprint`, the
+identity PR mode, the reports and the exemptions use) was not there before."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from kustodian.errors import KustodianError
-from kustodian.kustomize.build import find_kustomize
+from kustodian.model import Finding, Report
+from kustodian.release.config import ReleaseConfig
 
 
 @dataclass
 class CheckResult:
-    findings: list[dict]
+    """The check of the overlays a change touches, on one side of the change."""
+
+    report: Report
     overlays: list[str]
 
-    def keys(self) -> set[tuple]:
-        return {finding_key(f) for f in self.findings}
+    @property
+    def findings(self) -> list[Finding]:
+        return self.report.findings
 
 
-def finding_key(finding: dict) -> tuple:
-    """Identity of a finding across the change (no line numbers: they move)."""
-    return tuple(finding.get(k) for k in ("rule", "kind", "name", "container", "message"))
+def run_check(config: ReleaseConfig, overlays: list[str]) -> CheckResult:
+    """The check of `overlays` (repository-relative dirs) in the repository, with the
+    repository's configuration and policies; an overlay that cannot be evaluated is an
+    error naming it."""
+    from kustodian.pipeline import CheckOptions
+    from kustodian.pipeline import run_check as check
 
-
-def run_check(root: Path, overlays: list[str]) -> CheckResult:
-    """`python -m kustodian check --format json <overlays>` in the repository (a subprocess)."""
-    args = [sys.executable, "-m", "kustodian", "check", "--format", "json", *overlays]
-    tool_dir = os.path.dirname(find_kustomize(root))      # the same kustomize releases use
-    env = {**os.environ, "PATH": tool_dir + os.pathsep + os.environ.get("PATH", "")}
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, check=False, env=env)
-    if proc.returncode not in (0, 1):
-        detail = proc.stderr.strip().splitlines()
-        raise KustodianError(
-            f"kustodian check could not evaluate {', '.join(overlays)}: "
-            f"{detail[-1] if detail else f'exit {proc.returncode}'}",
-            hint="fix the overlay, or pass --no-check to skip the policy gate")
+    what = ", ".join(overlays)
+    hint = "fix the overlay, or pass --no-check to skip the policy gate"
     try:
-        data = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise KustodianError("kustodian check did not print JSON") from None
-    findings = data.get("findings", []) if isinstance(data, dict) else data
-    if not isinstance(findings, list):
-        raise KustodianError("kustodian check printed JSON without a findings list")
-    return CheckResult([f for f in findings if isinstance(f, dict)], overlays)
+        report = check(config.root, [str(config.root / o) for o in overlays], CheckOptions(),
+                       config.repo)
+    except KustodianError as exc:
+        where = f"{exc.file}: " if exc.file else ""
+        raise KustodianError(f"kustodian check could not evaluate {what}: {where}"
+                             f"{exc.message}", hint=exc.hint or hint) from None
+    if report.errors:
+        raise KustodianError(f"kustodian check could not evaluate {what}: "
+                             f"{report.errors[0]}", hint=hint)
+    return CheckResult(report, overlays)
 
 
-def added_findings(before: CheckResult, after: CheckResult) -> list[dict]:
-    known = before.keys()
-    return [f for f in after.findings if finding_key(f) not in known]
+def added_findings(before: CheckResult, after: CheckResult) -> list[Finding]:
+    """The findings of `after` that `before` did not have (counted by fingerprint)."""
+    from kustodian.prmode.classify import classify
+
+    marked, _ = classify(after.report, before.report)
+    return [f for f in marked.findings if f.status == "new"]
 
 
-def describe(finding: dict) -> str:
-    where = f"{finding.get('file')}:{finding.get('line')}" if finding.get("file") else ""
-    what = "/".join(str(finding.get(k)) for k in ("kind", "name") if finding.get(k))
-    return (f"[{finding.get('severity', '?')}] {finding.get('rule')} {what}: "
-            f"{finding.get('message')} {where}").rstrip()
+def describe(finding: Finding) -> str:
+    """One line: severity, rule, resource, message, source location."""
+    where = f"{finding.file}:{finding.line}" if finding.file else ""
+    what = "/".join(str(v) for v in (finding.kind, finding.name) if v)
+    return (f"[{finding.severity}] {finding.rule} {what}: {finding.message} {where}").rstrip()

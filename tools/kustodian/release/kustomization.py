@@ -1,4 +1,6 @@
-"""Kustomization files as text plus node tree: find them, follow local references, read images."""
+"""Kustomization files as release edits them: original bytes, text and a node tree with
+positions (for byte-minimal splices). Which file a dir holds, what it references and what an
+overlay renders come from the Kustomize layer (`kustodian.kustomize`: files, model, build)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
 from kustodian.release.reference import ImageVersion, split_new_tag
 from kustodian.release.yamlsplice import compose, mapping_get, scalar_text
+from kustodian.yamlio import load_documents, read_bytes
 
 
 @dataclass
@@ -33,10 +36,7 @@ class YamlFile:
     def load(cls, path: Path, config: ReleaseConfig) -> YamlFile:
         resolved = config.inside(path, "file")
         rel = config.rel(resolved)
-        try:
-            raw = resolved.read_bytes()
-        except OSError as exc:
-            raise KustodianError(f"cannot read: {exc.strerror}", file=rel) from None
+        raw = read_bytes(resolved, rel, root=config.root)   # a regular file, bounded
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -51,6 +51,11 @@ class YamlFile:
 
     def line_of(self, node: Node) -> int:
         return node.start_mark.line + 1
+
+    @property
+    def kustomization(self) -> model.Kustomization | None:
+        """The Kustomize layer's model of this (kustomization) file's current text."""
+        return model.parse(self.text)
 
 
 def with_pending(kfile: YamlFile, changes: ChangeSet) -> YamlFile:
@@ -92,7 +97,7 @@ def local_kustomizations(overlay: Path, config: ReleaseConfig) -> list[YamlFile]
         seen.add(real)
         kfile = YamlFile.load(path, config)
         out.append(kfile)
-        parsed = model.parse(kfile.text)
+        parsed = kfile.kustomization
         for ref in parsed.references if parsed else ():
             if ref.field not in ("resources", "components", "bases") or ref.remote:
                 continue
@@ -161,15 +166,20 @@ def image_entries(kfile: YamlFile, name: str) -> list[ImageEntry]:
     return found
 
 
-def render(overlay: Path, root: Path) -> str:
-    """`kustomize build` of one overlay directory (the Kustomize layer's runner)."""
-    return build_text(overlay, root)
+def render(config: ReleaseConfig, overlay: str) -> str:
+    """`kustomize build` of a repository-relative overlay (the Kustomize layer's runner:
+    the pinned kustomize, offline, bounded)."""
+    return build_text(config.root / overlay, config.root)
 
 
-def rendered_images(text: str) -> set[str]:
-    """Image names (without tag/digest) of every container in a rendered stream."""
-    from kustodian.release.yamlsplice import YAML
+def rendered_objects(config: ReleaseConfig, overlay: str) -> list[dict]:
+    """The resources an overlay renders (the gate's YAML loader)."""
+    return [doc for _, doc in load_documents(render(config, overlay), overlay, strict=False)
+            if isinstance(doc, dict)]
 
+
+def rendered_images(objects: list[dict]) -> set[str]:
+    """Image names (without tag/digest) of every container of rendered resources."""
     names: set[str] = set()
 
     def walk(obj: object) -> None:
@@ -184,8 +194,8 @@ def rendered_images(text: str) -> set[str]:
             for value in obj:
                 walk(value)
 
-    for doc in YAML(typ="safe", pure=True).load_all(text):
-        walk(doc)
+    for obj in objects:
+        walk(obj)
     return names
 
 
