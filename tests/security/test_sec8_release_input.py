@@ -10,7 +10,10 @@ them running at once, must not get a commit that says one thing and does another
   requires a digest, and the `image-digest-pinned` rule rejects such a "pin" in a manifest;
 - one release command at a time per repository (a lock), and the commit is verified against
   the plan its message was written from before it is made;
-- a release branch never forks from another environment's release branch.
+- a release branch never forks from another environment's release branch;
+- the files a release edits are read like every other input of the gate: bounded, regular
+  files only, and refused before parsing when nested too deep or full of aliases (the
+  YAML parser would recurse until the stack runs out: a traceback, not an error).
 
 Each test drives the real CLI or the real git machinery on a scratch copy of the release
 fixture repository.
@@ -181,3 +184,23 @@ def test_a_release_branch_does_not_fork_from_another_envs_release_branch(repo: P
     _refused(proc, "must not fork", "release/staging/")
     assert snapshot(repo) == before
     assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == staging_branch
+
+
+@pytest.mark.parametrize(("rel", "payload"), [
+    ("overlays/dev/release/kustomization.yaml", "x: " + "[" * 20000 + "]" * 20000 + "\n"),
+    ("overlays/dev/release/kustomization.yaml",
+     "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+         f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+         for p, c in zip("abcdefgh", "bcdefghi", strict=True))),
+])
+def test_a_hostile_release_file_is_refused_before_it_is_parsed(repo: Path, rel: str,
+                                                               payload: str) -> None:
+    """A pull request left the release kustomization nested 20,000 levels deep, or with an
+    alias bomb (10^9 nodes once expanded): the next bump stops with the file named."""
+    path = repo / rel
+    path.write_text(path.read_text() + payload)
+    git(repo, "commit", "-qam", "hostile")
+    before = snapshot(repo)
+    proc = kustodian(repo, "bump", "--env", "dev", "--tag", "1.2.0", "--no-check")
+    _refused(proc, rel)
+    assert snapshot(repo) == before

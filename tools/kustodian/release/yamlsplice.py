@@ -18,12 +18,15 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kustodian.errors import KustodianError
+from kustodian.yamlio import check_structure
 
 DELETE = object()
 
 
 def compose(text: str, where: str) -> Node | None:
-    """The node tree of a single-document YAML text, or a clear error naming `where`."""
+    """The node tree of a single-document YAML text, or a clear error naming `where`
+    (also for texts no loader should see: too deep, alias bombs; `yamlio.check_structure`)."""
+    check_structure(text, where)
     try:
         return YAML(typ="rt").compose(text)
     except MarkedYAMLError as exc:
@@ -35,6 +38,7 @@ def compose(text: str, where: str) -> Node | None:
 
 
 def load_data(text: str, where: str) -> object:
+    check_structure(text, where)
     try:
         return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
