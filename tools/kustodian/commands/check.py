@@ -220,8 +220,10 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
         prefetch([(tree / rel, rel) for rel in overlay_dirs if (tree / rel).is_dir()],
                  options.kustomize)
 
-    def argocd_roots(changed: set[str], scope, head, base, git) -> list[str]:
-        """The targets holding Argo CD objects (checked on every change)."""
+    def argocd_roots(changed: set[str], scope: object, head: object, base: object,
+                     git: Git) -> list[str]:
+        """The targets holding Argo CD objects (checked on every change): run_pr_check passes
+        its scope and its HEAD and base readers."""
         from kustodian.argocd.prscope import argocd_targets
 
         return argocd_targets(repo, changed, scope, head, base, git)
