@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from support.cli import write_tree
+from support.cli import kustodian, write_tree
 
 URL = "https://github.com/argoproj/argocd-example-apps.git"
 DEPLOYMENT = """\
@@ -43,9 +42,7 @@ spec:
 
 
 def check(root: Path) -> tuple[int, dict, str]:
-    proc = subprocess.run([sys.executable, "-m", "kustodian", "check", "--no-schema",
-                           "--no-conftest", "--format", "json"], cwd=root, capture_output=True,
-                          text=True, timeout=600)
+    proc = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", cwd=root)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from support.cli import kustodian
 
 REPO = Path(__file__).resolve().parents[2]
 URL = "https://github.com/acme/agent-gitops.git"
@@ -103,9 +103,8 @@ def add_app(root: Path, name: str, text: str) -> None:
 
 
 def gate(root: Path, *args: str) -> tuple[int, dict, str]:
-    proc = subprocess.run([sys.executable, "-m", "kustodian", "check", "--no-schema",
-                           "--no-conftest", "--format", "json", *args], cwd=root,
-                          capture_output=True, text=True, timeout=600)
+    proc = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", *args,
+                     cwd=root)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}, proc.stderr
 
@@ -339,6 +338,5 @@ def test_report_lists_the_application_behind_each_target(clone):
     assert targets["overlays/dev"] == ("dev", ["agent-dev"])
     assert targets["overlays/prod-canary"] == ("prod", ["agent-prod"])
     assert targets["argocd"] == ("platform", ["agent-root"])
-    text = subprocess.run([sys.executable, "-m", "kustodian", "check", "--no-schema",
-                           "--no-conftest"], cwd=clone, capture_output=True, text=True).stdout
+    text = kustodian("check", "--no-schema", "--no-conftest", cwd=clone).stdout
     assert "  overlays/staging-canary  [staging]  Application agent-staging" in text

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 
 import pytest
-from security_helpers import KUSTODIAN, check_docs
+from security_helpers import check_docs
+from support.cli import kustodian
 
 SOON = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 TWELVE = ["no-privileged", "run-as-non-root", "no-privilege-escalation", "drop-all-capabilities",
@@ -132,8 +132,7 @@ def test_a_patch_stamping_an_exemption_on_many_resources_is_refused(tree_repo):
             "    metadata: {labels: {app: x}}\n    spec: {containers: [{name: c, image: x}]}\n"
             for n in ("a", "b")),
     })
-    out = subprocess.run([*KUSTODIAN, "check", "--no-conftest", "--no-schema", "--format",
-                          "json"], cwd=root, capture_output=True, text=True, check=False)
+    out = kustodian("check", "--no-conftest", "--no-schema", "--format", "json", cwd=root)
     report = json.loads(out.stdout)
     refused = [f for f in report["findings"] if f["rule"] == "exemption-refused"]
     assert len(refused) == 2 and all("applied to 2 resources" in f["message"] for f in refused)

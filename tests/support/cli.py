@@ -22,6 +22,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import warm
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUSTODIAN = (sys.executable, "-m", "kustodian")
 
@@ -53,11 +55,18 @@ class Run:
 
 def kustodian(*args: str, cwd: Path | str = REPO_ROOT, timeout: float = 600,
               env: dict[str, str] | None = None, input: str | None = None) -> Run:
-    """`kustodian <args>` in `cwd`, as a user runs it: a real subprocess, never raises on exit
-    status. `env` entries are added to this process's environment."""
+    """`kustodian <args>` in `cwd`, as a user runs it: a process of its own, never raises on
+    exit status. `env` entries are added to this process's environment.
+
+    The process is forked from a warm server that has imported the CLI (support/warm.py):
+    the same process, minus the interpreter start-up. Tests of the start-up itself (the
+    console script, signals, pipes) run `KUSTODIAN` with subprocess instead."""
+    full_env = {**os.environ, **(env or {})}
+    if warm.usable(full_env):
+        code, out, err = warm.run(args, cwd, full_env, input, timeout)
+        return Run(tuple(args), code, out, err)
     proc = subprocess.run([*KUSTODIAN, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False, input=input,
-                          env={**os.environ, **(env or {})})
+                          timeout=timeout, check=False, input=input, env=full_env)
     return Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
 
