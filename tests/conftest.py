@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,13 @@ sys.path.insert(0, str(_TESTS))
 sys.path.insert(0, str(_TESTS.parent / "tools"))
 
 from support.processes import REPO_ROOT, RedisServer, require_tool  # noqa: E402
+
+# The suite's CPU goes mostly to short-lived Go processes (kustomize, conftest: hundreds of
+# runs), and a good part of theirs to Go's garbage collector at its default GOGC=100. With 400
+# a kustomize build of an overlay here takes about a quarter less CPU (peak memory ~85 MB
+# instead of ~70 MB); the output is the same. Only for the tests: users' runs keep Go's
+# default unless they set GOGC themselves.
+os.environ.setdefault("GOGC", "400")
 
 
 @pytest.fixture(scope="session")
