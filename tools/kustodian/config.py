@@ -194,6 +194,8 @@ class RepoConfig:
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # dir -> {env}
     applications: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {env}
     repo_urls: tuple[str, ...] = ()   # URLs that mean "this repository"
+    # `deployBranch`: the branch Argo CD deploys from; a full check stands for it too
+    deploy_branches: tuple[str, ...] = ()
     # `apiserver: {namespaces: [...]}`: namespaces the platform creates (no target renders
     # them, e.g. Argo CD's own); `check --apiserver` creates them before the dry runs
     apiserver_namespaces: frozenset[str] = frozenset()
@@ -519,6 +521,13 @@ def _parse(text: str, root: Path, path: Path, display: str) -> RepoConfig:
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise KustodianError("repoURLs must be a list of git URLs (this repository's)",
                              file=display)
+    branches = data.get("deployBranch") or []
+    if isinstance(branches, str):
+        branches = [branches]
+    if not isinstance(branches, list) or not all(isinstance(b, str) and b.strip()
+                                                  for b in branches):
+        raise KustodianError("deployBranch must be a branch name (or a list of them): the "
+                             "branch Argo CD deploys this repository from", file=display)
     profiles_raw = data.get("profiles") or {}
     if not isinstance(profiles_raw, dict):
         raise KustodianError("profiles must map env names to profiles", file=display)
@@ -542,5 +551,6 @@ def _parse(text: str, root: Path, path: Path, display: str) -> RepoConfig:
                                    for k, v in profiles_raw.items()}),
         applications=_entries(data.get("applications"), "applications",
                               "Argo CD Application names", display),
-        repo_urls=tuple(urls), exemptions=_exemption_policy(data.get("exemptions"), display),
+        repo_urls=tuple(urls), deploy_branches=tuple(b.strip() for b in branches),
+        exemptions=_exemption_policy(data.get("exemptions"), display),
         remote_allow=_remote_allow(data.get("remote_resources"), display))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kustodian.argocd.appset import GeneratorNotice
 from kustodian.argocd.model import repo_urls
-from kustodian.argocd.resolve import AppTarget, Found, Resolver
+from kustodian.argocd.resolve import AppTarget, Found, Resolver, RevisionNotice
 from kustodian.argocd.sources import Unrendered
 from kustodian.discover import Target
 from kustodian.errors import KustodianError
@@ -84,7 +84,10 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
     if revisions is None:
         from kustodian.git import Revisions
 
-        revisions = Revisions(pipe.root)       # a full check: the checkout is the revision
+        # a full check: the checkout is the revision, and the branch Argo CD deploys from
+        # (deployBranch) is what this tree becomes once merged
+        revisions = Revisions(pipe.root, [name for b in pipe.config.deploy_branches
+                                          for name in (b, f"refs/heads/{b}")])
     resolver = Resolver(pipe.root, pipe.config, this_repo, revisions=revisions)
     checked = {(t.display, t.env): t for t in targets if t.kind == "overlay"}
     seconds = 0.0
@@ -232,6 +235,26 @@ def _unrendered_findings(pipe: Pipeline, resolver: Resolver) -> None:
         where = pipe._display(item.file) if item.file else item.where
         _report_generator(pipe, notice, where, item.line)
     resolver.notices.clear()
+    for revision, item in resolver.revision_notices:
+        where = pipe._display(item.file) if item.file else item.where
+        _report_target_revision(pipe, revision, where, item.line)
+    resolver.revision_notices.clear()
+
+
+def _report_target_revision(pipe: Pipeline, notice: RevisionNotice, where: str,
+                            line: int | None) -> None:
+    """An `argocd-target-revision` finding (the profile may retune or disable it)."""
+    from kustodian.rules.meta import ARGOCD_TARGET_REVISION as rule
+
+    profile = pipe.config.profile(None)
+    if rule.id in profile.disable:
+        return
+    pipe.report.findings.append(Finding(
+        rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
+        category=rule.category, message=notice.message, remediation=notice.hint,
+        kind="Application", name=notice.application, file=where, line=line,
+        application=notice.application,
+        field_path=("spec", "sources", notice.index, "targetRevision"), title=rule.title))
 
 
 def _report_generator(pipe: Pipeline, notice: GeneratorNotice, where: str,

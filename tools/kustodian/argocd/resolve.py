@@ -17,8 +17,11 @@ from typing import Any
 
 from kustodian.argocd.appset import GeneratorNotice, expand_applicationset
 from kustodian.argocd.model import Application, application_env, parse_application
-from kustodian.argocd.sources import Recipe, Unrendered, plan
+from kustodian.argocd.sources import Recipe, Unrendered, of_this_repo, plan
 from kustodian.errors import KustodianError
+from kustodian.git import Revision
+
+TARGET_REVISION = "argocd-target-revision"
 
 MAX_APPLICATIONS = 20_000
 
@@ -32,6 +35,17 @@ class Found:
     file: str | None = None          # the repository file that declares it (for findings)
     line: int | None = None
     parent: str | None = None        # the Application whose render it came from
+
+
+@dataclass(frozen=True)
+class RevisionNotice:
+    """An Application source of this repository that deploys a branch or tag other than the
+    revision under check (argocd-target-revision)."""
+
+    application: str
+    index: int                       # position in the Application's sources
+    message: str
+    hint: str
 
 
 @dataclass
@@ -60,6 +74,7 @@ class Resolver:
     errors: list[str] = field(default_factory=list)
     revisions: Any = None            # kustodian.git.Revisions: what generator revisions mean
     notices: list[tuple[GeneratorNotice, Found]] = field(default_factory=list)
+    revision_notices: list[tuple[RevisionNotice, Found]] = field(default_factory=list)
     _displays: set[str] = field(default_factory=set)
 
     def plan(self, found: list[Found]) -> list[AppTarget]:
@@ -88,7 +103,8 @@ class Resolver:
             raise KustodianError(f"more than {MAX_APPLICATIONS} Applications", file=item.where)
         self.seen.add(key)
         self.applications.append(app)
-        recipes, skipped = plan(app, self.root, self.this_repo, str)
+        skip = frozenset(self._check_revisions(app, item))
+        recipes, skipped = plan(app, self.root, self.this_repo, str, skip)
         self.unrendered.extend((u, item) for u in skipped)
         out = []
         for recipe in recipes:
@@ -99,3 +115,35 @@ class Resolver:
             self._displays.add(display)
             out.append(AppTarget(app, recipe, env, env_from, display, item.file, item.line))
         return out
+
+    def _check_revisions(self, app: Application, item: Found) -> list[int]:
+        """Each source of this repository at its `targetRevision`, as Argo CD deploys it:
+        the revision under check renders the checked tree; a branch or tag other than it is
+        a RevisionNotice (whoever can move it decides what is deployed); a revision this
+        clone does not hold is an unrendered source. The indexes of the unrendered ones."""
+        unrendered: list[int] = []
+        for index, source in enumerate(app.sources):
+            if not of_this_repo(source, self.this_repo):
+                continue
+            name = source.target_revision
+            revision = (self.revisions.resolve(name) if self.revisions is not None
+                        else Revision(name, "checked"))
+            if revision.kind == "unresolved":
+                self.unrendered.append((Unrendered(
+                    app.name, index,
+                    f"it deploys revision {name!r}, which the gate cannot read offline "
+                    f"({revision.reason})",
+                    "point targetRevision at HEAD or the branch this repository deploys "
+                    "from, or fetch the ref into the clone the gate runs in "
+                    "(actions/checkout with fetch-depth: 0)"), item))
+                unrendered.append(index)
+            elif revision.movable:
+                self.revision_notices.append((RevisionNotice(
+                    app.name, index,
+                    f"Application {app.name} source {index} deploys revision {name!r} (a "
+                    f"{revision.kind}, now at {revision.commit[:12]}), not the revision under "
+                    f"check: whoever can move that {revision.kind} decides what Argo CD "
+                    "deploys, after this check passed",
+                    "point targetRevision at HEAD or the branch this repository deploys "
+                    "from, or pin a commit sha"), item))
+        return unrendered

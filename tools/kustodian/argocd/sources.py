@@ -101,13 +101,16 @@ def _with_parameter_files(raw: dict, app_dir: Path, app: Application) -> dict:
     return merged
 
 
-def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any
-         ) -> tuple[list[Recipe], list[Unrendered]]:
-    """Recipes and unrendered sources of one Application. `display(path)` shows a path."""
+def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any,
+         skip: frozenset[int] = frozenset()) -> tuple[list[Recipe], list[Unrendered]]:
+    """Recipes and unrendered sources of one Application. `display(path)` shows a path;
+    `skip`: indexes of sources already reported (a revision the clone does not hold)."""
     recipes: list[Recipe] = []
     skipped: list[Unrendered] = []
     refs = {s.ref: s for s in app.sources if s.ref}
     for index, source in enumerate(app.sources):
+        if index in skip:
+            continue
         if source.ref and not source.path and not source.chart:
             continue      # a values-only source: renders nothing in Argo CD either
         why = _offline_problem(source, this_repo)
@@ -165,6 +168,11 @@ def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any
 
 def _canon(options: Any) -> str:
     return json.dumps(options, sort_keys=True, default=str)
+
+
+def of_this_repo(source: Source, this_repo: frozenset[str]) -> bool:
+    """The source is read from this repository (not a chart repository or OCI registry)."""
+    return _offline_problem(source, this_repo) is None
 
 
 def _offline_problem(source: Source, this_repo: frozenset[str]) -> tuple[str, str] | None:

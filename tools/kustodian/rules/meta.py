@@ -103,6 +103,19 @@ ARGOCD_GENERATOR_REVISION = Rule(
     remediation="Point the generator at HEAD or the branch this repository deploys from "
                 "(the one the gate checks), or pin a commit sha.",
     check=_none)
+ARGOCD_TARGET_REVISION = Rule(
+    id="argocd-target-revision", severity=Severity.HIGH, category="supply-chain",
+    scope=META,
+    title="Argo CD Applications deploy the revision under check",
+    rationale="Argo CD deploys an Application source of this repository at its "
+              "`targetRevision`. A branch or tag other than the one under check (say, a "
+              "branch the pull request's author can push to) decides what Argo CD deploys, "
+              "and can change after the gate passed: the gate checked one tree, the cluster "
+              "gets another. A revision the clone does not hold is an "
+              "argocd-source-unrendered finding.",
+    remediation="Point targetRevision at HEAD or the branch this repository deploys from "
+                "(the one the gate checks), or pin a commit sha.",
+    check=_none)
 
 APISERVER_REJECTED = Rule(
     id="apiserver-rejected", severity=Severity.HIGH, category="schema", scope=META,
@@ -134,5 +147,5 @@ IMMUTABLE_FIELD_CHANGE = Rule(
 
 META_RULES = (EXEMPTION_MALFORMED, EXEMPTION_EXPIRED, EXEMPTION_REFUSED, REMOTE_RESOURCE,
               GATE_CONFIG_CHANGED, EXEMPTION_ADDED, SCHEMA_INVALID, ARGOCD_SOURCE_UNRENDERED,
-              ARGOCD_GENERATOR_REVISION,
+              ARGOCD_GENERATOR_REVISION, ARGOCD_TARGET_REVISION,
               APISERVER_REJECTED, APISERVER_WARNING, IMMUTABLE_FIELD_CHANGE)
