@@ -209,3 +209,38 @@ def test_a_malformed_deploy_branch_is_a_clear_error(repo):
     (repo / ".kustodian.yaml").write_text(f"repoURLs: [{URL}]\ndeployBranch: {{a: b}}\n")
     code, _report, err = check(repo)
     assert code == 2 and "deployBranch must be a branch name" in err, (code, err)
+
+
+def test_an_applicationset_template_at_a_branch_is_a_finding(repo):
+    """The Applications an ApplicationSet generates are judged like written ones."""
+    git(repo, "branch", "feature", "main")
+    (repo / "app.yaml").write_text(f"""\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: shop
+  namespace: argocd
+spec:
+  generators:
+    - list:
+        elements: [{{name: web}}]
+  template:
+    metadata:
+      name: '{{{{name}}}}-prod'
+      labels: {{kustodian.io/env: prod}}
+    spec:
+      project: default
+      source:
+        repoURL: {URL}
+        path: '{{{{name}}}}'
+        targetRevision: feature
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: web-prod
+""")
+    commit_all(repo, "an ApplicationSet at feature")
+    for args, code, report, err in both_modes(repo):
+        hits = findings(report, "argocd-target-revision")
+        assert code == 1 and hits, (args, err, rules(report))
+        assert hits[0]["name"] == "web-prod" and hits[0]["file"] == "app.yaml"
+        assert "'feature' (a branch" in hits[0]["message"]
