@@ -120,8 +120,10 @@ def test_sessions_are_private_to_their_api_key(module_redis) -> None:
     other = two_keys.get(f"/v1/sessions/{sid}",
                          headers=two_keys.headers("bob-key-4567"), timeout=10)
     assert_error(other, 404, "session_not_found")
-    assert two_keys.get(f"/v1/sessions/{sid}",
-                        headers=two_keys.headers("alice-key-123"), timeout=10).ok
+    for content in ("what is 1 + 1", "what is my name?", "my name is Eve"):
+        assert_error(say(two_keys, sid, content, "bob-key-4567"), 404, "session_not_found")
+    mine = two_keys.get(f"/v1/sessions/{sid}", headers=two_keys.headers("alice-key-123"))
+    assert mine.ok and mine.json()["messages"] == []  # nothing written by the other key
 
 
 @pytest.mark.parametrize("headers", [

@@ -62,3 +62,16 @@ def test_time_is_from_the_clock() -> None:
 def test_fallback_is_helpful() -> None:
     answer = BuiltinBackend().reply(Turn("sing me a song")).content
     assert "arithmetic" in answer and "time" in answer and "remember" in answer
+
+
+@pytest.mark.parametrize("text, reads", [
+    ("what is my name?", True), ("who am I?", True), ("What's my favourite color?", True),
+    ("my name is Ada", False), ("call me Ada", False), ("what is 2 + 2?", False),
+    ("what time is it?", False), ("hello", False), ("sing me a song", False),
+])
+def test_only_recall_reads_the_session(text: str, reads: bool) -> None:
+    """Every other tool answers from the message alone (its turn is written in one trip)."""
+    agent = BuiltinBackend(clock=lambda: datetime(2030, 5, 17, 8, 30, 0, tzinfo=UTC))
+    assert agent.reads_session(text) is reads
+    if not reads:  # the memory cannot change the answer
+        assert agent.reply(Turn(text, memory={"name": "Zed"})) == agent.reply(Turn(text))

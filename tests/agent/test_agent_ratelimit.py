@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import redis as redis_lib
-from agent_helpers import new_session, say
+from agent_helpers import metric_samples, new_session, say
 from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -29,10 +29,16 @@ def assert_limited(response) -> None:
     assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
+def builtin_calls(agent: InProcessAgent) -> float:
+    samples = metric_samples(agent, "agent_llm_calls_total")
+    return samples.get('{backend="builtin",model="builtin",outcome="ok"}', 0.0)
+
+
 def test_every_v1_request_counts_once_messages_included(redis) -> None:
-    agent = limited(redis.url, "6/minute")
+    agent = limited(redis.url, "7/minute")
     sid = new_session(agent)                                                     # 1
     assert say(agent, sid, "what is 1 + 1").status_code == 200                   # 2
+    assert say(agent, sid, "what is my name?").status_code == 200                # 3
     empty = agent.post(f"/v1/sessions/{sid}/messages", json={"content": " "},
                        headers=agent.headers())
     assert empty.status_code == 422                                              # 3
@@ -40,14 +46,17 @@ def test_every_v1_request_counts_once_messages_included(redis) -> None:
     assert say(agent, "not-a-session", "hello").status_code == 404               # 5
     assert agent.get(f"/v1/sessions/{sid}", headers=agent.headers()).ok         # 6
 
-    assert_limited(say(agent, sid, "what is 2 + 2"))
+    calls = builtin_calls(agent)  # /metrics is not under /v1: not limited
+    assert_limited(say(agent, sid, "what is 2 + 2"))  # answered without the session
+    assert_limited(say(agent, sid, "what is my name?"))  # answered from the session
+    assert builtin_calls(agent) == calls  # a refused turn counts no backend call
     assert_limited(agent.post(f"/v1/sessions/{sid}/messages", json={"content": " "},
                               headers=agent.headers()))  # the limit comes before the body
     assert_limited(agent.post(f"/v1/sessions/{sid}/messages", data=b"{",
                               headers=agent.headers()))
     assert_limited(agent.get(f"/v1/sessions/{sid}", headers=agent.headers()))
     client = redis_lib.Redis.from_url(redis.url)
-    assert client.llen(f"agent:s:{{{sid}}}:messages") == 2  # refused turns wrote nothing
+    assert client.llen(f"agent:s:{{{sid}}}:messages") == 4  # refused turns wrote nothing
     assert new_session(agent, OTHER)  # another key has its own budget
 
 

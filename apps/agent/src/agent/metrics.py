@@ -64,13 +64,24 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     children[1].observe(seconds)
 
 
+_llm_children: dict[tuple[str, str, str], tuple[Counter, Counter, Counter]] = {}
+
+
 def record_llm_call(backend: str, model: str, outcome: str,
                     prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
-    LLM_CALLS.labels(backend, model, outcome).inc()
+    """Count one backend call and its tokens (label children cached, as above)."""
+    key = (backend, model, outcome)
+    children = _llm_children.get(key)
+    if children is None:
+        children = (LLM_CALLS.labels(backend, model, outcome),
+                    TOKENS.labels(backend, model, "prompt"),
+                    TOKENS.labels(backend, model, "completion"))
+        _llm_children[key] = children
+    children[0].inc()
     if prompt_tokens:
-        TOKENS.labels(backend, model, "prompt").inc(prompt_tokens)
+        children[1].inc(prompt_tokens)
     if completion_tokens:
-        TOKENS.labels(backend, model, "completion").inc(completion_tokens)
+        children[2].inc(completion_tokens)
 
 
 def render(multiprocess_dir: str | None) -> tuple[bytes, str]:

@@ -4,11 +4,13 @@ Keys (hash-tagged by session id): `agent:s:{id}:meta` (hash: owner, created_at),
 `agent:s:{id}:messages` (list of JSON messages, newest last, capped), `agent:s:{id}:memory`
 (hash of facts). `agent:sessions` is a sorted set id -> expiry time, used to count live sessions.
 
-A message costs two round trips, each one Lua script: `open_turn` checks the caller's rate
-limit and loads the session's owner, facts and only the last messages the backend reads;
-`append_turn` writes the turn (user message + reply + facts) atomically, and only if the
-session still exists, so a failed or concurrently deleted turn never leaves half a write.
-History is appended and trimmed in Redis; it is never read back whole to write a message.
+Each Redis call of a message is one Lua script. A turn whose reply depends on the session
+takes two round trips: `open_turn` counts the caller's rate limit and loads the session's
+owner, facts and only the last messages the backend reads; `append_turn` then writes the turn
+(user message + reply + facts) atomically, and only if the session still exists, so a failed
+or concurrently deleted turn never leaves half a write. A turn whose reply needs nothing from
+the session takes one: `write_turn` counts the rate limit, checks the owner and appends, all
+atomically. History is appended and trimmed in Redis, never read back whole to add a message.
 """
 
 from __future__ import annotations
@@ -29,21 +31,33 @@ from agent.ratelimit import LUA_FUNCTION, RateLimiter
 INDEX_KEY = "agent:sessions"
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
-_APPEND_TURN = """
+# append_turn(meta, messages, memory, index, a): ARGV[a+1..] = TTL, history cap, index expiry
+# time, session id, n, n JSON messages, then fact name/value pairs. Appends, trims, stores the
+# facts and refreshes every TTL and the index entry.
+_APPEND_FUNCTION = """
+local function append_turn(meta, messages, memory, index, a)
+  local n = tonumber(ARGV[a + 5])
+  if n > 0 then redis.call('RPUSH', messages, unpack(ARGV, a + 6, a + 5 + n)) end
+  redis.call('LTRIM', messages, -tonumber(ARGV[a + 2]), -1)
+  if #ARGV > a + 5 + n then redis.call('HSET', memory, unpack(ARGV, a + 6 + n, #ARGV)) end
+  for _, key in ipairs({meta, messages, memory}) do redis.call('EXPIRE', key, ARGV[a + 1]) end
+  redis.call('ZADD', index, ARGV[a + 3], ARGV[a + 4])
+end
+"""
+
+# KEYS: meta, messages, memory, index. -> 1 when written, 0 when the session is gone.
+_APPEND_TURN = _APPEND_FUNCTION + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[5])
-for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[5 + i]) end
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-if #ARGV > 5 + n then redis.call('HSET', KEYS[3], unpack(ARGV, 6 + n, #ARGV)) end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+append_turn(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0)
 return 1
 """
+
+# (Lua 5.1 interns every string, so the owner comparisons below are by identity: no timing
+# signal.)
 
 # KEYS: rate-limit key, meta, messages, memory. ARGV: limit amount, limit expiry, owner,
 # number of last messages to return. -> {retry_after} when rate limited, {0} when the session
 # is missing or someone else's, else {0, created_at, facts (flat hash), last messages}.
-# (Lua 5.1 interns every string, so the owner comparison is by identity: no timing signal.)
 _OPEN_TURN = LUA_FUNCTION + """
 local retry = rate_limit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 if retry > 0 then return {retry} end
@@ -53,6 +67,17 @@ local last = tonumber(ARGV[4])
 local history = {}
 if last > 0 then history = redis.call('LRANGE', KEYS[3], -last, -1) end
 return {0, meta[2] or '', redis.call('HGETALL', KEYS[4]), history}
+"""
+
+# KEYS: rate-limit key, meta, messages, memory, index. ARGV: limit amount, limit expiry,
+# owner, then the append_turn arguments. -> {retry_after, 0} when rate limited, {0, 0} when
+# the session is missing or someone else's, {0, 1} when the turn was written.
+_WRITE_TURN = LUA_FUNCTION + _APPEND_FUNCTION + """
+local retry = rate_limit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if retry > 0 then return {retry, 0} end
+if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[3] then return {0, 0} end
+append_turn(KEYS[2], KEYS[3], KEYS[4], KEYS[5], 3)
+return {0, 1}
 """
 
 
@@ -86,6 +111,7 @@ class SessionStore:
         self.max_messages = max_messages
         self._append = client.register_script(_APPEND_TURN)
         self._open = client.register_script(_OPEN_TURN)
+        self._write = client.register_script(_WRITE_TURN)
 
     def create(self, owner: str) -> Session:
         session = Session(id=secrets.token_hex(16), created_at=utc_now(), owner=owner)
@@ -132,15 +158,36 @@ class SessionStore:
     def ttl_left(self, session_id: str) -> int:
         return max(int(self.client.ttl(_keys(session_id)[0])), 0)
 
-    def append_turn(self, session_id: str, messages: list[dict[str, Any]],
-                    memory: dict[str, str]) -> bool:
-        """Append messages and facts, refresh the TTL; False when the session is gone."""
+    def _turn_args(self, session_id: str, messages: list[dict[str, Any]],
+                   memory: dict[str, str]) -> list[Any]:
+        """The arguments of the Lua `append_turn`."""
         args: list[Any] = [self.ttl, self.max_messages, time.time() + self.ttl, session_id,
                            len(messages)]
         args += [json.dumps(m, ensure_ascii=False) for m in messages]
         for name, value in memory.items():
             args += [name, value]
-        return bool(self._append(keys=[*_keys(session_id), INDEX_KEY], args=args))
+        return args
+
+    def append_turn(self, session_id: str, messages: list[dict[str, Any]],
+                    memory: dict[str, str]) -> bool:
+        """Append messages and facts, refresh the TTL; False when the session is gone."""
+        return bool(self._append(keys=[*_keys(session_id), INDEX_KEY],
+                                 args=self._turn_args(session_id, messages, memory)))
+
+    def write_turn(self, session_id: str, owner: str, limiter: RateLimiter,
+                   messages: list[dict[str, Any]], memory: dict[str, str]) -> bool:
+        """Count one hit of `owner`'s rate limit (429 ApiError when over it), then append the
+        turn as `append_turn` does, in one atomic script and one round trip, for a turn
+        whose reply needed nothing from the session; False if the session is missing or
+        not `owner`'s (nothing is written)."""
+        if not SESSION_ID.match(session_id):
+            limiter.check(owner)
+            return False
+        retry_after, written = self._write(
+            keys=[limiter.key(owner), *_keys(session_id), INDEX_KEY],
+            args=[*limiter.args, owner, *self._turn_args(session_id, messages, memory)])
+        limiter.enforce(retry_after)
+        return bool(written)
 
     def delete(self, session_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from agent import metrics
-from agent.backends import BackendError, BackendTimeout, Reply, Turn
+from agent.backends import Backend, BackendError, BackendTimeout, Reply, Turn
 from agent.errors import ApiError
 from agent.services import services
 from agent.sessions import Session, owner_of, utc_now
@@ -79,22 +79,50 @@ def post_message(session_id: str) -> Response:
     except Exception:
         svc.limiter.check(g.owner)  # a refused body counts as a hit too; a 429 comes first
         raise
-    loaded = svc.sessions.open_turn(session_id, g.owner, svc.limiter,
-                                    svc.backend.history_window)
+    content, backend = body["content"], svc.backend
+    if not backend.reads_session(content):
+        # The reply needs nothing from the session (and is pure): compute it first, then
+        # count the rate limit, check the session and write the turn in one script.
+        reply = backend.reply(Turn(content=content))
+        answer = _answer(reply)
+        if not svc.sessions.write_turn(session_id, g.owner, svc.limiter,
+                                       [_user(content, received_at), answer], reply.memory):
+            raise _not_found(session_id)
+        _count_call(backend, reply)
+        return _turn_response(session_id, answer, reply)
+
+    loaded = svc.sessions.open_turn(session_id, g.owner, svc.limiter, backend.history_window)
     if loaded is None:
         raise _not_found(session_id)
-    session, history, memory = loaded
-    turn = Turn(content=body["content"],
+    _, history, memory = loaded
+    turn = Turn(content=content,
                 history=[{"role": m["role"], "content": m["content"]} for m in history],
                 memory=memory)
     reply = _run_backend(turn)
-    user = {"role": "user", "content": body["content"], "created_at": received_at}
-    answer = {"role": "assistant", "content": reply.content, "created_at": utc_now()}
-    if not svc.sessions.append_turn(session.id, [user, answer], reply.memory):
+    answer = _answer(reply)
+    if not svc.sessions.append_turn(session_id, [_user(content, received_at), answer],
+                                    reply.memory):
         raise ApiError(404, "session_not_found",
                        f"session {session_id!r} was deleted or expired during the request")
+    return _turn_response(session_id, answer, reply)
+
+
+def _user(content: str, received_at: str) -> dict[str, str]:
+    return {"role": "user", "content": content, "created_at": received_at}
+
+
+def _answer(reply: Reply) -> dict[str, str]:
+    return {"role": "assistant", "content": reply.content, "created_at": utc_now()}
+
+
+def _turn_response(session_id: str, answer: dict[str, str], reply: Reply) -> Response:
     usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
-    return jsonify({"session_id": session.id, "message": answer, "usage": usage})
+    return jsonify({"session_id": session_id, "message": answer, "usage": usage})
+
+
+def _count_call(backend: Backend, reply: Reply) -> None:
+    metrics.record_llm_call(backend.name, backend.model, "ok",
+                            reply.prompt_tokens, reply.completion_tokens)
 
 
 def _run_backend(turn: Turn) -> Reply:
@@ -107,6 +135,5 @@ def _run_backend(turn: Turn) -> Reply:
     except BackendError as exc:
         metrics.record_llm_call(backend.name, backend.model, "error")
         raise ApiError(502, "upstream_error", f"the agent backend failed: {exc}") from exc
-    metrics.record_llm_call(backend.name, backend.model, "ok",
-                            reply.prompt_tokens, reply.completion_tokens)
+    _count_call(backend, reply)
     return reply

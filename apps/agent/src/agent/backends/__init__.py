@@ -41,6 +41,12 @@ class Backend(Protocol):
     model: str
     history_window: int | None  # last messages `reply` reads (None: all that are kept)
 
+    def reads_session(self, content: str) -> bool:
+        """Whether the reply to `content` depends on the session (history or facts). When
+        False, `reply` must be pure (no I/O, no BackendError): it is then computed before
+        the session is looked at, and the turn is written in the same round trip."""
+        ...
+
     def reply(self, turn: Turn) -> Reply: ...
 
 

@@ -47,6 +47,10 @@ class BuiltinBackend:
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
 
+    def reads_session(self, content: str) -> bool:
+        """Only recalling a fact reads the session; every other tool is a pure function."""
+        return bool(_RECALL.match(content) or _WHO_AM_I.match(content))
+
     def reply(self, turn: Turn) -> Reply:
         content, memory = self._answer(turn.content, turn.memory)
         return Reply(content=content, memory=memory, prompt_tokens=approx_tokens(turn.content),

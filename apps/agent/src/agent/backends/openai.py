@@ -35,6 +35,9 @@ class OpenAIBackend:
         self.url = f"{settings.base_url}/chat/completions"
         self.http = session or requests.Session()
 
+    def reads_session(self, content: str) -> bool:
+        return True
+
     def reply(self, turn: Turn) -> Reply:
         messages = [{"role": "system", "content": self.settings.system_prompt}]
         messages += [{"role": m["role"], "content": m["content"]} for m in turn.history]
