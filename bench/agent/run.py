@@ -2,8 +2,10 @@
 
 Measures req/s and p50/p99 latency for /healthz, a bare Flask hello route served with the
 same gunicorn settings (the ceiling), and POST /v1/sessions/{id}/messages with the builtin
-agent (auth, shared Redis rate limit, Redis history, metrics, JSON log line). Prints a table
-and the agent/ceiling ratio; writes bench/out/agent.json.
+agent (auth, shared Redis rate limit, Redis history, metrics, JSON log line), and the CPU
+each request costs the server (gunicorn master and workers, plus redis-server for the
+agent's requests): on a shared machine req/s follow the load, CPU per request much less.
+Prints a table and the agent/ceiling ratios; writes bench/out/agent.json.
 
     .venv/bin/python bench/agent/run.py [--duration 5] [--rounds 3] [--connections 16]
 """
@@ -66,6 +68,35 @@ def wrk(url: str, args: argparse.Namespace, script: Path | None = None,
     return parse_wrk(result.stdout)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of the live processes in process group `pgid` (from /proc)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(url: str) -> float:
+    import redis as redis_lib
+
+    info = redis_lib.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def measured(run, pgid: int, redis_url: str | None) -> dict[str, float]:
+    """Run one wrk scenario; add the server's CPU milliseconds per request."""
+    cpu = group_cpu_seconds(pgid) + (redis_cpu_seconds(redis_url) if redis_url else 0.0)
+    result = run()
+    cpu = group_cpu_seconds(pgid) + (redis_cpu_seconds(redis_url) if redis_url else 0.0) - cpu
+    result["cpu_ms_per_request"] = 1000 * cpu / max(result["requests"], 1)
+    return result
+
+
 def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str) -> tuple:
     port = free_port()
     env = agent_environment(redis_url, args.workers, Path(metrics_dir), port, {
@@ -83,7 +114,7 @@ def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str) 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     """Per-field median over rounds (non-2xx summed)."""
     merged: dict[str, float] = {}
-    for field in ("requests_per_second", "p50_ms", "p99_ms"):
+    for field in ("requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request"):
         merged[field] = statistics.median(r[field] for r in runs)
     merged["non_2xx"] = sum(int(r["non_2xx"]) for r in runs)
     merged["rounds"] = [r["requests_per_second"] for r in runs]  # type: ignore[assignment]
@@ -110,15 +141,19 @@ def main() -> int:
         for name, app in (("ceiling", "hello_app:app"), ("agent", "agent.wsgi:app")):
             dirs.append(tempfile.mkdtemp(prefix=f"bench-{name}-"))
             servers.append(serve(app, redis.url, args, dirs[-1]))
-        (_, hello), (_, agent) = servers
+        (hello_process, hello), (agent_process, agent) = servers
+        hello_pgid, agent_pgid = hello_process.proc.pid, agent_process.proc.pid
         session = requests.post(f"{agent}/v1/sessions", timeout=10,
                                 headers={"Authorization": f"Bearer {API_KEY}"}).json()
         scenarios = [
-            ("hello (bare Flask, ceiling)", lambda: wrk(f"{hello}/hello", args)),
-            ("agent GET /healthz", lambda: wrk(f"{agent}/healthz", args)),
-            ("agent POST messages (builtin)", lambda: wrk(
+            ("hello (bare Flask, ceiling)", lambda: measured(
+                lambda: wrk(f"{hello}/hello", args), hello_pgid, None)),
+            ("agent GET /healthz", lambda: measured(
+                lambda: wrk(f"{agent}/healthz", args), agent_pgid, None)),
+            ("agent POST messages (builtin)", lambda: measured(lambda: wrk(
                 agent, args, HERE / "post_message.lua",
-                {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]})),
+                {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]}), agent_pgid,
+                redis.url)),
         ]
         # Interleaved rounds, so a change in machine load hits every scenario alike.
         for _ in range(args.rounds):
@@ -137,15 +172,18 @@ def main() -> int:
           f"interleaved rounds (medians), gunicorn "
           f"{args.workers} workers x {args.gunicorn_threads} threads, {os.cpu_count()} CPUs, "
           f"load average after the run {load}\n")
-    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  rounds req/s")
+    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} "
+          f"{'non-2xx':>8}  rounds req/s")
     for name, r in results.items():
         per_round = " ".join(f"{x:.0f}" for x in r["rounds"])  # type: ignore[attr-defined]
         print(f"{name:34} {r['requests_per_second']:9.0f} {r['p50_ms']:8.2f} "
-              f"{r['p99_ms']:8.2f} {int(r['non_2xx']):8d}  {per_round}")
-    ceiling = results["hello (bare Flask, ceiling)"]["requests_per_second"]
+              f"{r['p99_ms']:8.2f} {r['cpu_ms_per_request']:10.3f} {int(r['non_2xx']):8d}  "
+              f"{per_round}")
+    ceiling = results["hello (bare Flask, ceiling)"]
     for name in ("agent GET /healthz", "agent POST messages (builtin)"):
-        ratio = results[name]["requests_per_second"] / ceiling
-        print(f"ratio {name} / ceiling: {ratio:.2f}")
+        ratio = results[name]["requests_per_second"] / ceiling["requests_per_second"]
+        cpu_ratio = ceiling["cpu_ms_per_request"] / results[name]["cpu_ms_per_request"]
+        print(f"ratio {name} / ceiling: {ratio:.2f} req/s, {cpu_ratio:.2f} by CPU per request")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.json").write_text(json.dumps({"settings": vars(args), "results": results},

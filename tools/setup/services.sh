@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the real services the tests start (redis-server, promtool/prometheus) from Debian
-# packages when they are missing. Clear message when that is impossible.
+# Install the real services the tests start (redis-server, promtool/prometheus), and wrk for
+# bench/agent/run.py, from Debian packages when they are missing. Clear message when that is impossible.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v wrk >/dev/null || need+=(wrk)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
   echo "setup: missing ${need[*]}; install them with your package manager (Debian: apt-get install ${need[*]})" >&2
