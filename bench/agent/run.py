@@ -8,6 +8,7 @@ agent's requests): on a shared machine req/s follow the load, CPU per request mu
 Prints a table and the agent/ceiling ratios; writes bench/out/agent.json.
 
     .venv/bin/python bench/agent/run.py [--duration 5] [--rounds 3] [--connections 16]
+        [--baseline-src OTHER_CHECKOUT/apps/agent/src]   # before/after in the same run
 """
 
 from __future__ import annotations
@@ -97,12 +98,14 @@ def measured(run, pgid: int, redis_url: str | None) -> dict[str, float]:
     return result
 
 
-def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str) -> tuple:
+def serve(app: str, redis_url: str, args: argparse.Namespace, metrics_dir: str,
+          src: str | None = None) -> tuple:
+    """gunicorn serving `app` (the agent from `src` first on the path, when given)."""
     port = free_port()
     env = agent_environment(redis_url, args.workers, Path(metrics_dir), port, {
         "AGENT_API_KEYS": API_KEY, "AGENT_RATE_LIMIT": "100000000/minute",
         "GUNICORN_THREADS": str(args.gunicorn_threads), "LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(HERE)})
+        "PYTHONPATH": os.pathsep.join([*([src] if src else []), str(HERE)])})
     argv = [sys.executable, *GUNICORN_ARGS[:-1], app]
     process = ManagedProcess(argv, env=env, cwd=str(ROOT),
                              log_path=Path(metrics_dir) / "server.log").start()
@@ -129,6 +132,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument("--baseline-src", help="another checkout's apps/agent/src, served as a "
+                        "second agent whose message scenario runs in the same rounds")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -138,10 +143,13 @@ def main() -> int:
     servers, dirs = [], []
     rounds: dict[str, list[dict[str, float]]] = {}
     try:
-        for name, app in (("ceiling", "hello_app:app"), ("agent", "agent.wsgi:app")):
+        apps = [("ceiling", "hello_app:app", None), ("agent", "agent.wsgi:app", None)]
+        if args.baseline_src:
+            apps.append(("baseline", "agent.wsgi:app", args.baseline_src))
+        for name, app, src in apps:
             dirs.append(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-            servers.append(serve(app, redis.url, args, dirs[-1]))
-        (hello_process, hello), (agent_process, agent) = servers
+            servers.append(serve(app, redis.url, args, dirs[-1], src))
+        (hello_process, hello), (agent_process, agent) = servers[:2]
         hello_pgid, agent_pgid = hello_process.proc.pid, agent_process.proc.pid
         session = requests.post(f"{agent}/v1/sessions", timeout=10,
                                 headers={"Authorization": f"Bearer {API_KEY}"}).json()
@@ -155,6 +163,14 @@ def main() -> int:
                 {"AGENT_KEY": API_KEY, "AGENT_SESSION": session["id"]}), agent_pgid,
                 redis.url)),
         ]
+        if args.baseline_src:
+            (base_process, base) = servers[2]
+            base_session = requests.post(f"{base}/v1/sessions", timeout=10, headers={
+                "Authorization": f"Bearer {API_KEY}"}).json()
+            scenarios.append(("baseline POST messages (builtin)", lambda: measured(lambda: wrk(
+                base, args, HERE / "post_message.lua",
+                {"AGENT_KEY": API_KEY, "AGENT_SESSION": base_session["id"]}),
+                base_process.proc.pid, redis.url)))
         # Interleaved rounds, so a change in machine load hits every scenario alike.
         for _ in range(args.rounds):
             for name, run in scenarios:
@@ -180,7 +196,7 @@ def main() -> int:
               f"{r['p99_ms']:8.2f} {r['cpu_ms_per_request']:10.3f} {int(r['non_2xx']):8d}  "
               f"{per_round}")
     ceiling = results["hello (bare Flask, ceiling)"]
-    for name in ("agent GET /healthz", "agent POST messages (builtin)"):
+    for name in [n for n in results if n != "hello (bare Flask, ceiling)"]:
         ratio = results[name]["requests_per_second"] / ceiling["requests_per_second"]
         cpu_ratio = ceiling["cpu_ms_per_request"] / results[name]["cpu_ms_per_request"]
         print(f"ratio {name} / ceiling: {ratio:.2f} req/s, {cpu_ratio:.2f} by CPU per request")
