@@ -146,7 +146,7 @@ def test_sigterm_without_drain_period_still_serves_while_busy(redis: RedisServer
                 ready = requests.get(agent.url("/readyz"), timeout=5)
                 assert ready.status_code == 503
                 assert [f.result().status_code for f in futures] == [200] * 4
-            assert agent.process.proc.wait(20) == 0
+            assert agent.process.proc.wait(20) == 0, agent.output()[-3000:]
     finally:
         fake.stop()
 
