@@ -14,7 +14,7 @@ import threading
 import pytest
 import yaml
 from kustodian.kustomize.build import TOOL_HOME, find_tool
-from support.cli import REPO_ROOT
+from support.cli import REPO_ROOT, git
 
 HOSTILE_TOOL = """#!/bin/sh
 echo ran > "{marker}"
@@ -126,3 +126,38 @@ def test_the_pr_workflow_runs_trusted_code_with_the_pr_as_data():
     codeowners = (REPO_ROOT / ".github/CODEOWNERS").read_text()
     for path in ("/.kustodian.yaml", "/policies/", "/tools/", "/.github/", "/Makefile"):
         assert path in codeowners
+
+
+MARKER_SCRIPT = """#!/bin/sh
+echo "$0 $*" >> "{marker}"
+"""
+
+
+def test_the_clones_git_config_runs_no_program(scratch, tmp_path):
+    """A checkout's .git/config comes from whoever prepared the clone: the programs it names
+    (fsmonitor, external diff, hooks, pager) never run in a full check or in PR mode."""
+    marker = tmp_path / "git-config-ran"
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    program = tmp_path / "program"
+    program.write_text(MARKER_SCRIPT.format(marker=marker))
+    program.chmod(0o755)
+    for hook in ("post-index-change", "pre-auto-gc", "reference-transaction"):
+        (hooks / hook).write_text(MARKER_SCRIPT.format(marker=marker))
+        (hooks / hook).chmod(0o755)
+    for key, value in (("core.fsmonitor", str(program)), ("diff.external", str(program)),
+                       ("core.pager", str(program)), ("core.hooksPath", str(hooks))):
+        git(scratch.root, "config", key, value)
+    # a change to a manifest (diffed renders) and to the gate's config (its diff is shown),
+    # left unstaged and stat-dirty, so git refreshes the index
+    deployment = next(scratch.root.glob("overlays/prod/**/*.yaml"))
+    deployment.write_text(deployment.read_text() + "\n# changed\n")
+    config = scratch.root / ".kustodian.yaml"
+    config.write_text(config.read_text() + "\n# changed\n")
+    pr = scratch.run("--base-ref", "main", "--new-only", "--summary", ".summary.md")
+    assert not marker.exists(), marker.read_text()
+    assert "gate-config-changed" in pr.rules(), pr.stderr
+    assert "# changed" in pr.summary
+    full = scratch.full()
+    assert not marker.exists(), marker.read_text()
+    assert full.report, full.stderr

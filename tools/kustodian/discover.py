@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -95,17 +94,14 @@ def is_component(kfile: Path) -> bool:
 def _git_files(root: Path) -> list[tuple[str, bool]] | None:
     """(path, is a symlink) of the work tree's tracked and untracked, non-ignored files, or
     None when `root` is not a git work tree (then the dirs are walked)."""
-    try:
-        proc = subprocess.run(["git", "ls-files", "-z", "-s", "-t", "--cached", "--others",
-                               "--exclude-standard"], cwd=root, capture_output=True,
-                              stdin=subprocess.DEVNULL, check=False)
-    except OSError:
-        return None
-    if proc.returncode != 0:
+    from kustodian import git
+
+    listing = git.worktree_listing(root)
+    if listing is None:
         return None
     out: list[tuple[str, bool]] = []
     seen: set[str] = set()
-    for entry in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+    for entry in listing.decode("utf-8", "surrogateescape").split("\0"):
         if not entry:
             continue
         if entry.startswith("? "):

@@ -5,6 +5,8 @@ its merge base, changed and untracked paths, the work-tree listing with index bl
 `git archive` of a few paths. Releases: status, branches, staging and committing exactly the
 planned files, object ids, fetch/rebase/push, the last commit of a path. `GitReader` reads
 files and dirs of one commit through a single `git cat-file --batch` process.
+The few git commands of other modules (the listing a full check discovers from, `git grep`
+for Argo CD objects, the remote URLs, a `--no-index` diff of two texts) are functions here.
 `Revisions` answers which tree a revision named in the repository (an ApplicationSet git
 generator's `revision`) stands for: the tree under check, another commit of this clone, or
 none the gate can read offline. `repository_lock` serialises commands on one repository
@@ -12,6 +14,11 @@ none the gate can read offline. `repository_lock` serialises commands on one rep
 
 Paths given to and returned by `Git` are relative to the repository root it was opened on
 (which may be a subdirectory of the git work tree); pathspecs are literal.
+
+Every command runs with `command()`'s arguments and `environment()`: GIT_* variables that
+would point git at another repository, index or config, or make it run a program, are
+dropped; and unless the clone is the operator's own (the release commands), the repository's
+config cannot make the gate's read-only commands run a program (SAFE_CONFIG).
 """
 
 from __future__ import annotations
@@ -37,6 +44,34 @@ _MAX_ARGS_CHARS = 100_000
 PR_HINT = "--base-ref needs a git checkout with the base history"
 # a commit needs an author: this one when the repository configures none (e.g. in CI)
 FALLBACK_IDENTITY = ("-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost")
+# A checkout's .git/config is written by whoever prepared the clone, not by the operator: the
+# settings with which it could run a program in the gate's commands are overridden on the
+# command line (which outranks every config file). Patch diffs also pass --no-ext-diff and
+# --no-textconv; hooks are looked up in a dir that does not exist.
+SAFE_CONFIG = ("-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}",
+               "-c", "core.pager=cat", "-c", "log.showSignature=false")
+# GIT_* variables passed on: identity, transport, tracing, and which global/system config
+# files to read (the operator's). Others (GIT_DIR and GIT_INDEX_FILE of a hook that calls
+# the gate, GIT_CONFIG_PARAMETERS, GIT_EXTERNAL_DIFF, GIT_*_PATHSPECS...) are dropped.
+_ENV_KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT",
+             "GIT_HTTP_", "GIT_SSL_", "GIT_PROXY_", "GIT_CURL_", "GIT_TRACE",
+             "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM")
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a git command: the caller's without the GIT_* variables that are
+    not in _ENV_KEPT, no pager, plus `extra`."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("GIT_") or key.startswith(_ENV_KEPT)}
+    env["GIT_PAGER"] = "cat"
+    env.update(extra or {})
+    return env
+
+
+def command(args: list[str], *, own_config: bool = False) -> list[str]:
+    """The argv of `git <args>`: literal pathspecs, and SAFE_CONFIG unless `own_config`
+    (the operator's own clone, whose config and hooks the release commands honour)."""
+    return ["git", *(() if own_config else SAFE_CONFIG), "--literal-pathspecs", *args]
 
 
 @dataclass(frozen=True)
@@ -57,11 +92,11 @@ def _install_hint(hint: str | None) -> str:
 
 
 def _exec(args: list[str], cwd: Path, *, input: bytes | str | None = None,
-          hint: str | None = None) -> subprocess.CompletedProcess:
+          hint: str | None = None, own_config: bool = False) -> subprocess.CompletedProcess:
     """`git <args>` in `cwd`, never raising on its exit status (only when git cannot run)."""
     try:
-        return subprocess.run(["git", "--literal-pathspecs", *args], cwd=cwd, input=input,
-                              capture_output=True, check=False,
+        return subprocess.run(command(args, own_config=own_config), cwd=cwd, input=input,
+                              capture_output=True, check=False, env=environment(),
                               text=not isinstance(input, bytes),
                               stdin=subprocess.DEVNULL if input is None else None)
     except OSError as exc:
@@ -79,11 +114,14 @@ class BaseRevision:
 
 class Git:
     """The git commands of PR mode and of the release commands, with clear errors (`hint`
-    says what needs git, e.g. --base-ref or --commit)."""
+    says what needs git, e.g. --base-ref or --commit). `own_config`: the clone is the
+    operator's own, its config and hooks apply (release); else SAFE_CONFIG does (the gate)."""
 
-    def __init__(self, repo_root: Path, *, hint: str | None = PR_HINT) -> None:
+    def __init__(self, repo_root: Path, *, hint: str | None = PR_HINT,
+                 own_config: bool = False) -> None:
         self.root = repo_root
         self.hint = hint
+        self.own_config = own_config
         top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
                         what="find the git work tree").strip()
         self.top = Path(top)
@@ -93,12 +131,16 @@ class Git:
     def _start(self, args: list[str], *, what: str, cwd: Path | None = None
                ) -> subprocess.Popen:
         try:
-            return subprocess.Popen(["git", "--literal-pathspecs", *args], cwd=cwd or self.top,
+            return subprocess.Popen(self.command(args), cwd=cwd or self.top,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, text=True)
+                                    stdin=subprocess.DEVNULL, text=True, env=environment())
         except OSError as exc:
             raise KustodianError(f"cannot run git to {what}: {exc.strerror}",
                                  hint=_install_hint(self.hint)) from None
+
+    def command(self, args: list[str]) -> list[str]:
+        """The argv of `git <args>` on this clone (see `command`)."""
+        return command(args, own_config=self.own_config)
 
     def _finish(self, proc: subprocess.Popen, *, what: str, cwd: Path | None = None,
                 ok: tuple[int, ...] = (0,)) -> str:
@@ -232,9 +274,9 @@ class Git:
         if not wanted:
             return {}
         try:
-            proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.top,
+            proc = subprocess.run(self.command(["cat-file", "--batch"]), cwd=self.top,
                                   input="".join(f"{oid}\n" for oid in wanted.values()).encode(),
-                                  capture_output=True, check=False)
+                                  capture_output=True, check=False, env=environment())
         except OSError:
             return {}
         if proc.returncode != 0:
@@ -258,8 +300,8 @@ class Git:
     def extract(self, commit: str, paths: list[str], dest: Path) -> None:
         """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
         for chunk in _chunks([self.prefix + p or "." for p in paths]):
-            archive = subprocess.Popen(["git", "--literal-pathspecs", "archive", "--format=tar",
-                                        commit, "--", *chunk], cwd=self.top,
+            archive = subprocess.Popen(self.command(["archive", "--format=tar", commit, "--",
+                                                     *chunk]), cwd=self.top, env=environment(),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             strip = ["--strip-components", str(self.prefix.count("/"))] if self.prefix else []
             untar = subprocess.run(["tar", "-x", "-C", str(dest), *strip], stdin=archive.stdout,
@@ -271,11 +313,21 @@ class Git:
                 detail = err.strip() or untar.stderr.decode(errors="replace").strip()
                 raise KustodianError(f"cannot extract the base revision: {detail}")
 
+    def diff_text(self, commit: str, paths: list[str], *, timeout: float = 60) -> str:
+        """`git diff` (the patch) of repository-relative paths between `commit` and the work
+        tree; raises OSError when git cannot run, TimeoutExpired after `timeout` seconds."""
+        proc = subprocess.run(self.command(["diff", "--no-color", "--no-ext-diff",
+                                            "--no-textconv", commit, "--",
+                                            *[self.prefix + p for p in paths]]),
+                              cwd=self.top, capture_output=True, text=True, errors="replace",
+                              timeout=timeout, check=False, env=environment())
+        return proc.stdout
+
 
     # --- the release commands: one branch, one commit of the planned files, push ---------
     def attempt(self, args: list[str], *, input: str | None = None) -> Result:
         """`git <args>` at the repository root; its outcome, whatever the exit status."""
-        proc = _exec(args, self.root, input=input, hint=self.hint)
+        proc = _exec(args, self.root, input=input, hint=self.hint, own_config=self.own_config)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def run(self, args: list[str], *, what: str, input: str | None = None) -> str:
@@ -322,7 +374,7 @@ class Git:
     def blob_id(self, rel: str, data: bytes) -> str:
         """The blob id git would store for `data` at `rel` (clean filters, eol rules)."""
         proc = _exec(["hash-object", f"--path={rel}", "--stdin"], self.root, input=data,
-                     hint=self.hint)
+                     hint=self.hint, own_config=self.own_config)
         if proc.returncode != 0:
             raise KustodianError(f"git hash-object failed for {rel}: "
                                  f"{proc.stderr.decode(errors='replace').strip()}")
@@ -393,6 +445,60 @@ def repository_lock(root: Path, name: str, holder: str) -> Iterator[None]:
         os.close(fd)                # closing releases the flock
 
 
+# --- the git commands of other modules -------------------------------------------------------
+
+def worktree_listing(root: Path) -> bytes | None:
+    """`git ls-files -z -s -t --cached --others --exclude-standard` in `root`: tracked files
+    with their mode and index blob, untracked non-ignored ones; None when git cannot run or
+    `root` is not a git work tree."""
+    try:
+        proc = subprocess.run(command(["ls-files", "-z", "-s", "-t", "--cached", "--others",
+                                       "--exclude-standard"]), cwd=root, capture_output=True,
+                              stdin=subprocess.DEVNULL, check=False, env=environment())
+    except OSError:
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def grep_files(root: Path, patterns: list[str], *, timeout: float = 120) -> list[str]:
+    """Tracked text files of the work tree in `root` (their work-tree content) matching one
+    of the extended regexes `patterns`: `git grep -l -I -E`. Raises TimeoutExpired after
+    `timeout` seconds."""
+    args = ["grep", "-l", "-I", "-E"]
+    for pattern in patterns:
+        args += ["-e", pattern]
+    proc = subprocess.run(command(args), cwd=root, capture_output=True, text=True,
+                          timeout=timeout, check=False, env=environment())
+    return proc.stdout.splitlines()
+
+
+def remote_urls(root: Path) -> list[str]:
+    """The URLs of the git remotes of the clone holding `root` ([] outside one, or when git
+    cannot run)."""
+    try:
+        proc = subprocess.run(command(["-C", str(root), "config", "--get-regexp",
+                                       r"^remote\..*\.url$"]), capture_output=True, text=True,
+                              timeout=10, check=False, env=environment())
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.partition(" ")[2] for line in proc.stdout.splitlines()]
+
+
+# the diff of two files outside any repository: no global or system config either
+_NO_INDEX_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+
+
+def diff_files(old: str, new: str, *, context: int, cwd: str, timeout: float
+               ) -> subprocess.CompletedProcess:
+    """`git diff --no-index` (unified, `context` lines) of two files: exit status 1 when they
+    differ, the patch as bytes. Raises OSError when git cannot run, TimeoutExpired after
+    `timeout` seconds."""
+    return subprocess.run(
+        command(["diff", "--no-index", "--no-color", "--no-ext-diff", "--no-textconv",
+                 f"-U{context}", "--", old, new]), capture_output=True, timeout=timeout,
+        env=environment(_NO_INDEX_ENV), check=False, cwd=cwd)
+
+
 def _chunks(paths: list[str]) -> Iterable[list[str]]:
     chunk: list[str] = []
     size = 0
@@ -436,7 +542,8 @@ class GitReader:
         if "\n" in path:
             return None
         if self._proc is None:
-            self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.git.top,
+            self._proc = subprocess.Popen(self.git.command(["cat-file", "--batch"]),
+                                          cwd=self.git.top, env=environment(),
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         spec = self.git.prefix + path if path else self.git.prefix
         self._proc.stdin.write(f"{self.commit}:{spec}\n".encode("utf-8", "surrogateescape"))

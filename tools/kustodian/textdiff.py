@@ -12,9 +12,10 @@ import os
 import subprocess
 import tempfile
 
+from kustodian import git
+
 MAX_INPUT_BYTES = 20_000_000
 TIMEOUT_S = 60
-_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
 
 
 class DiffUnavailable(Exception):
@@ -36,10 +37,7 @@ def unified(before: str, after: str, fromfile: str, tofile: str, context: int = 
             with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
                 handle.write(text if not text or text.endswith("\n") else text + "\n")
         try:
-            proc = subprocess.run(
-                ["git", "diff", "--no-index", "--no-color", "--no-ext-diff", "--no-textconv",
-                 f"-U{context}", "--", old, new], capture_output=True, timeout=TIMEOUT_S,
-                env={**os.environ, **_ENV}, check=False, cwd=tmp)
+            proc = git.diff_files(old, new, context=context, cwd=tmp, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise DiffUnavailable(f"not diffed: the diff took more than {TIMEOUT_S}s") from None
         except OSError as exc:

@@ -47,13 +47,9 @@ def _exists(git, commit: str, path: str) -> bool:
 def _diff(git, commit: str, paths: list[str]) -> str:
     """`git diff` of the paths between the base commit and the work tree."""
     try:
-        proc = subprocess.run(["git", "--literal-pathspecs", "diff", "--no-color", "--no-ext-diff",
-                               "--no-textconv", commit, "--", *[git.prefix + p for p in paths]],
-                              cwd=git.top, capture_output=True, text=True, errors="replace",
-                              timeout=60, check=False)
+        return git.diff_text(commit, paths, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise KustodianError(f"cannot diff the gate's configuration: {exc}") from None
-    return proc.stdout
 
 
 def judge(git, base, changed: set[str], head: Report, base_report: Report

@@ -8,7 +8,6 @@ touches the file system except `repo_urls` (the checkout's git remotes).
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,14 +151,9 @@ def repo_urls(root: Path, configured: list[str]) -> frozenset[str]:
     """The normalized URLs that mean "this repository": the repo config's `repoURLs` plus
     the checkout's git remotes (none when `root` is not a git work tree)."""
     urls = {normalize_repo_url(u) for u in configured}
-    try:
-        proc = subprocess.run(["git", "-C", str(root), "config", "--get-regexp",
-                               r"^remote\..*\.url$"], capture_output=True, text=True,
-                              timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return frozenset(urls)
-    for line in proc.stdout.splitlines():
-        _, _, url = line.partition(" ")
+    from kustodian import git
+
+    for url in git.remote_urls(root):
         if url.strip() and not url.strip().startswith(("/", ".")):
             urls.add(normalize_repo_url(url))
     return frozenset(urls)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kustodian import git
 
 MARKER = "argoproj.io/v"          # in `apiVersion: argoproj.io/v1alpha1`, not in annotations
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -31,11 +32,8 @@ def _tracked(repo: Path, skip: Callable[[str], bool]) -> list[str]:
     reads a resource of any name), and YAML/JSON files holding an Argo CD object whose
     apiVersion only escapes spell out. One `git grep` finds both kinds of candidates; the few
     hits without MARKER are parsed to decide (not those `skip` names: ignored paths)."""
-    proc = subprocess.run(["git", "grep", "-l", "-I", "-E", "-e", re.escape(MARKER), "-e",
-                           ESCAPED], cwd=repo, capture_output=True, text=True, timeout=120,
-                          check=False)
     found = []
-    for rel in proc.stdout.splitlines():
+    for rel in git.grep_files(repo, [re.escape(MARKER), ESCAPED], timeout=120):
         path = os.path.join(repo, rel)
         try:
             with open(path, "rb") as handle:

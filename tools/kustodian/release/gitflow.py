@@ -24,7 +24,7 @@ LOCK_NAME = "kustodian-release.lock"
 def repository(root: Path, why: str = "--commit needs git") -> Git:
     """The git work tree holding `root`, or an error saying `why` it needs one."""
     try:
-        return Git(root, hint=None)
+        return Git(root, hint=None, own_config=True)
     except KustodianError as exc:
         if exc.message.startswith("cannot run git"):
             raise
