@@ -129,13 +129,14 @@ def test_the_pr_workflow_runs_trusted_code_with_the_pr_as_data():
 
 
 MARKER_SCRIPT = """#!/bin/sh
-echo "$0 $*" >> "{marker}"
+echo "$0 $* $(tr "\\0" " " < /proc/$PPID/cmdline)" >> "{marker}"
 """
 
 
 def test_the_clones_git_config_runs_no_program(scratch, tmp_path):
     """A checkout's .git/config comes from whoever prepared the clone: the programs it names
-    (fsmonitor, external diff, hooks, pager) never run in a full check or in PR mode."""
+    (fsmonitor, external diff, hooks, pager, filter and diff drivers the PR's .gitattributes
+    selects) never run in a full check or in PR mode."""
     marker = tmp_path / "git-config-ran"
     hooks = tmp_path / "hooks"
     hooks.mkdir()
@@ -145,8 +146,14 @@ def test_the_clones_git_config_runs_no_program(scratch, tmp_path):
     for hook in ("post-index-change", "pre-auto-gc", "reference-transaction"):
         (hooks / hook).write_text(MARKER_SCRIPT.format(marker=marker))
         (hooks / hook).chmod(0o755)
+    scratch.write(".gitattributes", "* filter=run diff=run\n*.yaml filter=a=b\n")
+    scratch.commit("attributes naming the clone's drivers")
     for key, value in (("core.fsmonitor", str(program)), ("diff.external", str(program)),
-                       ("core.pager", str(program)), ("core.hooksPath", str(hooks))):
+                       ("core.pager", str(program)), ("core.hooksPath", str(hooks)),
+                       ("filter.run.clean", str(program)), ("filter.run.process", str(program)),
+                       ("filter.run.smudge", str(program)), ("filter.a=b.clean", str(program)),
+                       ("filter.run.required", "true"), ("diff.run.textconv", str(program)),
+                       ("diff.run.command", str(program))):
         git(scratch.root, "config", key, value)
     # a change to a manifest (diffed renders) and to the gate's config (its diff is shown),
     # left unstaged and stat-dirty, so git refreshes the index

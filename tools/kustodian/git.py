@@ -18,7 +18,8 @@ Paths given to and returned by `Git` are relative to the repository root it was 
 Every command runs with `command()`'s arguments and `environment()`: GIT_* variables that
 would point git at another repository, index or config, or make it run a program, are
 dropped; and unless the clone is the operator's own (the release commands), the repository's
-config cannot make the gate's read-only commands run a program (SAFE_CONFIG).
+config cannot make the gate's read-only commands run a program (SAFE_CONFIG, and the clone's
+own filter drivers turned off).
 """
 
 from __future__ import annotations
@@ -92,11 +93,12 @@ def _install_hint(hint: str | None) -> str:
 
 
 def _exec(args: list[str], cwd: Path, *, input: bytes | str | None = None,
-          hint: str | None = None, own_config: bool = False) -> subprocess.CompletedProcess:
+          hint: str | None = None, own_config: bool = False,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`git <args>` in `cwd`, never raising on its exit status (only when git cannot run)."""
     try:
         return subprocess.run(command(args, own_config=own_config), cwd=cwd, input=input,
-                              capture_output=True, check=False, env=environment(),
+                              capture_output=True, check=False, env=env or environment(),
                               text=not isinstance(input, bytes),
                               stdin=subprocess.DEVNULL if input is None else None)
     except OSError as exc:
@@ -122,9 +124,12 @@ class Git:
         self.root = repo_root
         self.hint = hint
         self.own_config = own_config
+        self._config_env: dict[str, str] = {}
         top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
                         what="find the git work tree").strip()
         self.top = Path(top)
+        if not own_config:
+            self._config_env = self._clone_filters_off()
         rel = os.path.relpath(os.path.realpath(repo_root), os.path.realpath(top))
         self.prefix = "" if rel == "." else Path(rel).as_posix() + "/"
 
@@ -133,7 +138,7 @@ class Git:
         try:
             return subprocess.Popen(self.command(args), cwd=cwd or self.top,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, text=True, env=environment())
+                                    stdin=subprocess.DEVNULL, text=True, env=self.env())
         except OSError as exc:
             raise KustodianError(f"cannot run git to {what}: {exc.strerror}",
                                  hint=_install_hint(self.hint)) from None
@@ -141,6 +146,33 @@ class Git:
     def command(self, args: list[str]) -> list[str]:
         """The argv of `git <args>` on this clone (see `command`)."""
         return command(args, own_config=self.own_config)
+
+    def env(self) -> dict[str, str]:
+        """The environment of git commands on this clone: `environment()`, and in the
+        gate's commands the clone's own filter drivers turned off."""
+        return environment(self._config_env)
+
+    def _clone_filters_off(self) -> dict[str, str]:
+        """GIT_CONFIG_* variables emptying the filter drivers (the programs git runs on
+        files a .gitattributes names, e.g. when `git diff` rehashes a changed file) that the
+        clone's own config defines; the operator's global and system ones (git-lfs) stay.
+        Passed as variables, not `-c`, as a driver's name may hold a `=`."""
+        out = self._run(["config", "-z", "--show-scope", "--get-regexp",
+                         r"^filter\..*\.(clean|smudge|process)$"],
+                        what="read the filter drivers", ok=(0, 1))
+        fields = out.split("\0")                   # scope, "key\nvalue", scope, ...
+        names = {entry.split("\n", 1)[0][len("filter."):].rpartition(".")[0]
+                 for scope, entry in zip(fields[::2], fields[1::2], strict=False)
+                 if scope not in ("global", "system")}
+        env: dict[str, str] = {}
+        settings = [(f"filter.{name}.{key}", value) for name in sorted(names)
+                    for key, value in (("clean", ""), ("smudge", ""), ("process", ""),
+                                       ("required", "false"))]
+        for i, (key, value) in enumerate(settings):
+            env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
+        if settings:
+            env["GIT_CONFIG_COUNT"] = str(len(settings))
+        return env
 
     def _finish(self, proc: subprocess.Popen, *, what: str, cwd: Path | None = None,
                 ok: tuple[int, ...] = (0,)) -> str:
@@ -276,7 +308,7 @@ class Git:
         try:
             proc = subprocess.run(self.command(["cat-file", "--batch"]), cwd=self.top,
                                   input="".join(f"{oid}\n" for oid in wanted.values()).encode(),
-                                  capture_output=True, check=False, env=environment())
+                                  capture_output=True, check=False, env=self.env())
         except OSError:
             return {}
         if proc.returncode != 0:
@@ -301,7 +333,7 @@ class Git:
         """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
         for chunk in _chunks([self.prefix + p or "." for p in paths]):
             archive = subprocess.Popen(self.command(["archive", "--format=tar", commit, "--",
-                                                     *chunk]), cwd=self.top, env=environment(),
+                                                     *chunk]), cwd=self.top, env=self.env(),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             strip = ["--strip-components", str(self.prefix.count("/"))] if self.prefix else []
             untar = subprocess.run(["tar", "-x", "-C", str(dest), *strip], stdin=archive.stdout,
@@ -320,14 +352,15 @@ class Git:
                                             "--no-textconv", commit, "--",
                                             *[self.prefix + p for p in paths]]),
                               cwd=self.top, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, check=False, env=environment())
+                              timeout=timeout, check=False, env=self.env())
         return proc.stdout
 
 
     # --- the release commands: one branch, one commit of the planned files, push ---------
     def attempt(self, args: list[str], *, input: str | None = None) -> Result:
         """`git <args>` at the repository root; its outcome, whatever the exit status."""
-        proc = _exec(args, self.root, input=input, hint=self.hint, own_config=self.own_config)
+        proc = _exec(args, self.root, input=input, hint=self.hint, own_config=self.own_config,
+                     env=self.env())
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def run(self, args: list[str], *, what: str, input: str | None = None) -> str:
@@ -374,7 +407,7 @@ class Git:
     def blob_id(self, rel: str, data: bytes) -> str:
         """The blob id git would store for `data` at `rel` (clean filters, eol rules)."""
         proc = _exec(["hash-object", f"--path={rel}", "--stdin"], self.root, input=data,
-                     hint=self.hint, own_config=self.own_config)
+                     hint=self.hint, own_config=self.own_config, env=self.env())
         if proc.returncode != 0:
             raise KustodianError(f"git hash-object failed for {rel}: "
                                  f"{proc.stderr.decode(errors='replace').strip()}")
@@ -543,7 +576,7 @@ class GitReader:
             return None
         if self._proc is None:
             self._proc = subprocess.Popen(self.git.command(["cat-file", "--batch"]),
-                                          cwd=self.git.top, env=environment(),
+                                          cwd=self.git.top, env=self.git.env(),
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         spec = self.git.prefix + path if path else self.git.prefix
         self._proc.stdin.write(f"{self.commit}:{spec}\n".encode("utf-8", "surrogateescape"))
