@@ -49,7 +49,9 @@ test: setup ## the whole test suite (real kustomize, conftest, redis, gunicorn, 
 cluster: $(VENV)/.stamp ## build etcd, kube-apiserver, kubectl from the Go module proxy (cached)
 	tools/cluster/build.sh etcd kube-apiserver kubectl
 
-e2e: setup cluster ## the tests against a real kube-apiserver (docs/cluster.md)
+e2e: setup cluster ## the tests against a real cluster, a real Argo CD syncing this repo (docs/cluster.md)
+	tools/cluster/build.sh kube-controller-manager kube-scheduler
+	tools/setup/e2e-tools.sh argocd kwok external-secrets
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 lint: setup ## ruff over the Python code

@@ -244,6 +244,7 @@ class Cluster:
     workdir: Path | None = None
     crds: Iterable[Path] | None = None     # None: the repository's (crd_files()); () none
     start_timeout: float = 90.0
+    controller_manager_args: list[str] = field(default_factory=list)   # appended to kcm's
     components: list[Component] = field(default_factory=list)
     kube: Kube | None = None
     server: str = ""                 # reachable from this process
@@ -395,7 +396,8 @@ class Cluster:
             f"--cluster-signing-cert-file={pki / 'ca.crt'}",
             f"--cluster-signing-key-file={pki / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--leader-elect=false",
-            "--use-service-account-credentials=false", "--profiling=false"])
+            "--use-service-account-credentials=false", "--profiling=false",
+            *self.controller_manager_args])
         self._run("kube-scheduler", [
             str(bins["kube-scheduler"]), f"--kubeconfig={inner}",
             f"--authentication-kubeconfig={inner}", f"--authorization-kubeconfig={inner}",
