@@ -60,12 +60,73 @@ def test_every_external_secret_is_synced_and_materialised(stack):
         external = stack.kube.items("externalsecrets.external-secrets.io", namespace)
         assert external, f"{name}: no ExternalSecret synced"
         resources = stack.argocd.app(name)["status"]["resources"]
-        states = {r["name"]: (r["status"], r.get("health", {}).get("status"))
-                  for r in resources if r["kind"] == "ExternalSecret"}
-        assert states == {e["metadata"]["name"]: ("Synced", "Healthy") for e in external}
+        states = {r["name"]: r["status"] for r in resources if r["kind"] == "ExternalSecret"}
+        assert states == {e["metadata"]["name"]: "Synced" for e in external}
         for e in external:
+            spec = e["spec"]["data"][0]["remoteRef"]
+            assert "conversionStrategy" in spec, "the API server no longer fills the defaults"
+            assert any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in e.get("status", {}).get("conditions", [])), e["metadata"]["name"]
             target = e["spec"]["target"]["name"]
             assert stack.kube.get("secret", target, namespace), f"{namespace}/{target} missing"
+
+
+CONTROL_EXTERNAL_SECRET = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: control}
+spec:
+  refreshInterval: 1h
+  secretStoreRef: {kind: ClusterSecretStore, name: platform-secrets}
+  target: {name: control}
+  data:
+    - secretKey: keys
+      remoteRef: {key: agent/api-keys}
+"""
+
+
+def test_without_a_server_side_diff_an_external_secret_never_syncs(stack):
+    # The control experiment for the fix above: one ExternalSecret in an Application with a
+    # client-side diff (no ServerSideApply, no ServerSideDiff) stays OutOfSync after a
+    # successful sync; the compare option alone makes it Synced.
+    (stack.git.work / "e2e-control").mkdir()
+    (stack.git.work / "e2e-control/externalsecret.yaml").write_text(CONTROL_EXTERNAL_SECRET)
+    revision = stack.git.commit("control: one ExternalSecret")
+    stack.kube.run("create", "namespace", "e2e-control")
+    stack.kube.apply([
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+         "metadata": {"name": "e2e-control", "namespace": "argocd"},
+         "spec": {"sourceRepos": [stack.git.url],
+                  "destinations": [{"server": "https://kubernetes.default.svc",
+                                    "namespace": "e2e-control"}],
+                  "namespaceResourceWhitelist": [{"group": "*", "kind": "*"}]}},
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+         "metadata": {"name": "e2e-control", "namespace": "argocd"},
+         "spec": {"project": "e2e-control",
+                  "source": {"repoURL": stack.git.url, "targetRevision": "main",
+                             "path": "e2e-control"},
+                  "destination": {"server": "https://kubernetes.default.svc",
+                                  "namespace": "e2e-control"},
+                  "syncPolicy": {"automated": {}}}}])
+    argocd = stack.argocd
+
+    def synced_once() -> bool:
+        op = argocd.app("e2e-control").get("status", {}).get("operationState", {})
+        return op.get("phase") == "Succeeded" and op.get("syncResult", {}).get(
+            "revision") == revision
+    wait_until(synced_once, 180, "the control Application to sync once",
+               diagnose=lambda: argocd.describe("e2e-control"))
+    first = argocd.app("e2e-control")["status"]["reconciledAt"]
+    wait_until(lambda: argocd.app("e2e-control")["status"]["reconciledAt"] != first, 90,
+               "another reconciliation of the control Application")
+    assert argocd.status("e2e-control")[0] == "OutOfSync"
+    (resource,) = argocd.app("e2e-control")["status"]["resources"]
+    assert (resource["kind"], resource["status"]) == ("ExternalSecret", "OutOfSync")
+
+    stack.kube.run("annotate", "-n", "argocd", "application", "e2e-control",
+                   "argocd.argoproj.io/compare-options=ServerSideDiff=true")
+    argocd.refresh("e2e-control")
+    argocd.wait("e2e-control", health=None, timeout=120)
 
 
 def test_prod_stays_out_of_sync_until_a_person_syncs_it(stack):
