@@ -445,9 +445,9 @@ class ExternalSecretsOperator:
     def start(self) -> ExternalSecretsOperator:
         binary = cached("external-secrets", "ESO_CONTROLLER_VERSION")
         self.process = self.cluster.spawn("external-secrets", [
-            str(binary), f"--kubeconfig={self.cluster.inner_kubeconfig}",
-            "--metrics-addr=127.0.0.1:8180", "--live-addr=127.0.0.1:8186",
-            "--enable-leader-election=false", "--concurrent=2"])
+            str(binary), "--metrics-addr=127.0.0.1:8180", "--live-addr=127.0.0.1:8186",
+            "--enable-leader-election=false", "--concurrent=2"],
+            env={**os.environ, "KUBECONFIG": str(self.cluster.inner_kubeconfig)})
         store = {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
                  "metadata": {"name": "platform-secrets"},
                  "spec": {"provider": {"fake": {"data": [
