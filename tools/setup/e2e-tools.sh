@@ -42,7 +42,7 @@ build() {
   export GOTOOLCHAIN="$toolchain" GOFLAGS=-mod=mod CGO_ENABLED=0
   {
     printf 'module kustodian.local/e2e/%s\n\ngo %s\n\nrequire %s %s\n\n' \
-      "$name" "${toolchain#go}" "$mod" "$ver"
+      "$name" "$(go env GOVERSION | sed 's/^go//')" "$mod" "$ver"
     replace_block "$mod@$ver"
   } > "$work/mod/go.mod"
   (cd "$work/mod" && go get "$pkg@$ver") \
@@ -66,7 +66,10 @@ build_argocd() {
   # The repo-server runs hack/git-verify-wrapper.sh from PATH; take it from the same release.
   if [ ! -x "$dest/git-verify-wrapper.sh" ]; then
     local dir
-    dir="$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$pkg@$ARGOCD_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+    dir="$(cd "$cache" && GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN" GOFLAGS=-mod=mod \
+      go mod download -json "$pkg@$ARGOCD_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+    [ -f "$dir/hack/git-verify-wrapper.sh" ] \
+      || fail "$pkg@$ARGOCD_VERSION has no hack/git-verify-wrapper.sh (the repo-server runs it)"
     install -m 0755 "$dir/hack/git-verify-wrapper.sh" "$dest/git-verify-wrapper.sh"
   fi
 }
