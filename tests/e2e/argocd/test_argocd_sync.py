@@ -86,9 +86,11 @@ spec:
 
 
 def test_without_a_server_side_diff_an_external_secret_never_syncs(stack):
-    # The control experiment for the fix above: one ExternalSecret in an Application with a
-    # client-side diff (no ServerSideApply, no ServerSideDiff) stays OutOfSync after a
-    # successful sync; the compare option alone makes it Synced.
+    # The control experiment for the fix above: one ExternalSecret in an Application that
+    # syncs with ServerSideApply but diffs on the client (`ServerSideDiff=false`, what Argo CD
+    # 3.5 and older did for these Applications) stays OutOfSync after a successful sync; the
+    # compare option `ServerSideDiff=true` alone makes it Synced. (A client-side apply is not
+    # affected: its three-way diff ignores fields absent from last-applied-configuration.)
     (stack.git.work / "e2e-control").mkdir()
     (stack.git.work / "e2e-control/externalsecret.yaml").write_text(CONTROL_EXTERNAL_SECRET)
     revision = stack.git.commit("control: one ExternalSecret")
@@ -101,13 +103,15 @@ def test_without_a_server_side_diff_an_external_secret_never_syncs(stack):
                                     "namespace": "e2e-control"}],
                   "namespaceResourceWhitelist": [{"group": "*", "kind": "*"}]}},
         {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-         "metadata": {"name": "e2e-control", "namespace": "argocd"},
+         "metadata": {"name": "e2e-control", "namespace": "argocd", "annotations": {
+             "argocd.argoproj.io/compare-options": "ServerSideDiff=false"}},
          "spec": {"project": "e2e-control",
                   "source": {"repoURL": stack.git.url, "targetRevision": "main",
                              "path": "e2e-control"},
                   "destination": {"server": "https://kubernetes.default.svc",
                                   "namespace": "e2e-control"},
-                  "syncPolicy": {"automated": {}}}}])
+                  "syncPolicy": {"automated": {},
+                                 "syncOptions": ["ServerSideApply=true"]}}}])
     argocd = stack.argocd
 
     def synced_once() -> bool:
@@ -123,7 +127,7 @@ def test_without_a_server_side_diff_an_external_secret_never_syncs(stack):
     (resource,) = argocd.app("e2e-control")["status"]["resources"]
     assert (resource["kind"], resource["status"]) == ("ExternalSecret", "OutOfSync")
 
-    stack.kube.run("annotate", "-n", "argocd", "application", "e2e-control",
+    stack.kube.run("annotate", "--overwrite", "-n", "argocd", "application", "e2e-control",
                    "argocd.argoproj.io/compare-options=ServerSideDiff=true")
     argocd.refresh("e2e-control")
     argocd.wait("e2e-control", health=None, timeout=120)
