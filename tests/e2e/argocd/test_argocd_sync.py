@@ -71,68 +71,6 @@ def test_every_external_secret_is_synced_and_materialised(stack):
             assert stack.kube.get("secret", target, namespace), f"{namespace}/{target} missing"
 
 
-CONTROL_EXTERNAL_SECRET = """\
-apiVersion: external-secrets.io/v1
-kind: ExternalSecret
-metadata: {name: control}
-spec:
-  refreshInterval: 1h
-  secretStoreRef: {kind: ClusterSecretStore, name: platform-secrets}
-  target: {name: control}
-  data:
-    - secretKey: keys
-      remoteRef: {key: agent/api-keys}
-"""
-
-
-def test_without_a_server_side_diff_an_external_secret_never_syncs(stack):
-    # The control experiment for the fix above: one ExternalSecret in an Application that
-    # syncs with ServerSideApply but diffs on the client (`ServerSideDiff=false`, what Argo CD
-    # 3.5 and older did for these Applications) stays OutOfSync after a successful sync; the
-    # compare option `ServerSideDiff=true` alone makes it Synced. (A client-side apply is not
-    # affected: its three-way diff ignores fields absent from last-applied-configuration.)
-    (stack.git.work / "e2e-control").mkdir()
-    (stack.git.work / "e2e-control/externalsecret.yaml").write_text(CONTROL_EXTERNAL_SECRET)
-    revision = stack.git.commit("control: one ExternalSecret")
-    stack.kube.run("create", "namespace", "e2e-control")
-    stack.kube.apply([
-        {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-         "metadata": {"name": "e2e-control", "namespace": "argocd"},
-         "spec": {"sourceRepos": [stack.git.url],
-                  "destinations": [{"server": "https://kubernetes.default.svc",
-                                    "namespace": "e2e-control"}],
-                  "namespaceResourceWhitelist": [{"group": "*", "kind": "*"}]}},
-        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-         "metadata": {"name": "e2e-control", "namespace": "argocd", "annotations": {
-             "argocd.argoproj.io/compare-options": "ServerSideDiff=false"}},
-         "spec": {"project": "e2e-control",
-                  "source": {"repoURL": stack.git.url, "targetRevision": "main",
-                             "path": "e2e-control"},
-                  "destination": {"server": "https://kubernetes.default.svc",
-                                  "namespace": "e2e-control"},
-                  "syncPolicy": {"automated": {},
-                                 "syncOptions": ["ServerSideApply=true"]}}}])
-    argocd = stack.argocd
-
-    def synced_once() -> bool:
-        op = argocd.app("e2e-control").get("status", {}).get("operationState", {})
-        return op.get("phase") == "Succeeded" and op.get("syncResult", {}).get(
-            "revision") == revision
-    wait_until(synced_once, 180, "the control Application to sync once",
-               diagnose=lambda: argocd.describe("e2e-control"))
-    first = argocd.app("e2e-control")["status"]["reconciledAt"]
-    wait_until(lambda: argocd.app("e2e-control")["status"]["reconciledAt"] != first, 90,
-               "another reconciliation of the control Application")
-    assert argocd.status("e2e-control")[0] == "OutOfSync"
-    (resource,) = argocd.app("e2e-control")["status"]["resources"]
-    assert (resource["kind"], resource["status"]) == ("ExternalSecret", "OutOfSync")
-
-    stack.kube.run("annotate", "--overwrite", "-n", "argocd", "application", "e2e-control",
-                   "argocd.argoproj.io/compare-options=ServerSideDiff=true")
-    argocd.refresh("e2e-control")
-    argocd.wait("e2e-control", health=None, timeout=120)
-
-
 def test_prod_stays_out_of_sync_until_a_person_syncs_it(stack):
     argocd = stack.argocd
     wait_until(lambda: argocd.status("agent-prod")[0] == "OutOfSync", 120,
