@@ -97,7 +97,7 @@ for t in "${targets[@]}"; do
   case "$t" in
     argocd) build_argocd ;;
     kwok) build_kwok ;;
-    external-secrets) build external-secrets "$ESO_CONTROLLER_VERSION" \
+    external-secrets) build external-secrets "$EXTERNAL_SECRETS_VERSION" \
       github.com/external-secrets/external-secrets github.com/external-secrets/external-secrets \
       "$E2E_GOTOOLCHAIN" "" ;;
     *) fail "unknown target '$t' (argocd, kwok, external-secrets)" ;;

@@ -3,6 +3,7 @@ the External Secrets Operator and Argo CD for the whole module, all stopped at t
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,8 +23,26 @@ from stack import (
 )
 
 
+def in_namespace(inode: int) -> list[str]:
+    """The live processes (pid and command) whose network namespace is `inode`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry.name}/ns/net").st_ino != inode:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:     # gone meanwhile, or a kernel thread
+            continue
+        found.append(f"{entry.name}: {command.strip()}")
+    return found
+
+
 @dataclass
 class Stack:
+    cluster: Cluster
     kube: Kube
     git: GitRemote
     argocd: ArgoCD
@@ -39,8 +58,12 @@ def stack() -> Iterator[Stack]:
     cluster = Cluster(controllers=True, netns=True, workdir=workdir / "cluster",
                       controller_manager_args=["--controllers=*,-horizontalpodautoscaling"])
     helper = None
+    netns_fd = None
     try:
         cluster.start()
+        assert cluster.netns_path is not None
+        # held open so that the namespace (and its inode number) outlives the cluster
+        netns_fd = os.open(cluster.netns_path, os.O_RDONLY)
         kube = Kube(str(binary_path("kubectl")), str(cluster.kubeconfig))
         platform_prerequisites(kube)
         Kwok(cluster, kube).start()
@@ -52,9 +75,18 @@ def stack() -> Iterator[Stack]:
         argocd = ArgoCD(cluster, kube, workdir / "argocd")
         argocd.workdir.mkdir()
         argocd.start()
-        yield Stack(kube, git, argocd, helper)
+        yield Stack(cluster, kube, git, argocd, helper)
     finally:
         if helper:
             helper.stop()
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    # Nothing is left behind: no process (a server, or a git or kustomize child of the
+    # repo-server) still lives in the cluster's network namespace.
+    if netns_fd is not None:
+        try:
+            left = in_namespace(os.fstat(netns_fd).st_ino)
+        finally:
+            os.close(netns_fd)
+        assert not left, f"processes left behind in the cluster's network namespace: {left}"
+    assert not workdir.exists()

@@ -443,10 +443,10 @@ class ExternalSecretsOperator:
     process: Component | None = None
 
     def start(self) -> ExternalSecretsOperator:
-        binary = cached("external-secrets", "ESO_CONTROLLER_VERSION")
+        binary = cached("external-secrets", "EXTERNAL_SECRETS_VERSION")
         self.process = self.cluster.spawn("external-secrets", [
-            str(binary), "--metrics-addr=127.0.0.1:8180", "--live-addr=127.0.0.1:8186",
-            "--enable-leader-election=false", "--concurrent=2"],
+            str(binary), "--metrics-addr=127.0.0.1:8180", "--enable-leader-election=false",
+            "--concurrent=2"],
             env={**os.environ, "KUBECONFIG": str(self.cluster.inner_kubeconfig)})
         store = {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
                  "metadata": {"name": "platform-secrets"},

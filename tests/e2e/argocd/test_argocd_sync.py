@@ -12,6 +12,7 @@ The tests run in file order and build on each other (one cluster for the module)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +39,27 @@ def _release(stack, *args: str) -> str:
 
 def _created(obj: dict) -> str:
     return obj["metadata"]["creationTimestamp"]
+
+
+def test_every_server_runs_in_the_private_loopback_only_namespace(stack):
+    # Argo CD's controller binds 0.0.0.0:8082 (hard-coded): that address must be the private
+    # namespace's, whose only interface is loopback. (The fixture asserts that no process is
+    # left in the namespace after the cluster stopped.)
+    host = os.stat("/proc/self/ns/net").st_ino
+    private = os.stat(stack.cluster.netns_path).st_ino
+    assert private != host
+    names = set()
+    for component in stack.cluster.components:
+        assert component.alive(), f"{component.name} exited:\n{component.tail()}"
+        pid = component.proc.pid
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == private, component.name
+        names.add(component.name)
+    assert names >= {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                     "kwok", "external-secrets", "redis", "argocd-repo-server",
+                     "argocd-application-controller"}
+    with open(f"/proc/{stack.cluster.components[0].proc.pid}/net/dev") as dev:
+        interfaces = {line.split(":", 1)[0].strip() for line in dev.readlines()[2:]}
+    assert interfaces == {"lo"}
 
 
 def test_bootstrap_syncs_the_app_of_apps_and_every_automated_environment(stack):
