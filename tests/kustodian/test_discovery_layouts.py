@@ -67,3 +67,24 @@ def test_explicit_path_git_ignored_is_checked(tmp_path: Path) -> None:
     full = kustodian("check", "--no-conftest", "--format", "json", cwd=root)
     assert full.returncode == 0, full.stderr
     assert full.json()["summary"]["overlays"] == ["overlays/prod"]   # not the ignored output
+
+
+def test_manifest_sniffing_by_lines_and_by_parse(tmp_path: Path) -> None:
+    """Line sniffing and the parse agree on the cases that matter; neither skips an object."""
+    from kustodian.discover import is_manifest
+
+    cases = {
+        "plain.yaml": (CONFIGMAP, True),
+        "second-doc.yaml": ("a: 1\n---\n" + CONFIGMAP, True),
+        "json.json": ('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}',
+                      True),
+        "flow.yaml": ("{apiVersion: v1, kind: ConfigMap}\n", True),
+        "chart.yaml": ("apiVersion: v2\nname: chart\nversion: 1.0.0\n", False),
+        "embedded.yaml": ("data: |\n  apiVersion: v1\n  kind: ConfigMap\n", False),
+        "split.yaml": ("apiVersion: v1\n---\nname: x\nkind: note\n", False),   # per document
+        "values.yaml": ("image: {repository: x}\nkinds: [apiVersion]\n", False),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        assert is_manifest(path) is expected, name

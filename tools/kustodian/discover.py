@@ -40,6 +40,11 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 INCLUDE_FIELDS = ("resources", "bases", "components", "generators", "transformers",
                   "validators")
 _MAX_SNIFF_BYTES = 16 * 1024 * 1024
+# A YAML document that starts a line with `apiVersion:` and one with `kind:` at column 0 is a
+# mapping holding both keys (block scalars are indented), so it needs no parse to be sniffed.
+_DOCUMENT_BREAK = re.compile(rb"^---(?=[ \t\r\n]|$)", re.M)
+_TOP_API_VERSION = re.compile(rb"^apiVersion[ \t]*:", re.M)
+_TOP_KIND = re.compile(rb"^kind[ \t]*:", re.M)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -428,13 +433,18 @@ def target_sources() -> list[TargetSource]:
 
 def is_manifest(path: Path) -> bool:
     """Whether a YAML/JSON file holds a Kubernetes object (a document with apiVersion and
-    kind), or cannot be parsed while naming both (then the check reports why)."""
+    kind), or cannot be parsed while naming both (then the check reports why). The common
+    case is answered from the lines alone; it errs only towards checking a file (a column-0
+    key inside a multi-line quoted scalar), never towards skipping one."""
     try:
         raw = read_bytes(path, str(path), limit=_MAX_SNIFF_BYTES)
     except KustodianError:
         return True            # unreadable, too large, not a regular file: the check says why
     if b"apiVersion" not in raw or b"kind" not in raw:
         return False
+    if any(_TOP_API_VERSION.search(doc) and _TOP_KIND.search(doc)
+           for doc in _DOCUMENT_BREAK.split(raw)):
+        return True            # by lines; anything else (JSON, flow style...) is parsed
     try:
         docs = list(yaml.load_all(raw, Loader=_Loader))
     except (yaml.YAMLError, ValueError):
