@@ -241,20 +241,26 @@ def _unrendered_findings(pipe: Pipeline, resolver: Resolver) -> None:
     resolver.revision_notices.clear()
 
 
-def _report_target_revision(pipe: Pipeline, notice: RevisionNotice, where: str,
-                            line: int | None) -> None:
-    """An `argocd-target-revision` finding (the profile may retune or disable it)."""
-    from kustodian.rules.meta import ARGOCD_TARGET_REVISION as rule
-
+def _append(pipe: Pipeline, rule: Any, **fields: Any) -> None:
+    """Append a finding of one of the pipeline's own rules, as the repo profile tunes it
+    (disabled: nothing; a severity override applies)."""
     profile = pipe.config.profile(None)
     if rule.id in profile.disable:
         return
     pipe.report.findings.append(Finding(
         rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
-        category=rule.category, message=notice.message, remediation=notice.hint,
-        kind="Application", name=notice.application, file=where, line=line,
-        application=notice.application,
-        field_path=("spec", "sources", notice.index, "targetRevision"), title=rule.title))
+        category=rule.category, title=rule.title, **fields))
+
+
+def _report_target_revision(pipe: Pipeline, notice: RevisionNotice, where: str,
+                            line: int | None) -> None:
+    """An `argocd-target-revision` finding."""
+    from kustodian.rules.meta import ARGOCD_TARGET_REVISION
+
+    _append(pipe, ARGOCD_TARGET_REVISION, message=notice.message, remediation=notice.hint,
+            kind="Application", name=notice.application, file=where, line=line,
+            application=notice.application,
+            field_path=("spec", "sources", notice.index, "targetRevision"))
 
 
 def _report_generator(pipe: Pipeline, notice: GeneratorNotice, where: str,
@@ -265,32 +271,22 @@ def _report_generator(pipe: Pipeline, notice: GeneratorNotice, where: str,
 
     rule = {r.id: r for r in (ARGOCD_GENERATOR_REVISION, ARGOCD_SOURCE_UNRENDERED)}[
         notice.rule]
-    profile = pipe.config.profile(None)
-    if rule.id in profile.disable:
-        return
-    pipe.report.findings.append(Finding(
-        rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
-        category=rule.category, message=notice.message, remediation=notice.hint,
-        kind="ApplicationSet", name=notice.applicationset, file=where, line=line,
-        field_path=("spec", "generators", notice.generator), title=rule.title))
+    _append(pipe, rule, message=notice.message, remediation=notice.hint,
+            kind="ApplicationSet", name=notice.applicationset, file=where, line=line,
+            field_path=("spec", "generators", notice.generator))
 
 
 def _report_unrendered(pipe: Pipeline, unrendered: Unrendered, where: str,
                        line: int | None = None) -> None:
-    """An `argocd-source-unrendered` finding (the profile may retune or disable it)."""
-    from kustodian.rules.meta import ARGOCD_SOURCE_UNRENDERED as rule
+    """An `argocd-source-unrendered` finding."""
+    from kustodian.rules.meta import ARGOCD_SOURCE_UNRENDERED
 
-    profile = pipe.config.profile(None)
-    if rule.id in profile.disable:
-        return
     what = (f"Application {unrendered.application} source {unrendered.index}"
             if unrendered.application else f"chart {where}")
-    pipe.report.findings.append(Finding(
-        rule=rule.id, severity=profile.severity.get(rule.id, rule.severity),
-        category=rule.category,
-        message=f"{what}: {unrendered.reason}; the gate cannot check what it deploys",
-        remediation=unrendered.hint, kind="Application" if unrendered.application else None,
-        name=unrendered.application or None, file=where, line=line,
-        application=unrendered.application or None,
-        field_path=("spec", "sources", unrendered.index) if unrendered.application else None,
-        title=rule.title))
+    _append(pipe, ARGOCD_SOURCE_UNRENDERED,
+            message=f"{what}: {unrendered.reason}; the gate cannot check what it deploys",
+            remediation=unrendered.hint, kind="Application" if unrendered.application else None,
+            name=unrendered.application or None, file=where, line=line,
+            application=unrendered.application or None,
+            field_path=("spec", "sources", unrendered.index) if unrendered.application
+            else None)
