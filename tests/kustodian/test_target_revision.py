@@ -161,12 +161,17 @@ def test_a_revision_the_clone_does_not_hold_is_unrendered(repo):
         assert not any(t["target"].startswith("web@") for t in report["summary"]["targets"])
 
 
-def test_a_pinned_commit_is_no_finding(repo):
+def test_a_pinned_commit_other_than_the_checked_one_is_a_finding(repo):
+    """The gate renders the tree under review, not the pinned commit's: a hostile PR could
+    pin prod to an older commit that still holds what a later one fixed."""
     sha = git(repo, "rev-parse", "main").strip()
     set_revision(repo, sha)
     commit_all(repo, "targetRevision: a pinned sha")
     for args, code, report, err in both_modes(repo):
-        assert code in (0, 1) and not ARGOCD_RULES & rules(report), (args, err, rules(report))
+        hits = findings(report, "argocd-target-revision")
+        assert code == 1 and hits, (args, err, rules(report))
+        assert f"deploys commit '{sha}', not the revision under check" in hits[0]["message"]
+        assert not findings(report, "argocd-source-unrendered")
 
 
 def test_a_second_source_at_a_branch_is_a_finding(repo):

@@ -145,5 +145,15 @@ class Resolver:
                     f"check: whoever can move that {revision.kind} decides what Argo CD "
                     "deploys, after this check passed",
                     "point targetRevision at HEAD or the branch this repository deploys "
-                    "from, or pin a commit sha"), item))
+                    "from"), item))
+            elif revision.kind != "checked":     # a pinned commit other than the one checked
+                self.revision_notices.append((RevisionNotice(
+                    app.name, index,
+                    f"Application {app.name} source {index} deploys commit {name!r}, not the "
+                    "revision under check: the gate judged the tree under review, Argo CD "
+                    "deploys that commit's tree (an older commit may hold what a later one "
+                    "fixed)",
+                    "point targetRevision at HEAD or the branch this repository deploys "
+                    "from; a promotion tool that pins commits should pin one the gate "
+                    "checked, with an exemption that expires"), item))
         return unrendered

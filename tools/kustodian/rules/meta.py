@@ -111,10 +111,12 @@ ARGOCD_TARGET_REVISION = Rule(
               "`targetRevision`. A branch or tag other than the one under check (say, a "
               "branch the pull request's author can push to) decides what Argo CD deploys, "
               "and can change after the gate passed: the gate checked one tree, the cluster "
-              "gets another. A revision the clone does not hold is an "
-              "argocd-source-unrendered finding.",
+              "gets another. A pinned commit other than the one under check is reported "
+              "too: the gate renders the tree under review, not that commit's (an older "
+              "commit may hold what a later one fixed). A revision the clone does not "
+              "hold is an argocd-source-unrendered finding.",
     remediation="Point targetRevision at HEAD or the branch this repository deploys from "
-                "(the one the gate checks), or pin a commit sha.",
+                "(the one the gate checks).",
     check=_none)
 
 APISERVER_REJECTED = Rule(
