@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -51,6 +52,7 @@ def prometheus(targets: dict[str, int]) -> Iterator[str]:
         yield url
     finally:
         proc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def query(url: str, promql: str) -> float:
