@@ -99,6 +99,10 @@ def on_starting(server: Any) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_path
     for stale in glob.glob(os.path.join(_metrics_path, "*.db")):
         os.remove(stale)
+    # Imported here, once the directory is set and before any worker exists: child_exit runs
+    # in the master's SIGCHLD handler, where a first import could be interrupted by the next
+    # worker's exit and re-entered half-initialised (the master then died with exit 1).
+    import prometheus_client.multiprocess  # noqa: F401
 
 
 def on_exit(server: Any) -> None:
@@ -108,7 +112,8 @@ def on_exit(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Drop the dead worker's live gauges from the multiprocess metrics."""
+    """Drop the dead worker's live gauges from the multiprocess metrics (the module was
+    imported in on_starting: nothing is imported inside the signal handler)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _metrics_path)
