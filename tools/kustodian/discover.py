@@ -482,13 +482,16 @@ def _under(path: Path, root: Path) -> str | None:
 def _dir_targets(path: Path, shown: str, root: Path, config: RepoConfig,
                  found: Discovery | None) -> tuple[list[tuple[Path, str]], list[Path]]:
     """(kustomization roots, plain manifest files) under one PATH dir. A dir outside the
-    repository, or one whose files the repository does not list (git-ignored output such as
-    rendered manifests), is walked on its own: a PATH is checked because it was asked for."""
+    repository is discovered on its own; one whose files the repository does not list
+    (git-ignored output such as rendered manifests) is walked: a PATH is checked because it
+    was asked for."""
     rel = _under(path, root)
     prefix = "" if rel in (None, ".") else rel + "/"
-    if rel is None or found is None or (
-            prefix and not any(p.startswith(prefix) for p in found.listing)):
-        found = Discovery(path, RepoConfig(root=path), walk=True)
+    if rel is None or found is None:
+        found = Discovery(path, RepoConfig(root=path))
+        rel, prefix = ".", ""
+    elif prefix and not any(p.startswith(prefix) for p in found.listing):
+        found = Discovery(path, RepoConfig(root=path), walk=True)   # git lists none of it
         rel, prefix = ".", ""
     pool = [d for d in found.graph.dirs if rel == "." or d == rel or d.startswith(prefix)]
     always = {d for d in pool if d in config.overlays or d == rel}
