@@ -81,6 +81,42 @@ def test_the_loaded_configuration_is_shared_and_immutable(repo: Path, tmp_path: 
     assert release.require_digest == ("prod",)
 
 
+def _mutable_parts(value: object, where: str = "config") -> list[str]:
+    """Where a loaded configuration holds a dict, list or set (anything a caller could change
+    in the one instance every load of the same text shares)."""
+    from collections.abc import Mapping
+
+    if isinstance(value, (dict, list, set, bytearray)):
+        return [where]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [p for f in dataclasses.fields(value)
+                for p in _mutable_parts(getattr(value, f.name), f"{where}.{f.name}")]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _mutable_parts(v, f"{where}[{k!r}]")]
+    if isinstance(value, (tuple, frozenset)):
+        return [p for i, v in enumerate(value) for p in _mutable_parts(v, f"{where}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("text", [
+    "environments: {order: [dev, prod]}\n"
+    "profiles:\n  dev: {enable: [min-replicas], severity: {no-privileged: info}}\n"
+    "release: {canary_analysis: {prometheus: 'http://127.0.0.1:9', checks: [{max: 1}]}}\n"
+    "targets: {argocd: {env: prod, extra: [a, {b: c}]}}\n"
+    "pod_kinds: [{kind: Job, spec: spec.template.spec}]\n",
+    "profiles: {prod: {disable: [min-replicas]}}\n",     # every default of the sections
+])
+def test_no_part_of_the_shared_configuration_can_be_changed(tmp_path: Path, text: str) -> None:
+    """A release and a check in one process load the same text: a change one of them made
+    to a nested value (a profile's severities, the canary analysis) would reach the other."""
+    from kustodian.config import load_config
+
+    (tmp_path / ".kustodian.yaml").write_text(text)
+    config = load_config(tmp_path)
+    assert config is load_config(tmp_path)
+    assert _mutable_parts(config) == []
+
+
 def test_the_gate_is_the_check_pipeline_with_the_one_fingerprint(repo: Path) -> None:
     """Findings come back as the core's `Finding`s; a change that only moves lines adds
     none (no line numbers in the identity), and the added ones are exactly PR mode's new."""

@@ -80,7 +80,7 @@ class Profile:
 
     enable: frozenset[str] = frozenset()
     disable: frozenset[str] = frozenset()
-    severity: dict[str, Severity] = field(default_factory=dict)
+    severity: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,8 @@ class ReleaseSettings:
     canary_image: str = ""           # the canary Deployment's image placeholder
     canary_steps: tuple[int, ...] = (10, 25, 50, 100)
     canary_soak: int = 600           # seconds at a canary step before `canary auto` moves on
-    canary_analysis: Mapping[str, Any] = field(default_factory=dict)   # `canary analyze`
+    canary_analysis: Mapping[str, Any] = field(     # `canary analyze`
+        default_factory=lambda: MappingProxyType({}))
     bluegreen_hold: int = 1800       # seconds from a blue-green switch to `finish`
     require_digest: tuple[str, ...] | None = None   # None: the last env of the order
     settings_file: str = "release/settings.yaml"
@@ -303,7 +304,7 @@ def _profile(name: str, data: Any, file: str) -> Profile:
             raise KustodianError(f"profiles.{name}.severity.{rule}: {exc}", file=file) from None
     return Profile(enable=_str_list(data.get("enable"), f"profiles.{name}.enable", file),
                    disable=_str_list(data.get("disable"), f"profiles.{name}.disable", file),
-                   severity=severity)
+                   severity=MappingProxyType(severity))
 
 
 def _dotted(value: Any, where: str, file: str) -> tuple[str, ...]:
