@@ -123,3 +123,21 @@ def test_ignore_rules_from_the_pr_are_not_obeyed(scratch):
     assert run.returncode == 1, run.stderr
     assert [f for f in run.of("no-privileged") if f["env"] == "dev"], run.stderr
     _gate_changed(run, ".kustodian.yaml")
+
+
+def test_a_remote_allow_list_from_the_pr_is_not_obeyed(scratch):
+    """A PR allowing a host in its own config, with a reference pinned to a commit there,
+    would have the gate fetch content chosen by the PR author: PR mode takes the base's list."""
+    ref = "https://github.com/acme/evil//deploy?ref=0123456789abcdef0123456789abcdef01234567"
+    config = scratch.root / ".kustodian.yaml"
+    config.write_text(config.read_text() + "remote_resources: {allow: [github.com]}\n")
+    kfile = scratch.root / "overlays/dev/kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", f"resources:\n  - {ref}\n", 1))
+    scratch.commit("allow my own host")
+    obeyed = scratch.full("overlays/dev")    # full mode reads the tree's config: allowed there
+    assert not obeyed.of("remote-resource"), obeyed.stderr
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    [hit] = run.of("remote-resource")
+    assert ref in hit["message"] and hit["file"] == "overlays/dev/kustomization.yaml"
+    _gate_changed(run, ".kustodian.yaml")
