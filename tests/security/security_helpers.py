@@ -52,6 +52,23 @@ class ScratchRepo:
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return path
 
+    def privileged_patch(self, overlay: str = "dev") -> None:
+        """The hostile change most tests judge: the overlay patches its Deployment privileged
+        (and able to escalate)."""
+        self.write(f"overlays/{overlay}/patches/debug.yaml", """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: agent}
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: agent
+                      securityContext: {privileged: true, allowPrivilegeEscalation: true}
+            """)
+        kfile = self.root / f"overlays/{overlay}/kustomization.yaml"
+        kfile.write_text(kfile.read_text().rstrip("\n") + "\n  - path: patches/debug.yaml\n")
+
     def commit(self, message: str = "hostile change") -> None:
         git(self.root, "add", "-A", "-f")
         git(self.root, "commit", "-q", "-m", message)

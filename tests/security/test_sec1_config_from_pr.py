@@ -8,24 +8,6 @@ a code owner must approve (.github/CODEOWNERS)."""
 
 from __future__ import annotations
 
-PRIVILEGED = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: agent}
-spec:
-  template:
-    spec:
-      containers:
-        - name: agent
-          securityContext: {privileged: true}
-"""
-
-
-def _privileged(repo, overlay: str) -> None:
-    repo.write(f"overlays/{overlay}/patches/debug.yaml", PRIVILEGED)
-    kfile = repo.root / f"overlays/{overlay}/kustomization.yaml"
-    kfile.write_text(kfile.read_text().rstrip("\n") + "\n  - path: patches/debug.yaml\n")
-
 
 def _gate_changed(run, path: str) -> dict:
     [hit] = [f for f in run.of("gate-config-changed") if f["file"] == path]
@@ -40,7 +22,7 @@ def test_profiles_from_the_pr_are_not_obeyed(scratch):
     config.write_text(config.read_text() + "profiles:\n  dev:\n    severity: {"
                       + ", ".join(f"{r}: info" for r in rules) + "}\n    disable: "
                       "[exemption-refused]\n")
-    _privileged(scratch, "dev")
+    scratch.privileged_patch("dev")
     scratch.commit("quiet dev")
     run = scratch.pr()
     assert run.returncode == 1, run.stderr
@@ -115,7 +97,7 @@ def test_ignore_rules_from_the_pr_are_not_obeyed(scratch):
     line_end = rest.index("\n")
     config.write_text(head + sep + rest[:line_end] + "\n  - path: '**'\n    reason: nothing to see"
                       + rest[line_end:])
-    _privileged(scratch, "dev")
+    scratch.privileged_patch("dev")
     scratch.commit("ignore everything")
     obeyed = scratch.full()        # full mode reads the tree's own config: the attack is real
     assert not obeyed.of("no-privileged"), obeyed.stderr

@@ -21,22 +21,6 @@ TWELVE = ["no-privileged", "run-as-non-root", "no-privilege-escalation", "drop-a
           "resource-limits", "liveness-probe", "readiness-probe", "image-digest-pinned"]
 
 
-def _privileged_patch(repo, overlay: str = "dev") -> None:
-    repo.write(f"overlays/{overlay}/patches/debug.yaml", """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: agent}
-        spec:
-          template:
-            spec:
-              containers:
-                - name: agent
-                  securityContext: {privileged: true, allowPrivilegeEscalation: true}
-        """)
-    kfile = repo.root / f"overlays/{overlay}/kustomization.yaml"
-    kfile.write_text(kfile.read_text() + "  - path: patches/debug.yaml\n")
-
-
 @pytest.mark.parametrize("expiry", ["", "; expires=9999-12-31"])
 def test_blanket_component_exemption_is_refused_on_a_clone(scratch, expiry):
     value = "\n".join(f"{rule}: debugging{expiry}" for rule in TWELVE)
@@ -49,7 +33,7 @@ def test_blanket_component_exemption_is_refused_on_a_clone(scratch, expiry):
     kfile = scratch.root / "overlays/dev/kustomization.yaml"
     kfile.write_text(kfile.read_text().replace("components:\n", "components:\n  - "
                                                "../../components/debug\n", 1))
-    _privileged_patch(scratch)
+    scratch.privileged_patch()
     scratch.commit("debug component")
     for run in (scratch.full(), scratch.pr()):
         assert run.returncode == 1, run.stderr
@@ -65,7 +49,7 @@ def test_blanket_component_exemption_is_refused_on_a_clone(scratch, expiry):
 
 
 def test_an_exemption_on_its_own_resource_within_the_horizon_applies(scratch):
-    _privileged_patch(scratch)
+    scratch.privileged_patch()
     patch = scratch.root / "overlays/dev/patches/debug.yaml"
     patch.write_text(patch.read_text().replace(
         "metadata: {name: agent}", "metadata:\n  name: agent\n  annotations:\n"
