@@ -83,8 +83,14 @@ def test_manifest_sniffing_by_lines_and_by_parse(tmp_path: Path) -> None:
         "embedded.yaml": ("data: |\n  apiVersion: v1\n  kind: ConfigMap\n", False),
         "split.yaml": ("apiVersion: v1\n---\nname: x\nkind: note\n", False),   # per document
         "values.yaml": ("image: {repository: x}\nkinds: [apiVersion]\n", False),
+        # a hostile spelling the line sniff cannot see: the parse still finds the object
+        "escaped.yaml": ('"api\\x56ersion": v1\n"\\x6bind": ConfigMap\n', True),
+        "indented-doc.yaml": ("  apiVersion: v1\n  kind: ConfigMap\n", True),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / name
         path.write_text(text)
         assert is_manifest(path) is expected, name
+    utf16 = tmp_path / "utf16.yaml"          # kubectl reads it; the check then refuses it
+    utf16.write_bytes(CONFIGMAP.encode("utf-16"))
+    assert is_manifest(utf16)

@@ -4,9 +4,9 @@ and the gate must fail, in full mode and in PR mode (`--base-ref <base> --new-on
 
 Discovery: an overlay turned into a Component, a new Component dir, a hidden dir, a
 symlinked dir (its target under an ignored path), a kustomization outside overlays/ and
-argocd/, a plain manifest file anywhere. PR mode: a file reached only through a
-transformer config (PatchTransformer `path`), through a symlinked resource dir, or through a
-YAML-escaped path, edited by a second PR.
+argocd/, a plain manifest file anywhere (its keys spelled with YAML escapes too). PR mode:
+a file reached only through a transformer config (PatchTransformer `path`), through a
+symlinked resource dir, or through a YAML-escaped path, edited by a second PR.
 """
 
 from __future__ import annotations
@@ -144,9 +144,15 @@ def plain_manifest_anywhere(repo: Path) -> None:
     write(repo, {"manifests/debug.yaml": PRIVILEGED_POD})
 
 
+def plain_manifest_with_escaped_keys(repo: Path) -> None:
+    """kubectl and Argo CD read `"api\\x56ersion"` as apiVersion (a YAML escape)."""
+    text = PRIVILEGED_POD.replace("apiVersion:", '"api\\x56ersion":', 1)
+    write(repo, {"manifests/debug.yaml": text.replace("kind:", '"\\x6bind":', 1)})
+
+
 @pytest.mark.parametrize("hostile", [overlay_to_component, new_component_dir, hidden_dir,
                                      symlinked_dir, kustomization_elsewhere,
-                                     plain_manifest_anywhere])
+                                     plain_manifest_anywhere, plain_manifest_with_escaped_keys])
 def test_discovery_leaves_nothing_out(scratch: Path, hostile: Callable[[Path], None]) -> None:
     base = git(scratch, "rev-parse", "HEAD").strip()
     hostile(scratch)

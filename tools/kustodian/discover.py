@@ -431,6 +431,13 @@ def target_sources() -> list[TargetSource]:
     return [kustomization_targets, chart_targets, manifest_file_targets]
 
 
+def _may_spell_keys(raw: bytes) -> bool:
+    """Whether a text could name apiVersion and kind without those bytes: escapes in a
+    double-quoted YAML or JSON string (`"api\\x56ersion"`), or an encoding other than UTF-8
+    (a BOM or NUL bytes, as in UTF-16), which kubectl and Argo CD read too."""
+    return b"\\" in raw or b"\0" in raw or raw.startswith((b"\xfe\xff", b"\xff\xfe"))
+
+
 def is_manifest(path: Path) -> bool:
     """Whether a YAML/JSON file holds a Kubernetes object (a document with apiVersion and
     kind), or cannot be parsed while naming both (then the check reports why). The common
@@ -440,7 +447,7 @@ def is_manifest(path: Path) -> bool:
         raw = read_bytes(path, str(path), limit=_MAX_SNIFF_BYTES)
     except KustodianError:
         return True            # unreadable, too large, not a regular file: the check says why
-    if b"apiVersion" not in raw or b"kind" not in raw:
+    if (b"apiVersion" not in raw or b"kind" not in raw) and not _may_spell_keys(raw):
         return False
     if any(_TOP_API_VERSION.search(doc) and _TOP_KIND.search(doc)
            for doc in _DOCUMENT_BREAK.split(raw)):
