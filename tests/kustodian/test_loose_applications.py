@@ -167,3 +167,13 @@ def test_an_escaped_apiversion_does_not_hide_a_loose_application(repo):
     commit_all(repo, "an escaped apiVersion")
     git(repo, "checkout", "-q", "-B", "pr")
     test_pr_edits_only_what_a_loose_application_deploys(repo)
+
+
+@pytest.mark.parametrize("attributes", ["kustomize-app.yaml binary\n", "*.yaml -diff\n"])
+def test_gitattributes_added_by_the_pr_do_not_hide_a_loose_application(repo, attributes):
+    """`git grep -I` skips a file git takes for binary, and a .gitattributes `binary` or
+    `-diff` makes any text file one: a PR marking the loose Application so must not keep PR
+    mode from following it when it also edits what the Application deploys."""
+    write_tree(repo, {".gitattributes": attributes})
+    test_pr_edits_only_what_a_loose_application_deploys(repo)
+

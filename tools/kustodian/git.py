@@ -494,10 +494,11 @@ def worktree_listing(root: Path) -> bytes | None:
 
 
 def grep_files(root: Path, patterns: list[str], *, timeout: float = 120) -> list[str]:
-    """Tracked text files of the work tree in `root` (their work-tree content) matching one
-    of the extended regexes `patterns`: `git grep -l -I -E`. Raises TimeoutExpired after
-    `timeout` seconds."""
-    args = ["grep", "-l", "-I", "-E"]
+    """Tracked files of the work tree in `root` (their work-tree content) matching one of
+    the extended regexes `patterns`: `git grep -l -E`. Binary files are searched too (no
+    `-I`): a NUL byte, or a .gitattributes `binary` or `-diff` the tree sets, makes any file
+    one to git, not to a YAML reader. Raises TimeoutExpired after `timeout` seconds."""
+    args = ["grep", "-l", "-E"]
     for pattern in patterns:
         args += ["-e", pattern]
     proc = subprocess.run(command(args), cwd=root, capture_output=True, text=True,
