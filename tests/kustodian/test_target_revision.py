@@ -249,3 +249,23 @@ spec:
         assert code == 1 and hits, (args, err, rules(report))
         assert hits[0]["name"] == "web-prod" and hits[0]["file"] == "app.yaml"
         assert "'feature' (a branch" in hits[0]["message"]
+
+
+def test_the_base_branch_spelled_as_a_full_ref_is_the_revision_under_check(repo):
+    """`refs/heads/main` is the branch the PR merges into, as `main` is."""
+    set_revision(repo, "refs/heads/main")
+    commit_all(repo, "targetRevision: refs/heads/main")
+    code, report, err = check(repo, *PR)
+    assert code in (0, 1) and not ARGOCD_RULES & rules(report), (err, rules(report))
+
+
+@pytest.mark.parametrize("revision", ["refs/heads/pr", "HEAD~1", "main^", "main~0", "@{-1}"])
+def test_a_revision_spelled_relative_to_the_checked_one_is_a_finding(repo, revision):
+    """Not the checked tree, whatever commit it names today: the PR's own branch as a full
+    ref, and revision expressions (Argo CD resolves no `~`, `^` or `@{}`: a ref or a sha)."""
+    set_revision(repo, f"'{revision}'")
+    commit_all(repo, f"targetRevision: {revision}")
+    code, report, err = check(repo, *PR)
+    hits = [f for f in report.get("findings", []) if f["rule"] in ARGOCD_RULES]
+    assert code == 1 and hits, (revision, err, rules(report))
+    assert hits[0]["status"] == "new" and hits[0]["name"] == "web-prod", hits[0]
