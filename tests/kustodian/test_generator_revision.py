@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from support.cli import commit_all, git, init_repo, kustodian, write_tree
+from support.cli import check_json as check
+from support.cli import commit_all, git, init_repo, write_tree
 
 URL = "https://github.com/acme/tools.git"
 DEPLOYMENT = """\
@@ -58,13 +59,6 @@ def repo(tmp_path: Path) -> Path:
     init_repo(root)
     git(root, "checkout", "-q", "-b", "pr")
     return root
-
-
-def check(repo: Path, *args: str) -> tuple[int, dict, str]:
-    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", *args,
-                    cwd=repo)
-    assert "Traceback" not in run.stderr, run.stderr
-    return run.returncode, run.json() if run.stdout.strip() else {}, run.stderr
 
 
 def targets(report: dict) -> set[str]:

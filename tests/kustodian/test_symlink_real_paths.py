@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.cli import REPO_ROOT, commit_all, git, init_repo, kustodian, write_tree
+from support.cli import REPO_ROOT, check_json, commit_all, git, init_repo, write_tree
 
 POD = """\
 apiVersion: v1
@@ -39,10 +39,8 @@ def link(repo: Path, rel: str, target: str) -> None:
 
 
 def check(repo: Path, *args: str) -> tuple[int, list[dict], str]:
-    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", *args,
-                    cwd=repo)
-    assert "Traceback" not in run.stderr, run.stderr
-    return run.returncode, run.findings if run.stdout.strip() else [], run.stderr
+    code, report, err = check_json(repo, *args)
+    return code, report.get("findings", []), err
 
 
 def privileged(findings: list[dict], status: str | None = None) -> list[dict]:

@@ -70,6 +70,15 @@ def kustodian(*args: str, cwd: Path | str = REPO_ROOT, timeout: float = 600,
     return Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
 
+def check_json(repo: Path | str, *args: str) -> tuple[int, dict, str]:
+    """`kustodian check --no-schema --no-conftest --format json <args>` in `repo`, asserted
+    free of tracebacks: its exit status, JSON report ({} when it printed none) and stderr."""
+    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", *args,
+                    cwd=repo)
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.returncode, run.json() if run.stdout.strip() else {}, run.stderr
+
+
 def git(repo: Path | str, *args: str, check: bool = True, env: dict[str, str] | None = None,
         input: str | None = None) -> str:
     """`git <args>` in `repo`; returns stdout. Fails the test with git's stderr unless
