@@ -44,6 +44,7 @@ if _server.metrics_dir:
     _check_metrics_dir(_server.metrics_dir)
 _metrics_path = _server.metrics_dir or ""
 _own_metrics_path = ""  # the temporary directory this master made (removed on exit)
+_mark_process_dead: Any = None  # prometheus_client.multiprocess.mark_process_dead, bound once
 
 bind = [f"[{_server.host}]:{_server.port}" if ":" in _server.host
         else f"{_server.host}:{_server.port}"]
@@ -86,7 +87,7 @@ logconfig_dict = {
 def on_starting(server: Any) -> None:
     """Validate the app configuration before forking; prepare the metrics directory (the
     workers inherit it through the environment, where prometheus_client looks for it)."""
-    global _metrics_path, _own_metrics_path
+    global _metrics_path, _own_metrics_path, _mark_process_dead
     try:
         load_settings()
     except ConfigError as error:
@@ -102,7 +103,9 @@ def on_starting(server: Any) -> None:
     # Imported here, once the directory is set and before any worker exists: child_exit runs
     # in the master's SIGCHLD handler, where a first import could be interrupted by the next
     # worker's exit and re-entered half-initialised (the master then died with exit 1).
-    import prometheus_client.multiprocess  # noqa: F401
+    from prometheus_client.multiprocess import mark_process_dead
+
+    _mark_process_dead = mark_process_dead
 
 
 def on_exit(server: Any) -> None:
@@ -112,8 +115,6 @@ def on_exit(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Drop the dead worker's live gauges from the multiprocess metrics (the module was
-    imported in on_starting: nothing is imported inside the signal handler)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid, _metrics_path)
+    """Drop the dead worker's live gauges from the multiprocess metrics (runs in the master's
+    SIGCHLD handler: it only calls the function on_starting bound, no import statement)."""
+    _mark_process_dead(worker.pid, _metrics_path)
