@@ -31,6 +31,10 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
@@ -99,31 +103,40 @@ def _serve(listener: socket.socket, inner_port: int) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
+def _in_thread(make: Callable[[], T]) -> T:
+    """`make()` run by a short-lived thread (which may join another namespace: only that
+    thread's namespace changes); its OSError is raised here."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = make()
+        except OSError as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
 def _host_listener(host_fd: int) -> socket.socket:
     """A listening socket on a free 127.0.0.1 port of the HOST namespace.
 
     Created by a short-lived thread that joins the host namespace: the main thread stays in
     the private one, so /proc/<this pid>/ns/net (what the cluster's processes join) names
     the private namespace at every moment."""
-    box: dict[str, object] = {}
+    def make() -> socket.socket:
+        _setns_fd(host_fd)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        return listener
 
-    def make() -> None:
-        try:
-            _setns_fd(host_fd)
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(64)
-            box["listener"] = listener
-        except OSError as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=make)
-    worker.start()
-    worker.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["listener"]  # type: ignore[return-value]
+    return _in_thread(make)
 
 
 def connect_inside(netns: str | None, port: int, timeout: float) -> socket.socket:
@@ -133,21 +146,12 @@ def connect_inside(netns: str | None, port: int, timeout: float) -> socket.socke
     created in); the calling thread's namespace never changes."""
     if netns is None:
         return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    box: dict[str, object] = {}
 
-    def make() -> None:
-        try:
-            join_netns(netns)
-            box["sock"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        except OSError as exc:
-            box["error"] = exc
+    def make() -> socket.socket:
+        join_netns(netns)
+        return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
-    worker = threading.Thread(target=make)
-    worker.start()
-    worker.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    sock: socket.socket = box["sock"]  # type: ignore[assignment]
+    sock = _in_thread(make)
     try:
         sock.settimeout(timeout)
         sock.connect(("127.0.0.1", port))
