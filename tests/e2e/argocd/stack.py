@@ -219,7 +219,7 @@ class ArgoCD:
         return self
 
     def logs(self, tail: int = 40) -> str:
-        dead = [f"{p.name} exited {p.proc.poll()}" for p in self.processes if not p.alive()]
+        dead = [f"{p.name} exited {p.exit_code()}" for p in self.processes if not p.alive()]
         return "\n".join([*dead, *(f"--- {p.name} (last {tail} lines)\n{p.tail(tail)}"
                                    for p in self.processes[1:])])
 

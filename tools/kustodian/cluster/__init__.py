@@ -145,24 +145,45 @@ class Component:
             raise ClusterError(f"cannot start {self.name}: {exc}") from None
         return self
 
+    def exit_code(self) -> int | None:
+        """Its exit status once it has exited, else None (also when it never started).
+
+        Does not reap it: until `finish` does, the exited leader stays a zombie, so its pid
+        (the group id `finish` kills) cannot be handed to an unrelated process group."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is not None:
+            return proc.returncode
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return proc.poll()
+        if info is None:
+            return None
+        return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.exit_code() is None
 
     def terminate(self) -> None:
         """SIGTERM to its process group (returns at once; `finish` waits)."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.alive():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
 
     def finish(self, deadline: float) -> None:
-        """Wait for it until `deadline` (monotonic), then SIGKILL its group (stragglers too)."""
+        """Wait for it until `deadline` (monotonic), SIGKILL its group (stragglers too), then
+        reap it. The leader is reaped only after the SIGKILL, so the group id still names
+        this group (a pid is not reused while its zombie exists)."""
         proc = self.proc
         if proc is None:
             return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        while self.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
 
@@ -492,7 +513,7 @@ class Cluster:
 
     def logs(self) -> str:
         """The last lines of every process's log."""
-        return "\n".join(f"--- {c.name} (exit {c.proc.poll() if c.proc else None}):\n"
+        return "\n".join(f"--- {c.name} (exit {c.exit_code()}):\n"
                          f"{c.tail()}" for c in self.components)
 
     @property
