@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,29 @@ from support.processes import REPO_ROOT, RedisServer, require_tool  # noqa: E402
 # instead of ~70 MB); the output is the same. Only for the tests: users' runs keep Go's
 # default unless they set GOGC themselves.
 os.environ.setdefault("GOGC", "400")
+
+# Most kustomize builds of the suite render what an earlier test already rendered (the same
+# scratch copy of this repository, checked by test after test). The gate's render cache
+# (kustodian.kustomize.cache, keyed by the content of everything a build reaches) serves
+# them: one temp dir for the session, made by the controller before the xdist workers start
+# (they inherit the variable) and removed at its end. Builds that fail, builds with a
+# symlink, FIFO or remote reference in reach and online builds are never cached, so the
+# tests about those still run kustomize; tests of the cache set their own dir.
+_RENDER_CACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return                              # an xdist worker: the controller set it up
+    directory = tempfile.mkdtemp(prefix="kustodian-test-renders-")
+    config.stash[_RENDER_CACHE] = directory
+    os.environ["KUSTODIAN_RENDER_CACHE"] = directory
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_RENDER_CACHE, None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

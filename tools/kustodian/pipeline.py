@@ -33,6 +33,7 @@ from kustodian.kustomize.build import (
     render_all,
     strip_origin,
 )
+from kustodian.kustomize.cache import RenderCache
 from kustodian.model import Finding, Report, Severity
 from kustodian.resources import ORIGIN_ANNOTATION, Resource, configure_pod_kinds
 from kustodian.rules.context import DEFAULT_KUBERNETES_VERSION, OverlayContext, parse_version
@@ -119,8 +120,9 @@ class Pipeline:
         kustomize = self.options.kustomize or (find_kustomize(self.root) if overlays else "")
         render_time = 0.0
         overlays, online = self._refuse_remote(overlays)
+        cache = RenderCache.for_tree(self.root) if overlays else None
         pending = render_all([(t.path, t.display) for t in overlays], kustomize,
-                             self.options.workers, online)
+                             self.options.workers, online, cache)
         self._warm_up()   # imports and schema loading overlap with the kustomize processes
         for t in targets:
             if t.kind == "files":

@@ -86,9 +86,10 @@ def render_kustomize(recipe: Recipe, root: Path, kustomize: str, display: str,
     """`kustomize build` of the source dir with the Application's kustomize options applied
     as the repo-server applies them; never raises."""
     from kustodian.kustomize.build import render
+    from kustodian.kustomize.cache import RenderCache
 
     if not recipe.edits:
-        return render(root / recipe.path, display, kustomize)
+        return render(root / recipe.path, display, kustomize, cache=RenderCache.for_tree(root))
     started = time.perf_counter()
     scratch = tempfile.mkdtemp(prefix="kustodian-app-")
     try:

@@ -159,6 +159,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     from kustodian.config import canonical_env
     from kustodian.discover import DiscoveryScope, Target, discover, is_manifest
     from kustodian.kustomize.build import discard_prefetched, find_kustomize, prefetch
+    from kustodian.kustomize.cache import RenderCache
     from kustodian.kustomize.files import kustomization_file
     from kustodian.pipeline import CheckOptions, Pipeline
 
@@ -218,7 +219,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
 
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
         prefetch([(tree / rel, rel) for rel in overlay_dirs if (tree / rel).is_dir()],
-                 options.kustomize)
+                 options.kustomize, RenderCache.for_tree(tree))
 
     def argocd_roots(changed: set[str], scope: object, head: object, base: object,
                      git: Git) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kustodian.errors import KustodianError
+from kustodian.kustomize.cache import RenderCache
 
 KUSTOMIZE_TIMEOUT = 120      # seconds of wall and CPU time per build
 KUSTOMIZE_MEMORY_MB = 1024   # heap per build (this repository's builds need under 100 MB)
@@ -73,15 +74,18 @@ def find_kustomize(root: Path | None = None) -> str:
 
 
 def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False,
-           online: bool = False) -> Rendered:
+           online: bool = False, cache: RenderCache | None = None) -> Rendered:
     """`kustomize build` of one overlay, exactly as a user runs it; never raises.
 
     `origins=True` builds it through a wrapper kustomization with origin annotations
     instead (about twice kustomize's CPU time, so only used when `sourcemap` cannot tell a
-    resource's origin file by itself).
+    resource's origin file by itself). `cache`: take a direct offline build's output from
+    the render cache when its inputs are unchanged, store it there after a successful build
+    (see `kustomize.cache`).
     """
     if not origins:
-        return _render_direct(overlay, display, kustomize, online)
+        return _render_direct(overlay, display, kustomize, online,
+                              None if online else cache)
     started = time.perf_counter()
     wrapper = tempfile.mkdtemp(prefix="kustodian-render-")
     real_wrapper = os.path.realpath(wrapper)
@@ -103,17 +107,21 @@ def render(overlay: Path, display: str, kustomize: str, *, origins: bool = False
 
 
 def build_text(overlay: Path, root: Path) -> str:
-    """`kustomize build` of one dir with the pinned kustomize; its output, or the
-    KustodianError saying why it failed."""
-    result = render(overlay, str(overlay), find_kustomize(root))
+    """`kustomize build` of one dir of the tree `root` with the pinned kustomize (and the
+    operator's render cache); its output, or the KustodianError saying why it failed."""
+    result = render(overlay, str(overlay), find_kustomize(root),
+                    cache=RenderCache.for_tree(root))
     if result.error is not None:
         raise result.error
     return result.text
 
 
-def _render_direct(overlay: Path, display: str, kustomize: str, online: bool = False
-                   ) -> Rendered:
+def _render_direct(overlay: Path, display: str, kustomize: str, online: bool = False,
+                   cache: RenderCache | None = None) -> Rendered:
     started = time.perf_counter()
+    key = cache.key(overlay, kustomize, "build") if cache is not None else None
+    if key is not None and (text := cache.get(key)) is not None:
+        return Rendered(overlay, display, text, seconds=time.perf_counter() - started)
     proc, error = _kustomize_build(kustomize, str(overlay), display, online)
     if proc is not None and proc.returncode != 0:
         real = os.path.realpath(overlay)
@@ -121,6 +129,8 @@ def _render_direct(overlay: Path, display: str, kustomize: str, online: bool = F
             "Error: ").replace(real, display).replace(str(overlay), display))[:2000], display)
     if error is not None:
         return Rendered(overlay, display, error=error, seconds=time.perf_counter() - started)
+    if key is not None and cache.key(overlay, kustomize, "build") == key:
+        cache.put(key, proc.stdout)   # the inputs did not change while kustomize ran
     return Rendered(overlay, display, proc.stdout, seconds=time.perf_counter() - started)
 
 
@@ -224,7 +234,8 @@ _PREFETCHED: dict[tuple[str, str, str], Future] = {}
 _prefetch_pool: ThreadPoolExecutor | None = None
 
 
-def prefetch(overlays: list[tuple[Path, str]], kustomize: str) -> None:
+def prefetch(overlays: list[tuple[Path, str]], kustomize: str,
+             cache: RenderCache | None = None) -> None:
     """Start rendering these overlays now, in the background: a later `render_all` of the
     same (overlay, display, kustomize) takes the result instead of building it again (PR
     mode starts the renders as soon as it knows the affected overlays). One shared pool of
@@ -236,7 +247,8 @@ def prefetch(overlays: list[tuple[Path, str]], kustomize: str) -> None:
     for overlay, display in overlays:
         key = (str(overlay), display, kustomize)
         if key not in _PREFETCHED:
-            _PREFETCHED[key] = _prefetch_pool.submit(render, overlay, display, kustomize)
+            _PREFETCHED[key] = _prefetch_pool.submit(render, overlay, display, kustomize,
+                                                     cache=cache)
 
 
 def discard_prefetched() -> None:
@@ -249,11 +261,12 @@ def discard_prefetched() -> None:
 
 
 def render_all(overlays: list[tuple[Path, str]], kustomize: str,
-               workers: int | None = None, online: frozenset[Path] = frozenset()
-               ) -> Iterator[Rendered]:
+               workers: int | None = None, online: frozenset[Path] = frozenset(),
+               cache: RenderCache | None = None) -> Iterator[Rendered]:
     """Start rendering every overlay now (a thread pool of kustomize processes) and return
     an iterator yielding the results as they finish. Prefetched (offline) renders are
-    taken over, except for the `online` overlays (allowed pinned remote resources)."""
+    taken over, except for the `online` overlays (allowed pinned remote resources, never
+    cached)."""
     if not overlays:
         return iter(())
     futures = [None if o in online else _PREFETCHED.pop((str(o), d, kustomize), None)
@@ -264,7 +277,7 @@ def render_all(overlays: list[tuple[Path, str]], kustomize: str,
     if missing:
         workers = max(1, min(workers or os.cpu_count() or 2, len(missing)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
-        started = iter([pool.submit(render, o, d, kustomize, online=o in online)
+        started = iter([pool.submit(render, o, d, kustomize, online=o in online, cache=cache)
                         for o, d in missing])
         futures = [future if future is not None else next(started) for future in futures]
 

@@ -232,6 +232,24 @@ def plugin_config_references(raw: bytes | None, field_name: str) -> list[Referen
     return [ref for doc in _documents(raw) for ref in plugin_references(doc, field_name)]
 
 
+def string_values(data: object) -> Iterator[str]:
+    """Every string value in a kustomization's data, at any depth, and those of the YAML
+    documents inline strings hold (inline plugin configs and patches); mapping keys are
+    field names and left out. The render cache treats each one as a path kustomize may
+    read, whatever field holds it."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+            if is_inline(value):
+                stack.extend(_documents(value))
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 def _documents(raw: bytes | str) -> list[Any]:
     try:
         check_structure(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes)
