@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 
 
 def _warm() -> None:
@@ -42,6 +43,7 @@ def _become(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None          # TMPDIR as the run's environment says, like a new process
     for fd, (path, flags) in enumerate(((request["stdin"], os.O_RDONLY),
                                         (request["stdout"], os.O_WRONLY),
                                         (request["stderr"], os.O_WRONLY))):

@@ -1,15 +1,17 @@
 """The one git module: a work tree's git commands with clear errors, and reading a commit.
 
 `Git` runs the commands the gate and the release commands need. PR mode: resolve a ref and
-its merge base, changed and untracked paths, the work-tree listing with index blobs,
-`git archive` of a few paths. Releases: status, branches, staging and committing exactly the
-planned files, object ids, fetch/rebase/push, the last commit of a path. `GitReader` reads
-files and dirs of one commit through a single `git cat-file --batch` process.
+its merge base, changed and untracked paths, the work-tree listing with index blobs, a
+commit's tree (or a few paths of it) written out exactly as stored (`materialize`).
+Releases: status, branches, staging and committing exactly the planned files, object ids,
+fetch/rebase/push, the last commit of a path. `GitReader` reads files and dirs of one
+commit through a single `git cat-file --batch` process.
 The few git commands of other modules (the listing a full check discovers from, `git grep`
 for Argo CD objects, the remote URLs, a `--no-index` diff of two texts) are functions here.
-`Revisions` answers which tree a revision named in the repository (an ApplicationSet git
-generator's `revision`) stands for: the tree under check, another commit of this clone, or
-none the gate can read offline. `repository_lock` serialises commands on one repository
+`Revisions` answers which tree a revision named in the repository (an Application source's
+`targetRevision`, an ApplicationSet git generator's `revision`) stands for: the tree under
+check, another commit of this clone (materialised once per run, `Revisions.tree`), or none
+the gate can read offline. `repository_lock` serialises commands on one repository
 (all its worktrees).
 
 Paths given to and returned by `Git` are relative to the repository root it was opened on
@@ -30,8 +32,10 @@ import hashlib
 import os
 import posixpath
 import re
+import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,9 @@ from kustodian.kustomize.files import NAMES
 
 _MAX_KUSTOMIZATION_BYTES = model.MAX_BYTES
 _MAX_ARGS_CHARS = 100_000
+# the most a materialised tree holds (Git.materialize): a commit bigger than this is refused
+MAX_TREE_BYTES = 1024 * 2**20
+MAX_TREE_ENTRIES = 500_000
 PR_HINT = "--base-ref needs a git checkout with the base history"
 # a commit needs an author: this one when the repository configures none (e.g. in CI)
 FALLBACK_IDENTITY = ("-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost")
@@ -329,21 +336,119 @@ class Git:
             pos = newline + 1 + size + 1
         return texts
 
-    def extract(self, commit: str, paths: list[str], dest: Path) -> None:
-        """`git archive <commit> <paths> | tar -x` into dest (in chunks for long lists)."""
-        for chunk in _chunks([self.prefix + p or "." for p in paths]):
-            archive = subprocess.Popen(self.command(["archive", "--format=tar", commit, "--",
-                                                     *chunk]), cwd=self.top, env=self.env(),
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            strip = ["--strip-components", str(self.prefix.count("/"))] if self.prefix else []
-            untar = subprocess.run(["tar", "-x", "-C", str(dest), *strip], stdin=archive.stdout,
-                                   capture_output=True)
-            archive.stdout.close()
-            err = archive.stderr.read().decode(errors="replace")
-            archive.stderr.close()
-            if archive.wait() != 0 or untar.returncode != 0:
-                detail = err.strip() or untar.stderr.decode(errors="replace").strip()
-                raise KustodianError(f"cannot extract the base revision: {detail}")
+    def materialize(self, commit: str, paths: list[str], dest: Path, *,
+                    what: str = "the base revision") -> None:
+        """Write the files of `commit` under the repository-relative `paths` ("" for all)
+        into the existing dir `dest`, exactly as the commit stores them: every blob's bytes
+        (none of the tree's `.gitattributes` applied: `export-ignore` and `export-subst` are
+        `git archive`'s alone, Argo CD's checkout has every file), symlinks as symlinks,
+        submodules as empty dirs. A symlink leading out of the tree, a path git would not
+        check out (`..`, `.git`), or a tree over MAX_TREE_BYTES / MAX_TREE_ENTRIES is a
+        KustodianError (`dest` is then left for the caller to remove). `what` names the
+        tree in errors."""
+        entries: dict[str, tuple[str, str]] = {}        # path -> (mode, object id)
+        total = 0
+        short = commit[:12]
+        for chunk in _chunks([self.prefix + p if p else (self.prefix or ".") for p in paths]):
+            out = self._run(["ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--",
+                             *chunk], what=f"list {what}")
+            for entry in out.split("\0"):
+                meta, tab, path = entry.partition("\t")
+                fields = meta.split()
+                if not tab or len(fields) != 4 or not path.startswith(self.prefix):
+                    continue
+                rel = path[len(self.prefix):]
+                if rel in entries:
+                    continue
+                parts = rel.split("/")
+                if any(p in ("", ".", "..") or p.lower() == ".git" for p in parts):
+                    raise KustodianError(f"{what} holds a path git would not check out: "
+                                         f"{rel!r}", file=f"{rel}@{short}")
+                entries[rel] = (fields[0], fields[2])
+                total += int(fields[3]) if fields[3].isdigit() else 0
+                if total > MAX_TREE_BYTES or len(entries) > MAX_TREE_ENTRIES:
+                    raise KustodianError(
+                        f"{what} ({short}) is larger than the gate reads (over "
+                        f"{MAX_TREE_BYTES // 2**20} MiB or {MAX_TREE_ENTRIES} files)",
+                        hint="keep large or generated files out of the repository Argo CD "
+                             "deploys from")
+        try:
+            self._write(entries, dest, what, short)
+        except OSError as exc:
+            raise KustodianError(f"cannot write {what} ({short}): {exc}") from None
+
+    def _write(self, entries: dict[str, tuple[str, str]], dest: Path, what: str,
+               short: str) -> None:
+        """`materialize`'s writes: files and submodule dirs, then the symlinks, checked."""
+        blobs = [(rel, mode, oid) for rel, (mode, oid) in entries.items() if mode != "160000"]
+        links: list[tuple[str, str]] = []
+        for rel, (mode, _) in entries.items():
+            if mode == "160000":                           # a submodule: an empty dir
+                (dest / rel).mkdir(parents=True, exist_ok=True)
+        reader = self._blobs([oid for _, _, oid in blobs], what)
+        with contextlib.closing(reader):
+            for (rel, mode, _), data in zip(blobs, reader, strict=True):
+                if mode == "120000":
+                    links.append((rel, data.decode("utf-8", "surrogateescape")))
+                    continue
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o755 if mode == "100755" else 0o644)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+        real_dest = os.path.realpath(dest)
+        for rel, target in links:                          # last: no write goes through one
+            link = dest / rel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, link)
+        for rel, target in links:
+            real = os.path.realpath(dest / rel)
+            if target.startswith("/") or not (real + os.sep).startswith(real_dest + os.sep):
+                raise KustodianError(
+                    f"symlink leads outside the repository ({what})", file=f"{rel}@{short}",
+                    hint="kustomize and Argo CD would read files the gate cannot see: copy "
+                         "them into the repository or remove the link")
+
+    def _blobs(self, oids: list[str], what: str) -> Iterator[bytes]:
+        """The contents of `oids`, in order, through one `git cat-file --batch` (fed from a
+        thread, so neither side of the pipe waits on the other)."""
+        if not oids:
+            return
+        try:
+            proc = subprocess.Popen(self.command(["cat-file", "--batch"]), cwd=self.top,
+                                    env=self.env(), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError as exc:
+            raise KustodianError(f"cannot run git to read {what}: {exc.strerror}",
+                                 hint=_install_hint(self.hint)) from None
+
+        def feed() -> None:
+            try:
+                for start in range(0, len(oids), 512):
+                    proc.stdin.write("".join(f"{o}\n" for o in oids[start:start + 512])
+                                     .encode())
+                proc.stdin.close()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+        feeder = threading.Thread(target=feed, name="git-cat-file-feed", daemon=True)
+        feeder.start()
+        try:
+            for oid in oids:
+                header = proc.stdout.readline().split()
+                if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+                    raise KustodianError(f"cannot read object {oid} of {what}",
+                                         hint=self.hint)
+                data = proc.stdout.read(int(header[2]))
+                proc.stdout.read(1)
+                yield data
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            feeder.join()
 
     def diff_text(self, commit: str, paths: list[str], *, timeout: float = 60) -> str:
         """`git diff` (the patch) of repository-relative paths between `commit` and the work
@@ -693,38 +798,57 @@ class Revision:
 
     `kind`: "checked" (the revision under check: read the tree being checked), "commit" (a
     commit sha of this clone), "branch" / "tag" (a movable ref of this clone, at `commit`),
-    or "unresolved" (not readable offline; `reason` says why)."""
+    "default" (`HEAD` while the revision under check is another branch than the remote's
+    default branch `branch`, at `commit`), "after" (on the base side of pull-request mode,
+    a commit holding the pull request's own commits: not rendered there, see
+    BaseRevisions), or "unresolved" (not readable offline; `reason` says why)."""
 
     name: str
     kind: str
     commit: str = ""
     reason: str = ""
+    branch: str = ""
 
     @property
     def movable(self) -> bool:
         return self.kind in ("branch", "tag")
 
+    @property
+    def label(self) -> str:
+        """How a report names it: `v1 (3f2a1c9d0a1b)`, `HEAD = main (...)`, a short sha."""
+        short = self.commit[:12]
+        if self.kind == "commit":
+            return short
+        if self.kind == "default":
+            return f"{self.name or 'HEAD'} = {self.branch} ({short})"
+        return f"{self.name} ({short})" if short else self.name
+
 
 class Revisions:
     """Which revisions mean "the tree under check", and the trees of the others.
 
-    `checked`: the names that stand for the checked revision: `HEAD` (and an empty revision,
-    which Argo CD reads as HEAD), the checked commit's sha, and the branches that hold it
-    after the change lands (the current branch in a full check; in pull-request mode the
-    branch the PR merges into, never the PR's own branch, which its author can still push
-    to). Other names are resolved in this clone only (local branches, tags, remote-tracking
-    branches, commit shas): nothing is fetched."""
+    `checked`: the names that stand for the checked revision: the checked commit's sha, and
+    the branches that hold it after the change lands (the current branch in a full check; in
+    pull-request mode the branch the PR merges into, never the PR's own branch, which its
+    author can still push to). `HEAD` (and an empty revision, which Argo CD reads as HEAD)
+    is the remote's default branch (`refs/remotes/<remote>/HEAD`, origin first): the tree
+    under check when that branch is among the checked ones, or when the clone does not
+    know the default branch or which branch is checked; else the default branch's commit.
+    Other names are resolved in this clone only (local branches, tags, remote-tracking
+    branches, commit shas): nothing is fetched. `tree(commit)` writes a commit's tree out
+    once per run; `close()` removes them all."""
 
     def __init__(self, root: Path, checked: Iterable[str] = (), *, git: Git | None = None,
                  current_branch: bool = True) -> None:
         self.root = root
         self._git = git
-        self._checked = {"", "HEAD", *checked}
+        self._checked = {*checked} - {"", "HEAD"}
         self._current_branch = current_branch
         self._ready = False
         self._head = ""
         self._resolved: dict[str, Revision] = {}
         self._listings: dict[str, tuple[list[str], list[str]]] = {}
+        self._trees: dict[str, Path | KustodianError] = {}
 
     @classmethod
     def for_pull_request(cls, git: Git, base_ref: str) -> Revisions:
@@ -773,6 +897,8 @@ class Revisions:
         git = self._start()
         if name in self._checked:                      # the current branch
             return Revision(name, "checked")
+        if name in ("", "HEAD"):
+            return self._default(name) if git is not None else Revision(name, "checked")
         if git is None:
             return Revision(name, "unresolved", reason="the repository is not a git clone, so "
                                                        "no revision but HEAD can be read")
@@ -799,6 +925,68 @@ class Revisions:
                 return Revision(name, kind, commit)
         return Revision(name, "unresolved",
                         reason="no branch, tag or commit of that name is in this clone")
+
+    def _default(self, name: str) -> Revision:
+        """`HEAD`: the remote's default branch, when the clone knows it and the branches
+        under check are known and do not include it; else the revision under check."""
+        assert self._git is not None
+        if not self._checked:
+            return Revision(name, "checked")
+        remotes = self._git._run(["remote"], what="list the remotes", ok=(0, 1)).split()
+        for remote in sorted(remotes, key=lambda r: r != "origin"):
+            ref = self._git._run(["symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD"],
+                                 what=f"read {remote}'s default branch",
+                                 ok=(0, 1, 128)).strip()
+            prefix = f"refs/remotes/{remote}/"
+            if not ref.startswith(prefix):
+                continue
+            branch = ref[len(prefix):]
+            if branch in self._checked or f"refs/heads/{branch}" in self._checked:
+                return Revision(name, "checked")
+            commit = self._verify(f"{ref}^{{commit}}")
+            if commit:
+                return Revision(name, "default", commit, branch=branch)
+        return Revision(name, "checked")
+
+    def tree(self, commit: str) -> Path:
+        """The tree of `commit` written out (Git.materialize) into a temp dir, once per run;
+        `close()` removes it. A KustodianError when it cannot be (raised again each time)."""
+        found = self._trees.get(commit)
+        if found is None:
+            git = self._start()
+            assert git is not None
+            dest = Path(tempfile.mkdtemp(prefix="kustodian-rev-"))
+            try:
+                git.materialize(commit, [""], dest, what=f"commit {commit[:12]}")
+                found = dest
+            except KustodianError as exc:
+                found = exc
+            except BaseException:
+                shutil.rmtree(dest, ignore_errors=True)
+                raise
+            if isinstance(found, KustodianError):
+                shutil.rmtree(dest, ignore_errors=True)
+            self._trees[commit] = found
+        if isinstance(found, KustodianError):
+            raise found
+        return found
+
+    def trees(self) -> dict[str, str]:
+        """Each tree written out so far: its dir -> its commit."""
+        return {str(p): c for c, p in self._trees.items() if isinstance(p, Path)}
+
+    def close(self) -> None:
+        """Remove every tree written out."""
+        for found in self._trees.values():
+            if isinstance(found, Path):
+                shutil.rmtree(found, ignore_errors=True)
+        self._trees.clear()
+
+    def before(self, base: str) -> BaseRevisions:
+        """These revisions as the base side of pull-request mode sees them (`base`: the
+        merge base)."""
+        return BaseRevisions(self, base)
+
 
     def _verify(self, spec: str) -> str:
         assert self._git is not None
@@ -835,3 +1023,42 @@ class Revisions:
         with GitReader(git, commit) as reader:
             return reader.read(path)
 
+
+class BaseRevisions:
+    """The revisions of a Revisions, on the base side of pull-request mode: a commit that
+    holds some of the pull request's own commits (the PR's branch, a branch or sha its
+    author pushed them to) did not exist before the change, so the base side does not
+    render it ("after"): the head side's findings in it are then new, never unchanged.
+    Anything else (trees, listings, reads) is the shared Revisions'."""
+
+    def __init__(self, revisions: Revisions, base: str) -> None:
+        self.revisions = revisions
+        self.base = base
+        self._pr_commits: int | None = None
+        self._holds: dict[str, bool] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.revisions, name)
+
+    def resolve(self, name: str) -> Revision:
+        revision = self.revisions.resolve(name)
+        if revision.commit and revision.kind in ("commit", "branch", "tag", "default") \
+                and self._holds_pr_commits(revision.commit):
+            return Revision(revision.name, "after", revision.commit,
+                            reason="it holds commits of the pull request")
+        return revision
+
+    def _holds_pr_commits(self, commit: str) -> bool:
+        git = self.revisions._start()
+        if git is None:
+            return False
+        if self._pr_commits is None:
+            self._pr_commits = int(git._run(
+                ["rev-list", "--count", "HEAD", f"^{self.base}"],
+                what="count the pull request's commits").strip() or 0)
+        if commit not in self._holds:
+            outside = int(git._run(["rev-list", "--count", "HEAD", f"^{self.base}",
+                                    f"^{commit}"], what="compare a revision with the pull "
+                                   "request").strip() or 0)
+            self._holds[commit] = outside < self._pr_commits
+        return self._holds[commit]

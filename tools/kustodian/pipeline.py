@@ -94,6 +94,8 @@ class Pipeline:
     _found: list = field(default_factory=list)              # Argo CD objects seen (Found)
     _apps_of: dict[str, list[str]] = field(default_factory=dict)  # target -> Applications
     _app_targets: list[Target] = field(default_factory=list)     # planned from Applications
+    _trees: dict[str, str] = field(default_factory=dict)  # other commits' trees: dir/ -> @sha
+    _own_revisions: Any = None          # a kustodian.git.Revisions this run made (closed)
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -108,6 +110,8 @@ class Pipeline:
         try:
             return self._run(targets)
         finally:
+            if self._own_revisions is not None:
+                self._own_revisions.close()
             if paused:
                 gc.enable()
 
@@ -281,16 +285,17 @@ class Pipeline:
             self.report.errors.append(f"{where}: input nested too deeply")
 
     # --- loading ------------------------------------------------------------------------
-    def _load_files(self, target: Target) -> _Group:
-        """Plain manifest files. (Parsing them in forked slices was measured: no faster, since
-        unpickling the parsed documents costs about half of what parsing them does.)"""
+    def _load_files(self, target: Target, root: Path | None = None) -> _Group:
+        """Plain manifest files (of `root`, default the repository). (Parsing them in forked
+        slices was measured: no faster, since unpickling the parsed documents costs about
+        half of what parsing them does.)"""
 
         t0 = time.perf_counter()
         resources: list[Resource] = []
         for path in target.files:
             real = os.path.realpath(path)
             shown = self._display_real(real)
-            text = read_text(path, shown, root=self.root)
+            text = read_text(path, shown, root=root or self.root)
             for index, doc in load_documents(text, shown, keep_nodes_as=real):
                 resources.extend(_resources_of(doc, shown, index, real))
         self.report.timings["load_s"] = round(
@@ -407,15 +412,29 @@ class Pipeline:
             return None
         shown = self._shown.get(file)
         if shown is None:
-            shown = display_path(Path(file), self.root)
+            shown = self._in_tree(file) or display_path(Path(file), self.root)
             self._shown[file] = shown
         return shown
+
+    def show_tree(self, tree: str, commit: str) -> None:
+        """Files under `tree` (another commit's tree written out) are shown as
+        `<path in the commit>@<short sha>`."""
+        self._trees.setdefault(os.path.join(os.path.realpath(tree), ""), "@" + commit[:12])
+
+    def _in_tree(self, file: str) -> str | None:
+        if not self._trees:
+            return None
+        real = os.path.realpath(file)
+        for prefix, label in self._trees.items():
+            if real.startswith(prefix):
+                return real[len(prefix):] + label
+        return None
 
     def _display_real(self, real: str) -> str:
         """`_display` of a path already resolved by realpath (no second resolution)."""
         if self._root_prefix is None:
             self._root_prefix = os.path.join(os.path.realpath(self.root), "")
-        if real.startswith(self._root_prefix):
+        if real.startswith(self._root_prefix) and not self._trees:
             self._shown.setdefault(real, real[len(self._root_prefix):])
         return self._display(real) or real
 

@@ -33,7 +33,7 @@ def materialize(git, commit: str, dest: Path) -> Path:
     always exists there, empty when the base has none: the PR's Rego is never used)."""
     present = [p for p in TRUSTED_INPUTS if _exists(git, commit, p)]
     if present:
-        git.extract(commit, present, dest)
+        git.materialize(commit, present, dest, what="the base configuration")
     (dest / "policies").mkdir(exist_ok=True)
     return dest
 

@@ -85,11 +85,13 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
         from kustodian.git import Revisions
 
         # a full check: the checkout is the revision, and the branch Argo CD deploys from
-        # (deployBranch) is what this tree becomes once merged
-        revisions = Revisions(pipe.root, [name for b in pipe.config.deploy_branches
-                                          for name in (b, f"refs/heads/{b}")])
+        # (deployBranch) is what this tree becomes once merged; the trees of other commits
+        # it writes out are removed when the pipeline's run ends
+        revisions = pipe._own_revisions = Revisions(
+            pipe.root, [name for b in pipe.config.deploy_branches
+                        for name in (b, f"refs/heads/{b}")])
     resolver = Resolver(pipe.root, pipe.config, this_repo, revisions=revisions)
-    checked = {(t.display, t.env): t for t in targets if t.kind == "overlay"}
+    checked = {("", t.display, t.env): t for t in targets if t.kind == "overlay"}
     seconds = 0.0
     rounds = 0
     while pipe._found:
@@ -100,12 +102,13 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
         jobs: list[tuple[Target, AppTarget]] = []
         for at in planned:
             recipe = at.recipe
-            same = checked.get((recipe.path, at.env))
+            same = checked.get((recipe.root, recipe.path, at.env))
             if recipe.tool == "kustomize" and not recipe.edits and same is not None:
                 pipe._apps_of.setdefault(same.display, []).append(at.app.name)
                 continue
-            target = Target("overlay", pipe.root / recipe.path, at.display, at.env,
-                            files=[pipe.root / f for f in recipe.files],
+            tree = tree_of(pipe, recipe)
+            target = Target("overlay", tree / recipe.path, at.display, at.env,
+                            files=[tree / f for f in recipe.files],
                             application=at.app.name, recipe=recipe)
             pipe._app_targets.append(target)
             pipe._apps_of.setdefault(at.display, []).append(at.app.name)
@@ -121,13 +124,22 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
             else:
                 jobs.append((target, at))
             if recipe.tool == "kustomize" and not recipe.edits:
-                checked[(recipe.path, at.env)] = target
+                checked[(recipe.root, recipe.path, at.env)] = target
         seconds += _render_jobs(pipe, jobs)
         _unrendered_findings(pipe, resolver)
     seconds += _standalone_charts(pipe, targets)
     pipe.report.errors.extend(resolver.errors)
     pipe.report.timings["argocd_rounds"] = rounds
     return seconds
+
+
+def tree_of(pipe: Pipeline, recipe: Any) -> Path:
+    """The tree a recipe renders from: the one under check, or another commit's written
+    out (its files are then shown as `path@<short sha>`)."""
+    if not recipe.root:
+        return pipe.root
+    pipe.show_tree(recipe.root, recipe.commit)
+    return Path(recipe.root)
 
 
 def _standalone_charts(pipe: Pipeline, targets: list[Target]) -> float:
@@ -166,7 +178,7 @@ def found_where(at: AppTarget) -> str:
 
 
 def _check_files(pipe: Pipeline, target: Target, at: AppTarget) -> None:
-    group = pipe._load_files(target)
+    group = pipe._load_files(target, tree_of(pipe, at.recipe))
     group.rendered_text = "".join(
         Path(f).read_text(encoding="utf-8", errors="replace") + "\n---\n"
         for f in target.files)
@@ -187,11 +199,12 @@ def _render_one(pipe: Pipeline, target: Target, at: AppTarget) -> Rendered:
     from kustodian.argocd.build import find_helm, render_helm, render_kustomize
     from kustodian.kustomize.build import Rendered, find_kustomize
 
+    tree = tree_of(pipe, at.recipe)
     try:
         if at.recipe.tool == "helm":
-            return render_helm(at.recipe, pipe.root, find_helm(pipe.root), target.display)
+            return render_helm(at.recipe, tree, find_helm(pipe.root), target.display)
         kustomize = pipe.options.kustomize or find_kustomize(pipe.root)
-        return render_kustomize(at.recipe, pipe.root, kustomize, target.display,
+        return render_kustomize(at.recipe, tree, kustomize, target.display,
                                 at.app.namespace)
     except KustodianError as exc:
         return Rendered(target.path, target.display, error=exc)

@@ -40,7 +40,7 @@ class Found:
 @dataclass(frozen=True)
 class RevisionNotice:
     """An Application source of this repository that deploys a branch or tag other than the
-    revision under check (argocd-target-revision)."""
+    revision under check (argocd-target-revision); its current commit is rendered too."""
 
     application: str
     index: int                       # position in the Application's sources
@@ -76,6 +76,7 @@ class Resolver:
     notices: list[tuple[GeneratorNotice, Found]] = field(default_factory=list)
     revision_notices: list[tuple[RevisionNotice, Found]] = field(default_factory=list)
     _displays: set[str] = field(default_factory=set)
+    _labels: dict[tuple[str, int], str] = field(default_factory=dict)  # Revision.label
 
     def plan(self, found: list[Found]) -> list[AppTarget]:
         """The targets of the Applications among `found` not planned before."""
@@ -103,25 +104,33 @@ class Resolver:
             raise KustodianError(f"more than {MAX_APPLICATIONS} Applications", file=item.where)
         self.seen.add(key)
         self.applications.append(app)
-        skip = frozenset(self._check_revisions(app, item))
-        recipes, skipped = plan(app, self.root, self.this_repo, str, skip)
+        unrendered, trees = self._check_revisions(app, item)
+        recipes, skipped = plan(app, self.root, self.this_repo, str, frozenset(unrendered),
+                                trees)
         self.unrendered.extend((u, item) for u in skipped)
         out = []
         for recipe in recipes:
             env, env_from = application_env(app, recipe.path, self.config)
             display = f"{recipe.path}@{app.name}"
+            if recipe.commit:
+                display += f" at {self._labels.get((app.name, recipe.index), '')}"
             if display in self._displays:
                 display = f"{display}#{recipe.index}"
             self._displays.add(display)
             out.append(AppTarget(app, recipe, env, env_from, display, item.file, item.line))
         return out
 
-    def _check_revisions(self, app: Application, item: Found) -> list[int]:
+    def _check_revisions(self, app: Application, item: Found
+                         ) -> tuple[list[int], dict[int, tuple[Path, str] | None]]:
         """Each source of this repository at its `targetRevision`, as Argo CD deploys it:
-        the revision under check renders the checked tree; a branch or tag other than it is
-        a RevisionNotice (whoever can move it decides what is deployed); a revision this
-        clone does not hold is an unrendered source. The indexes of the unrendered ones."""
+        the revision under check renders the checked tree; another commit this clone holds
+        (a pinned sha, a branch or tag, HEAD meaning another default branch) renders that
+        commit's tree, and a branch or tag is also a RevisionNotice (whoever can move it
+        decides what is deployed after the check); a revision this clone does not hold is
+        an unrendered source. Returns the indexes of the unrendered sources and, for those
+        at another commit, (its tree, the commit) - None when it cannot be written out."""
         unrendered: list[int] = []
+        trees: dict[int, tuple[Path, str] | None] = {}
         for index, source in enumerate(app.sources):
             if not of_this_repo(source, self.this_repo):
                 continue
@@ -137,23 +146,30 @@ class Resolver:
                     "from, or fetch the ref into the clone the gate runs in "
                     "(actions/checkout with fetch-depth: 0)"), item))
                 unrendered.append(index)
-            elif revision.movable:
+                trees[index] = None
+                continue
+            if revision.kind == "checked":
+                continue
+            if revision.kind == "after":        # PR mode's base side: not there before
+                unrendered.append(index)
+                trees[index] = None
+                continue
+            if revision.movable:
                 self.revision_notices.append((RevisionNotice(
                     app.name, index,
                     f"Application {app.name} source {index} deploys revision {name!r} (a "
                     f"{revision.kind}, now at {revision.commit[:12]}), not the revision under "
                     f"check: whoever can move that {revision.kind} decides what Argo CD "
-                    "deploys, after this check passed",
+                    "deploys, after this check passed (its current commit is rendered and "
+                    "checked too)",
                     "point targetRevision at HEAD or the branch this repository deploys "
-                    "from"), item))
-            elif revision.kind != "checked":     # a pinned commit other than the one checked
-                self.revision_notices.append((RevisionNotice(
-                    app.name, index,
-                    f"Application {app.name} source {index} deploys commit {name!r}, not the "
-                    "revision under check: the gate judged the tree under review, Argo CD "
-                    "deploys that commit's tree (an older commit may hold what a later one "
-                    "fixed)",
-                    "point targetRevision at HEAD or the branch this repository deploys "
-                    "from; a promotion tool that pins commits should pin one the gate "
-                    "checked, with an exemption that expires"), item))
-        return unrendered
+                    "from, or pin the commit the gate checked"), item))
+            try:
+                trees[index] = (self.revisions.tree(revision.commit), revision.commit)
+                self._labels[(app.name, index)] = revision.label
+            except KustodianError as exc:
+                self.errors.append(f"Application {app.name} source {index} (targetRevision "
+                                   f"{name!r}): {exc}")
+                unrendered.append(index)
+                trees[index] = None
+        return unrendered, trees

@@ -18,7 +18,7 @@ import copy
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class Recipe:
     release: str = ""                # helm: release name
     namespace: str = ""              # helm: --namespace; kustomize: destination namespace
     value_files: tuple[str, ...] = ()  # helm: absolute values files, in order
+    root: str = ""                   # the tree it renders from when not the one under check
+    commit: str = ""                 # (a commit of this clone written out: Revisions.tree)
 
     @property
     def opts(self) -> dict[str, Any]:
@@ -102,15 +104,24 @@ def _with_parameter_files(raw: dict, app_dir: Path, app: Application) -> dict:
 
 
 def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any,
-         skip: frozenset[int] = frozenset()) -> tuple[list[Recipe], list[Unrendered]]:
+         skip: frozenset[int] = frozenset(),
+         trees: dict[int, tuple[Path, str] | None] | None = None
+         ) -> tuple[list[Recipe], list[Unrendered]]:
     """Recipes and unrendered sources of one Application. `display(path)` shows a path;
-    `skip`: indexes of sources already reported (a revision the clone does not hold)."""
+    `skip`: indexes of sources already reported (a revision the clone does not hold).
+    `trees`: source index -> (tree, commit) of a source at another commit of this clone
+    (None: at a revision the gate cannot read); the others read `root`."""
     recipes: list[Recipe] = []
     skipped: list[Unrendered] = []
-    refs = {s.ref: s for s in app.sources if s.ref}
+    trees = trees or {}
+    refs = {s.ref: (i, s) for i, s in enumerate(app.sources) if s.ref}
+    ref_root = {name: (trees[i] or (None, ""))[0] if i in trees else root
+                for name, (i, _) in refs.items()}
     for index, source in enumerate(app.sources):
         if index in skip:
             continue
+        tree, commit = trees.get(index) or (root, "")
+        at = {"root": str(tree), "commit": commit} if commit else {}
         if source.ref and not source.path and not source.chart:
             continue      # a values-only source: renders nothing in Argo CD either
         why = _offline_problem(source, this_repo)
@@ -121,12 +132,12 @@ def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any,
         if os.path.isabs(rel) or rel == ".." or rel.startswith("../"):
             raise KustodianError(f"Application {app.name}: source path {source.path!r} "
                                  "leaves the repository", file=app.where)
-        app_dir = root / rel
+        app_dir = tree / rel
         if not app_dir.is_dir():
             raise KustodianError(f"Application {app.name}: source path {rel!r} is not a "
                                  "directory of this repository", file=app.where,
                                  hint="Argo CD fails to sync it; fix spec.source.path")
-        if not _inside(root, app_dir):
+        if not _inside(tree, app_dir):
             raise KustodianError(f"Application {app.name}: source path {rel!r} is a symlink "
                                  "out of the repository", file=app.where)
         raw = _with_parameter_files(source.raw, app_dir, app)
@@ -146,23 +157,23 @@ def plan(app: Application, root: Path, this_repo: frozenset[str], display: Any,
             raise KustodianError(f"Application {app.name}: source {tool} must be a mapping",
                                  file=app.where)
         if tool == "directory":
-            files, problem = _directory_files(app_dir, root, options, app)
+            files, problem = _directory_files(app_dir, tree, options, app)
             if problem:
                 skipped.append(Unrendered(app.name, index, *problem))
                 continue
             recipes.append(Recipe("directory", rel, app.name, index, _canon(options),
-                                  files=tuple(files)))
+                                  files=tuple(files), **at))
         elif tool == "helm":
-            recipe, problem = _helm_recipe(app, index, rel, app_dir, root, options, refs,
-                                           this_repo)
+            recipe, problem = _helm_recipe(app, index, rel, app_dir, tree, options, refs,
+                                           this_repo, ref_root)
             if problem:
                 skipped.append(Unrendered(app.name, index, *problem))
             if recipe is not None:
-                recipes.append(recipe)
+                recipes.append(replace(recipe, **at))
         else:
             edits = any(options.get(k) for k in KUSTOMIZE_EDITS)
             recipes.append(Recipe("kustomize", rel, app.name, index, _canon(options),
-                                  edits=edits, namespace=app.dest_namespace or ""))
+                                  edits=edits, namespace=app.dest_namespace or "", **at))
     return recipes, skipped
 
 
@@ -330,8 +341,11 @@ def chart_problem(app_dir: Path, rel: str) -> tuple[str, str] | None:
 
 
 def _helm_recipe(app: Application, index: int, rel: str, app_dir: Path, root: Path,
-                 options: dict, refs: dict[str, Source], this_repo: frozenset[str]
+                 options: dict, refs: dict[str, tuple[int, Source]],
+                 this_repo: frozenset[str], ref_root: dict[str, Path | None]
                  ) -> tuple[Recipe | None, tuple[str, str] | None]:
+    """The helm recipe of a chart source in `root` (its tree). A `$ref/...` values file
+    is read in the tree of the `ref:` source, at its own targetRevision (`ref_root`)."""
 
     problem = chart_problem(app_dir, rel)
     if problem is not None:
@@ -339,19 +353,26 @@ def _helm_recipe(app: Application, index: int, rel: str, app_dir: Path, root: Pa
     value_files: list[str] = []
     for item in options.get("valueFiles") or []:
         text = str(item)
+        base = root
         if text.startswith("$"):
             name, _, rest = text[1:].partition("/")
-            ref = refs.get(name)
-            if ref is None or normalize_repo_url(ref.repo_url) not in this_repo:
+            index_ref = refs.get(name)
+            if index_ref is None or normalize_repo_url(index_ref[1].repo_url) not in this_repo:
                 return None, (f"values file {text} comes from another repository",
                               "the gate renders only this repository's content")
-            path = root / rest
+            base = ref_root.get(name)
+            if base is None:
+                return None, (f"values file {text} comes from source ${name} at a revision "
+                              "the gate cannot read offline",
+                              "point that source's targetRevision at a revision this clone "
+                              "holds")
+            path = base / rest
         elif re.match(r"^[a-z][a-z0-9+.-]*://", text):
             return None, (f"values file {text} is fetched over the network",
                           "commit the values file into this repository")
         else:
             path = app_dir / text
-        if not _inside(root, path):
+        if not _inside(base, path):
             raise KustodianError(f"Application {app.name}: values file {text} is outside the "
                                  "repository", file=app.where)
         if not path.is_file():

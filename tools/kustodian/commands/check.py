@@ -209,6 +209,8 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
             apiserver.base_findings = base_reports[0].findings if base_reports else None
         elif apiserver is not None:
             opts.apiserver = None
+        if tree != repo:     # the base side: a revision holding the PR's commits is not there
+            opts.revisions = options.revisions.before(git.resolve(base_ref).commit)
         report = Pipeline(tree, cfg, opts).run(tree_targets)
         if report.errors and tree != repo:
             raise KustodianError("; ".join(report.errors))
@@ -243,6 +245,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
                               judge=judge)
     finally:
         discard_prefetched()
+        options.revisions.close()     # the trees of other commits Applications deploy
     return result.report, result.markdown
 
 

@@ -37,7 +37,8 @@ git reads of the affected overlays' inputs at the base; then the checks of those
    changed file nobody reads affects nothing, and then no check runs at all.
 4. The base revision of only what the affected overlays read (their inputs parsed from the
    base commit with `git cat-file --batch`, plus GLOBAL_INPUTS) is extracted with
-   `git archive <commit> <paths> | tar -x` into a temp dir, removed afterwards.
+   `Git.materialize` (the blobs as committed, no `.gitattributes` export rules) into a
+   temp dir, removed afterwards.
    That tree has no `.git` and no tool caches: run_check must take its tools from the real
    repository, not from `tree`.
 5. run_check(base_tree, affected present at the base) and run_check(repo_root, affected present
@@ -168,7 +169,7 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
             tree = Path(tempfile.mkdtemp(prefix="kustodian-base-"))
             try:
                 t0 = time.perf_counter()
-                git.extract(base.commit, [""] if extra else base_paths(in_base, base_reader),
+                git.materialize(base.commit, [""] if extra else base_paths(in_base, base_reader),
                             tree)
                 timings["pr_materialize_s"] = round(time.perf_counter() - t0, 4)
                 t0 = time.perf_counter()

@@ -106,17 +106,17 @@ ARGOCD_GENERATOR_REVISION = Rule(
 ARGOCD_TARGET_REVISION = Rule(
     id="argocd-target-revision", severity=Severity.HIGH, category="supply-chain",
     scope=META,
-    title="Argo CD Applications deploy the revision under check",
+    title="Argo CD Applications deploy the revision under check or a pinned commit",
     rationale="Argo CD deploys an Application source of this repository at its "
-              "`targetRevision`. A branch or tag other than the one under check (say, a "
-              "branch the pull request's author can push to) decides what Argo CD deploys, "
-              "and can change after the gate passed: the gate checked one tree, the cluster "
-              "gets another. A pinned commit other than the one under check is reported "
-              "too: the gate renders the tree under review, not that commit's (an older "
-              "commit may hold what a later one fixed). A revision the clone does not "
-              "hold is an argocd-source-unrendered finding.",
+              "`targetRevision`, and the gate renders and checks it at that commit. A "
+              "branch or tag other than the one under check (say, a branch the pull "
+              "request's author can push to) is reported as well: it decides what Argo CD "
+              "deploys and can move after the gate passed, so the gate checked one tree "
+              "and the cluster gets another. A pinned commit cannot move: it is judged "
+              "exactly (rendered from its own tree) and is no finding of this rule. A "
+              "revision the clone does not hold is an argocd-source-unrendered finding.",
     remediation="Point targetRevision at HEAD or the branch this repository deploys from "
-                "(the one the gate checks).",
+                "(the one the gate checks), or pin the commit sha the gate checked.",
     check=_none)
 
 APISERVER_REJECTED = Rule(
