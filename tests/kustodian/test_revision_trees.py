@@ -511,3 +511,15 @@ def test_pr_mode_a_branch_holding_the_prs_commits_is_new_not_unchanged(repo, tmp
     assert code == 1 and hits, (err, report.get("findings"))
     assert {(f["file"], f["status"]) for f in hits} == {
         (f"web/patches/debug.yaml@{head[:12]}", "new")}, hits
+
+
+def test_the_dir_an_application_pins_takes_the_applications_env(repo, tmp):
+    """`web` mapped by no config: the Application deploying it (at another commit) gives it
+    its env, as one at HEAD does; no "no environment" error."""
+    root, old = repo
+    (root / ".kustodian.yaml").write_text(f"repoURLs: [{URL}]\n")
+    commit_all(root, "no env mapping")
+    pin(root, old)
+    code, report, err = check(root, tmp)
+    assert code == 1 and "no environment" not in err, (code, err)
+    assert by_rule(report, "no-privileged"), report["findings"]

@@ -180,6 +180,9 @@ class Pipeline:
         from kustodian.config import CONFIG_NAME
 
         covered = {t.path for t in self._app_targets if t.env}
+        # a dir an Application deploys at another commit: its env is the Application's too
+        covered |= {self.root / t.recipe.path for t in self._app_targets
+                    if t.env and t.recipe is not None and t.recipe.root}
         for t in targets:
             if t.kind in ("overlay", "chart") and t.env is None and not t.explicit \
                     and t.path not in covered:
