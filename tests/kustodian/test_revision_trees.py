@@ -523,3 +523,21 @@ def test_the_dir_an_application_pins_takes_the_applications_env(repo, tmp):
     code, report, err = check(root, tmp)
     assert code == 1 and "no environment" not in err, (code, err)
     assert by_rule(report, "no-privileged"), report["findings"]
+
+
+def test_more_distinct_commits_than_the_bound_is_an_error_and_leaves_nothing(repo, tmp):
+    """A PR pinning many Applications to many commits cannot make the gate write out
+    that many trees: past the bound it is an error, and the trees written are removed."""
+    from kustodian.git import MAX_TREES
+
+    root, _ = repo
+    shas = []
+    for n in range(MAX_TREES + 1):
+        (root / "web/app.yaml").write_text(f"# {n}\n" + (root / "web/app.yaml").read_text())
+        shas.append(commit_all(root, f"commit {n}"))
+    (root / "argocd/web.yaml").write_text("---\n".join(
+        application(sha).replace("name: web-prod", f"name: web-{n}")
+        for n, sha in enumerate(shas)))
+    commit_all(root, "pin each to another commit")
+    code, _report, err = check(root, tmp)
+    assert code == 2 and f"more than {MAX_TREES} other commits" in err, (code, err[-2000:])

@@ -49,6 +49,7 @@ _MAX_ARGS_CHARS = 100_000
 # the most a materialised tree holds (Git.materialize): a commit bigger than this is refused
 MAX_TREE_BYTES = 1024 * 2**20
 MAX_TREE_ENTRIES = 500_000
+MAX_TREES = 32          # distinct other commits written out in one run (Revisions.tree)
 PR_HINT = "--base-ref needs a git checkout with the base history"
 # a commit needs an author: this one when the repository configures none (e.g. in CI)
 FALLBACK_IDENTITY = ("-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost")
@@ -952,6 +953,12 @@ class Revisions:
         """The tree of `commit` written out (Git.materialize) into a temp dir, once per run;
         `close()` removes it. A KustodianError when it cannot be (raised again each time)."""
         found = self._trees.get(commit)
+        if found is None and len(self._trees) >= MAX_TREES:
+            raise KustodianError(
+                f"Applications deploy more than {MAX_TREES} other commits of this repository: "
+                f"the gate writes each one's tree out and stops here ({commit[:12]})",
+                hint="point targetRevision at HEAD or the branch this repository deploys "
+                     "from; pin fewer distinct commits")
         if found is None:
             git = self._start()
             assert git is not None
