@@ -5,6 +5,8 @@ in them, plain or rendered, are known): it plans each Application's sources, reu
 target already checked when the source renders to exactly it (a kustomize dir without
 Application-level options, under the same env), and renders, loads and evaluates the
 others; Applications inside those renders (app of apps) are followed in the next round.
+Helm charts no Application renders are then rendered with their default values, and the
+Applications their templates generate followed in turn.
 Sources the gate cannot render offline become `argocd-source-unrendered` findings.
 """
 
@@ -94,7 +96,14 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
     checked = {("", t.display, t.env): t for t in targets if t.kind == "overlay"}
     seconds = 0.0
     rounds = 0
-    while pipe._found:
+    charts_done = False
+    while pipe._found or not charts_done:
+        if not pipe._found:
+            # the charts no Application renders, once the Applications are all followed:
+            # the Argo CD objects their templates generate are followed in turn
+            seconds += _standalone_charts(pipe, targets)
+            charts_done = True
+            continue
         rounds += 1
         found = [_found_of(pipe, g, r) for g, r in pipe._found]
         pipe._found = []
@@ -127,7 +136,6 @@ def follow_applications(pipe: Pipeline, targets: list[Target]) -> float:
                 checked[(recipe.root, recipe.path, at.env)] = target
         seconds += _render_jobs(pipe, jobs)
         _unrendered_findings(pipe, resolver)
-    seconds += _standalone_charts(pipe, targets)
     pipe.report.errors.extend(resolver.errors)
     pipe.report.timings["argocd_rounds"] = rounds
     return seconds
