@@ -5,7 +5,8 @@ check of HEAD has beyond a full check of the base, and the verdicts agree.
 Edits mix hostile and benign changes the affected-set computation must follow: a patch
 edited in place, a patch reached through a transformer config or a YAML-escaped path, a
 shared Component, a base, a new Component dir, a symlinked dir, a plain manifest file, a
-comment. KUSTODIAN_PR_SEED picks another sequence (the failing seed is in the message).
+Helm chart generating an Application (its apiVersion assembled at render time), a comment.
+KUSTODIAN_PR_SEED picks another sequence (the failing seed is in the message).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from support.cli import git, kustodian
 
+REPO_URL = "https://example.invalid/acme/mono.git"   # the generated repository's remote
 HOST_PID = "    spec:\n      hostPID: true\n      containers:\n"
 POD_SPEC = "    spec:\n      containers:\n"
 
@@ -148,6 +150,26 @@ class Editor:
                         "      image: busybox\n")
         return f"plain manifest {rel}"
 
+    def chart_application(self) -> str:
+        """A Helm chart no Application renders (a full check renders it with its default
+        values) whose template assembles an Application's apiVersion at render time: the
+        Application deploys a dir nothing else reads, which later edits toggle."""
+        app, _ = self.overlay()
+        kind, name = self.workload(app)
+        gen = self.new_name("gen")
+        deployed = f"overlays/{app}/dev/{gen}"       # inside a kustomization tree, unread
+        self.write(f"{deployed}/workload.yaml", patch_text(kind, name, False))
+        self.patches.append(f"{deployed}/workload.yaml")
+        chart = f"charts/{gen}/dev"                   # dev: its env
+        self.write(f"{chart}/Chart.yaml", f"apiVersion: v2\nname: {gen}\nversion: 0.1.0\n")
+        self.write(f"{chart}/templates/app.yaml",
+                   '{{ printf "apiVersion: %s.io/v1alpha1" "argoproj" }}\n'
+                   f"kind: Application\nmetadata:\n  name: {gen}\n  namespace: argocd\n"
+                   f"spec:\n  project: default\n  source:\n    repoURL: {REPO_URL}\n"
+                   f"    path: {deployed}\n  destination:\n"
+                   f"    server: https://kubernetes.default.svc\n    namespace: {app}-dev\n")
+        return f"chart {chart} generating an Application for {deployed}"
+
     def comment(self) -> str:
         _, overlay = self.overlay()
         self.append(f"{overlay}/kustomization.yaml", f"# note {self.count}\n")
@@ -157,7 +179,7 @@ class Editor:
     def random_edit(self) -> str:
         edits = [self.edit_patch_in_place, self.through_transformer, self.through_escaped_path,
                  self.shared_component, self.base_edit, self.component_dir,
-                 self.symlinked_dir, self.plain_file, self.comment]
+                 self.symlinked_dir, self.plain_file, self.chart_application, self.comment]
         return self.rng.choice(edits)()
 
 
@@ -168,12 +190,15 @@ def test_pr_mode_agrees_with_full_checks(tmp_path: Path, repo_root: Path) -> Non
     subprocess.run([sys.executable, str(repo_root / "bench/gen_monorepo.py"), "--apps", "1",
                     "--out", str(repo), "--git", "--violation-rate", "0"], check=True,
                    capture_output=True)
+    git(repo, "remote", "add", "origin", REPO_URL)   # Applications naming it deploy from it
     editor = Editor(repo, rng)
     _, before = check(repo)
     history = []
     for round_ in range(5):
         base = git(repo, "rev-parse", "HEAD").strip()
         edits = [editor.random_edit() for _ in range(rng.choice([1, 1, 2]))]
+        if round_ == 0:                   # an Application the text of no file names
+            edits.append(editor.chart_application())
         if round_ in (1, 3):              # a second PR editing only what an earlier one wired
             edits.append(editor.edit_patch_in_place())
         history.append(edits)

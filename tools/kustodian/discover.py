@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -35,6 +35,9 @@ from kustodian.errors import KustodianError
 from kustodian.kustomize import model
 from kustodian.kustomize.files import NAMES, kustomization_file, real_path
 from kustodian.yamlio import read_bytes
+
+if TYPE_CHECKING:
+    from kustodian.model import Report
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 INCLUDE_FIELDS = ("resources", "bases", "components", "generators", "transformers",
@@ -555,15 +558,27 @@ def discover(paths: list[str], root: Path, config: RepoConfig, env: str | None,
     if dockerfiles:
         targets.append(Target("dockerfile", dockerfiles[0], display_path(dockerfiles[0], root),
                               None, dockerfiles))
-    if env and not explicit:
-        known = sorted({t.env for t in targets if t.kind == "overlay" and t.env})
-        targets = [t for t in targets if t.env == env or t.kind != "overlay"]
-        if not any(t.kind == "overlay" for t in targets):
-            raise KustodianError(f"no overlay belongs to env {env!r}",
-                                 file=str(config.path) if config.path else None,
-                                 hint=f"known envs: {', '.join(known) or 'none'}; map overlays "
-                                      "to envs in .kustodian.yaml `overlays:`")
     return targets
+
+
+def only_env(report: Report, targets: list[Target], env: str, config: RepoConfig) -> None:
+    """`--env ENV` without PATH: keep the findings and targets of ENV in `report`. Every
+    target was checked: one of another env (the platform's `argocd/`, a loose Application
+    file) may hold the Applications that deploy to ENV, and those are ENV's targets too."""
+    from kustodian.config import canonical_env
+
+    env = canonical_env(env, config.env_order) or env
+    known = sorted({t["env"] for t in report.targets if t.get("env")}
+                   | {t.env for t in targets if t.kind == "overlay" and t.env})
+    report.findings = [f for f in report.findings if f.env == env]
+    report.targets = [t for t in report.targets if t.get("env") == env]
+    if not report.targets:
+        raise KustodianError(f"no overlay belongs to env {env!r}",
+                             file=str(config.path) if config.path else None,
+                             hint=f"known envs: {', '.join(known) or 'none'}; map overlays "
+                                  "to envs in .kustodian.yaml `overlays:`")
+    shown = {t["target"] for t in report.targets}
+    report.overlays = [o for o in report.overlays if o in shown]
 
 
 class DiscoveryScope:

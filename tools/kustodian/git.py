@@ -285,6 +285,11 @@ class Git:
                        if path.endswith(NAMES)
                        and posixpath.basename(path) in NAMES})
 
+    def chart_files(self) -> list[str]:
+        """The `Chart.yaml` files of the work tree (tracked or untracked): Helm charts."""
+        return sorted(path for path, _ in self._worktree_files()
+                      if path == "Chart.yaml" or path.endswith("/Chart.yaml"))
+
     def indexed_kustomization_texts(self, directories: Iterable[str]) -> dict[str, str]:
         """dir -> its kustomization file's text, for the dirs whose file (the one a read of
         the work tree picks) is a tracked regular file without unstaged changes: its bytes

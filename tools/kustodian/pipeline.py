@@ -21,7 +21,7 @@ from typing import Any
 from kustodian.config import RepoConfig, load_config
 from kustodian.conftest_runner import ConftestInput, run_conftest
 from kustodian.diagnose import diagnose
-from kustodian.discover import Discovery, Target, discover, display_path
+from kustodian.discover import Discovery, Target, discover, display_path, only_env
 from kustodian.errors import KustodianError
 from kustodian.forking import can_fork, fork_map
 from kustodian.kustomize.build import (
@@ -96,6 +96,9 @@ class Pipeline:
     _app_targets: list[Target] = field(default_factory=list)     # planned from Applications
     _trees: dict[str, str] = field(default_factory=dict)  # other commits' trees: dir/ -> @sha
     _own_revisions: Any = None          # a kustodian.git.Revisions this run made (closed)
+    # the targets found without an Application (discovered or named) whose render holds an
+    # Argo CD object (a plain file: the file), with those objects: PR mode's backstop
+    argocd_holders: dict[str, list[str]] = field(default_factory=dict)
 
     # --- entry points -----------------------------------------------------------------
     def run(self, targets: list[Target]) -> Report:
@@ -172,6 +175,10 @@ class Pipeline:
         for r in group.resources:
             if r.kind in APP_KINDS and is_argocd_object(r.obj):
                 self._found.append((group, r))
+                if not group.target.application:
+                    holder = self._display(r.file) or group.target.display
+                    self.argocd_holders.setdefault(holder, []).append(
+                        f"{r.kind} {r.metadata.get('name')}")
         self._evaluate(group)
 
     def _env_errors(self, targets: list[Target]) -> None:
@@ -591,5 +598,7 @@ def run_check(root: Path, paths: list[str], options: CheckOptions,
     if options.kustomize is None and any(t.kind == "overlay" for t in targets):
         options.kustomize = find_kustomize(root)
     report = Pipeline(root, config, options).run(targets)
+    if options.env and not paths:
+        only_env(report, targets, options.env, config)
     report.ignored = found.ignored
     return report

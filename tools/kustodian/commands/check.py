@@ -41,8 +41,8 @@ def _write_atomic(path: str, text: str) -> None:
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--env", "env", metavar="ENV",
-              help="Environment of the PATHs (overrides the mapping); without PATH, check "
-                   "only that environment's overlays.")
+              help="Environment of the PATHs (overrides the mapping); without PATH, report "
+                   "only the targets deploying to that environment (Applications included).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]),
               default="text", show_default=True, help="Report format.")
 @click.option("--fail-on", type=click.Choice(_SEVERITIES, case_sensitive=False),
@@ -157,7 +157,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     from dataclasses import replace
 
     from kustodian.config import canonical_env
-    from kustodian.discover import DiscoveryScope, Target, discover, is_manifest
+    from kustodian.discover import DiscoveryScope, Target, is_manifest, only_env
     from kustodian.kustomize.build import discard_prefetched, find_kustomize, prefetch
     from kustodian.kustomize.cache import RenderCache
     from kustodian.kustomize.files import kustomization_file
@@ -168,14 +168,10 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     except ImportError:
         raise KustodianError("pull-request mode is not available in this build") from None
 
-    if env and not paths:     # the env filter needs every overlay (and its error, if none)
-        targets = discover(paths, repo, config, env)
-        envs = {t.display: t.env for t in targets if t.kind == "overlay"}
-        overlays = list(envs)
-        env_of = envs.get
-    else:
-        overlays = DiscoveryScope(paths, repo, config, env)
-        env_of = overlays.env_of
+    # --env without PATH: every target is checked (one of another env may hold the
+    # Applications deploying to ENV), the report keeps ENV's (discover.only_env)
+    overlays = DiscoveryScope(paths, repo, config, env if paths else None)
+    env_of = overlays.env_of
     options.kustomize = find_kustomize(repo)
 
     def tree_config(tree: Path) -> RepoConfig:
@@ -185,6 +181,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
     base_renders: dict[str, str] = {}
     base_reports: list[Report] = []
     files_env = canonical_env(env, config.env_order)
+    wanted = env
 
     def run_check(tree: Path, overlay_dirs: list[str]) -> Report:
         cfg = tree_config(tree)
@@ -199,7 +196,8 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
                 continue
             at_head = kustomization_file(repo / rel) is not None
             env = (env_of(rel) if at_head else None) or cfg.env_for(rel)
-            tree_targets.append(Target("overlay", tree / rel, rel, env))
+            kind = "chart" if _is_chart(tree / rel) else "overlay"
+            tree_targets.append(Target(kind, tree / rel, rel, env))
         if (tree / "Dockerfile").is_file():   # a repository-wide input of the gate
             tree_targets.append(Target("dockerfile", tree / "Dockerfile", "Dockerfile", None,
                                        [tree / "Dockerfile"]))
@@ -211,7 +209,15 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
             opts.apiserver = None
         if tree != repo:     # the base side: a revision holding the PR's commits is not there
             opts.revisions = options.revisions.before(git.resolve(base_ref).commit)
-        report = Pipeline(tree, cfg, opts).run(tree_targets)
+        pipeline = Pipeline(tree, cfg, opts)
+        report = pipeline.run(tree_targets)
+        if tree == repo:
+            report.errors.extend(unpredicted(pipeline.argocd_holders, predicted))
+        if wanted and not paths:
+            try:
+                only_env(report, tree_targets, wanted, cfg)
+            except KustodianError:      # none of ENV's targets among those the PR affects
+                report.findings, report.targets, report.overlays = [], [], []
         if report.errors and tree != repo:
             raise KustodianError("; ".join(report.errors))
         if tree != repo:
@@ -220,16 +226,21 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
         return report
 
     def start_renders(tree: Path, overlay_dirs: list[str]) -> None:
-        prefetch([(tree / rel, rel) for rel in overlay_dirs if (tree / rel).is_dir()],
+        prefetch([(tree / rel, rel) for rel in overlay_dirs
+                  if (tree / rel).is_dir() and not _is_chart(tree / rel)],
                  options.kustomize, RenderCache.for_tree(tree))
+
+    predicted: set[str] = set()
 
     def argocd_roots(changed: set[str], scope: object, head: object, base: object,
                      git: Git) -> list[str]:
-        """The targets holding Argo CD objects (checked on every change): run_pr_check passes
-        its scope and its HEAD and base readers."""
+        """The targets holding Argo CD objects, or that may (checked on every change):
+        run_pr_check passes its scope and its HEAD and base readers."""
         from kustodian.argocd.prscope import argocd_targets
 
-        return argocd_targets(repo, changed, scope, head, base, git)
+        found = argocd_targets(repo, changed, scope, head, base, git)
+        predicted.update(found)
+        return found
 
     from kustodian.argocd.model import repo_urls
 
@@ -247,6 +258,30 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
         discard_prefetched()
         options.revisions.close()     # the trees of other commits Applications deploy
     return result.report, result.markdown
+
+
+def _is_chart(directory: Path) -> bool:
+    """A Helm chart dir a check renders on its own: a Chart.yaml, no kustomization."""
+    from kustodian.kustomize.files import kustomization_file
+
+    return (directory / "Chart.yaml").is_file() and kustomization_file(directory) is None
+
+
+def unpredicted(holders: dict[str, list[str]], predicted: set[str]) -> list[str]:
+    """PR mode's backstop: errors for the targets of this run whose render holds an Argo CD
+    object although PR mode's search (kustodian.argocd.prscope) did not count them among
+    the targets that hold one. A later pull request editing only what such an object
+    deploys would be checked without it, so the gate refuses to pass rather than judge an
+    incomplete scope."""
+    from kustodian.errors import KustodianError
+
+    return [str(KustodianError(
+        f"renders Argo CD object(s) ({', '.join(sorted(objects))}) that pull-request mode "
+        "cannot find in the repository's files: later pull requests would be checked "
+        "without what they deploy", file=target,
+        hint="write the apiVersion out (`apiVersion: argoproj.io/v1alpha1`) in the file "
+             "that holds the object, or gate this change with a full check (no --base-ref)"))
+        for target, objects in sorted(holders.items()) if target not in predicted]
 
 
 @click.command("docs")

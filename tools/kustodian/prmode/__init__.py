@@ -12,8 +12,9 @@ change reaches, so a one-file change in a monorepo never walks the whole tree.
 `run_check(tree, overlays) -> Report` runs the ordinary check of those overlays in `tree`;
 `prepare(tree, overlays)` is told each side's overlays first (the CLI starts their renders).
 `always(changed, scope, head, base, git)` names targets checked on every change (those
-holding Argo CD objects: what they deploy is read anywhere in the tree); with any, the whole
-base is extracted.
+holding Argo CD objects or that may, and standalone Helm charts: what they deploy is read
+anywhere in the tree, see kustodian.argocd.prscope); with any, the whole base is extracted.
+A target is a kustomization dir, a plain manifest file or a Helm chart dir (`_present`).
 
 Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
 `cat-file` of the kustomization files' index blobs, a regex pass over their text per level
@@ -158,10 +159,8 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
                  if always is not None and changed else [])
         affected = list(dict.fromkeys([*affected, *extra]))
         timings = {"pr_affected_s": round(time.perf_counter() - started, 4)}
-        in_base = [o for o in affected
-                   if base_reader.kustomization(o) or base_reader.is_file(o)]
-        in_head = [o for o in affected
-                   if head_reader.kustomization(o) or head_reader.is_file(o)]
+        in_base = [o for o in affected if _present(base_reader, o)]
+        in_head = [o for o in affected if _present(head_reader, o)]
         if prepare is not None and in_head:
             prepare(root, in_head)
         base_report, base_problem = Report(), None
@@ -198,3 +197,7 @@ def run_pr_check(repo_root: Path, base_ref: str, overlays: list[str] | OverlaySc
     return PrResult(report=report, fixed=fixed, affected=affected, markdown=markdown)
 
 
+def _present(reader: FsReader | GitReader, target: str) -> bool:
+    """Whether a target is in a revision: a kustomization dir, a file, or a Helm chart."""
+    return bool(reader.kustomization(target) or reader.is_file(target)
+                or reader.is_file(f"{target}/Chart.yaml" if target != "." else "Chart.yaml"))

@@ -514,6 +514,16 @@ class KustomizationTexts:
     def _dir_at(self, position: int) -> str:
         return self.dirs[bisect.bisect_right(self.starts, position) - 1]
 
+    def dir_at(self, position: int) -> str:
+        """The dir whose kustomization text holds `position` of `text`."""
+        return self._dir_at(position)
+
+    def text_of(self, directory: str) -> str:
+        """One dir's kustomization text (as read)."""
+        index = self.dirs.index(directory)
+        end = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.text)
+        return self.text[self.starts[index]:end]
+
     def naming(self, paths: Iterable[str], targets: set[str]) -> set[str]:
         """Kustomization dirs whose text holds a token that resolves, relative to the dir, to
         one of `targets`: a superset of the dirs naming them (the caller parses these few).
