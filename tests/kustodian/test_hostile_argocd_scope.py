@@ -228,3 +228,19 @@ def test_env_without_path_checks_the_applications_deploying_to_it(tmp_path: Path
         assert [(f["env"], f["application"]) for f in found] == [("prod", "web")], args
         assert {f["env"] for f in report["findings"]} == {"prod"}, args
         assert {t["env"] for t in report["summary"]["targets"]} == {"prod"}, args
+
+
+@pytest.mark.parametrize(("replacements", "elsewhere"), [
+    ([{"source": {}, "targets": [{"fieldPaths": ["spec.selector.color"]}]}], True),
+    ([{"source": {}, "targets": [{"fieldPaths": ["apiVersion"]}]}], False),
+    ([{"source": {}, "targets": [{"fieldPaths": ["*"]}]}], False),
+    ([{"source": {}, "targets": [{"fieldPaths": ["[apiVersion]"]}]}], False),
+    ([{"path": "replacements.yaml"}], False),
+    ("not a list", False),
+])
+def test_only_replacements_that_may_write_an_apiversion_widen_pr_mode(replacements, elsewhere):
+    """A kustomization whose replacements provably write other fields (this repository's
+    blue-green Component) is no reason to check its overlays on every change."""
+    from kustodian.argocd.prscope import _replaces_elsewhere
+
+    assert _replaces_elsewhere(replacements) is elsewhere

@@ -135,9 +135,34 @@ def splicing_kustomizations(texts: Any, head: Any) -> list[str]:
     for directory in sorted(candidates | texts.always):
         kfile = head.kustomization(directory)
         parsed = model.parse(texts.text_of(directory))
-        if kfile and (parsed is None or any(parsed.data.get(k) for k in SPLICING)):
+        if kfile and (parsed is None or any(parsed.data.get(k) for k in SPLICING[1:])
+                      or not _replaces_elsewhere(parsed.data.get("replacements"))):
             found.append(kfile)
     return found
+
+
+_FIELD = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _replaces_elsewhere(replacements: Any) -> bool:
+    """Whether inline `replacements` provably write no top-level `apiVersion`: each target's
+    fieldPaths start with a plain field name other than it (a replacement kept in a file,
+    a wildcard or a bracketed first segment may write anywhere)."""
+    if not replacements:
+        return True
+    if not isinstance(replacements, list):
+        return False
+    for entry in replacements:
+        if not isinstance(entry, dict) or "path" in entry:
+            return False
+        for target in entry.get("targets") or []:
+            if not isinstance(target, dict):
+                return False
+            for path in target.get("fieldPaths") or []:
+                first = str(path).split(".", 1)[0]
+                if not _FIELD.fullmatch(first) or first == "apiVersion":
+                    return False
+    return True
 
 
 def chart_dirs(git_: Any, changed: set[str], kustomization_dirs: Iterable[str],
