@@ -199,7 +199,7 @@ def test_an_unpredicted_argocd_object_fails_pr_mode(repo: Path) -> None:
     assert unpredicted(pipeline.argocd_holders, {"gen", "root-app.yaml"}) == []
     [error] = unpredicted(pipeline.argocd_holders, {"root-app.yaml"})
     assert error.startswith("gen: renders Argo CD object(s) (Application hidden)"), error
-    assert "full check" in error
+    assert "apiVersion: argoproj.io/v1alpha1" in error
 
 
 def test_env_without_path_checks_the_applications_deploying_to_it(tmp_path: Path) -> None:

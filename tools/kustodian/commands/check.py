@@ -279,8 +279,8 @@ def unpredicted(holders: dict[str, list[str]], predicted: set[str]) -> list[str]
         f"renders Argo CD object(s) ({', '.join(sorted(objects))}) that pull-request mode "
         "cannot find in the repository's files: later pull requests would be checked "
         "without what they deploy", file=target,
-        hint="write the apiVersion out (`apiVersion: argoproj.io/v1alpha1`) in the file "
-             "that holds the object, or gate this change with a full check (no --base-ref)"))
+        hint="write the apiVersion out (`apiVersion: argoproj.io/v1alpha1`) in a file of "
+             "the target, so that pull-request mode can follow the object"))
         for target, objects in sorted(holders.items()) if target not in predicted]
 
 
