@@ -8,7 +8,7 @@ renders the construction, follows the Application and flags the pod; PR mode
 Constructions: a Helm chart no Application renders (its template computes the apiVersion),
 kustomize `replacements` with a delimiter, `vars` with a `configurations` fieldSpec, a
 PrefixSuffixTransformer on `apiVersion`, a JSON patch with a `\\u` escape, a UTF-16
-resource, a `!!binary` apiVersion."""
+resource, a `!!binary` apiVersion (in a kustomize resource and in a loose file)."""
 
 from __future__ import annotations
 
@@ -121,8 +121,15 @@ def binary_tag(repo: Path) -> None:
         "gen/kustomization.yaml": "resources: [app.yaml]\n"})
 
 
+def binary_tag_in_a_loose_file(repo: Path) -> None:
+    """A plain manifest file (no kustomization): kubectl and Argo CD decode `!!binary`."""
+    write_tree(repo, {"gen/app.yaml": HIDDEN.replace(
+        "example.io/v1alpha1", "!!binary YXJnb3Byb2ouaW8vdjFhbHBoYTE=")})
+
+
 CONSTRUCTIONS = [chart, replacements, replacements_in_a_component, vars_and_configurations,
-                 prefix_transformer, escaped_json_patch, utf16_resource, binary_tag]
+                 prefix_transformer, escaped_json_patch, utf16_resource, binary_tag,
+                 binary_tag_in_a_loose_file]
 
 
 @pytest.fixture

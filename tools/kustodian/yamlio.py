@@ -122,6 +122,16 @@ class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
         return super().resolve(kind, value, implicit)
 
 
+def _binary_as_text(loader: Any, node: Any) -> str:
+    """`!!binary` read as Kubernetes reads it: go-yaml (kubectl, Argo CD, kustomize) decodes
+    the base64 into the text of its bytes, so `apiVersion: !!binary YXJn...` is a string
+    there, never bytes."""
+    return loader.construct_yaml_binary(node).decode("utf-8", "replace")
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:binary", _binary_as_text)
+
+
 class _PositionLoader(_Loader):  # type: ignore[misc, valid-type]
     """For line marks only (`compose_document`): scalars keep the str tag, so composing skips
     implicit type resolution, the costliest Python step of a compose."""
