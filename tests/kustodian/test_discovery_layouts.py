@@ -86,6 +86,13 @@ def test_manifest_sniffing_by_lines_and_by_parse(tmp_path: Path) -> None:
         # a hostile spelling the line sniff cannot see: the parse still finds the object
         "escaped.yaml": ('"api\\x56ersion": v1\n"\\x6bind": ConfigMap\n', True),
         "indented-doc.yaml": ("  apiVersion: v1\n  kind: ConfigMap\n", True),
+        # documents are sniffed one after the other: the keys must share one document
+        "leading-break.yaml": ("---\n" + CONFIGMAP, True),
+        "third-doc.yaml": ("a: 1\n---\nb: 2\n--- # c\n" + CONFIGMAP, True),
+        "keys-across.yaml": ("kind: A\n---\napiVersion: v1\n---\n", False),
+        "dashes-not-break.yaml": ("apiVersion: v1\n----\nkind: ConfigMap\n", True),
+        # the document opens on the break line: not seen by lines, found by the parse
+        "break-with-text.yaml": ("x: 1\n--- apiVersion: v1\nkind: ConfigMap\n", True),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / name

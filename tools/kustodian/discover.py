@@ -434,6 +434,21 @@ def target_sources() -> list[TargetSource]:
     return [kustomization_targets, chart_targets, manifest_file_targets]
 
 
+def _names_both_by_lines(raw: bytes) -> bool:
+    """Whether a document of `raw` has a column-0 `apiVersion:` line and a `kind:` line,
+    looking at one document after the other and stopping at the first that has both (the
+    first, in a manifest)."""
+    start = 0
+    while True:
+        brk = _DOCUMENT_BREAK.search(raw, start + 3 if start or raw.startswith(b"---") else 0)
+        end = brk.start() if brk is not None else len(raw)
+        if _TOP_API_VERSION.search(raw, start, end) and _TOP_KIND.search(raw, start, end):
+            return True
+        if brk is None:
+            return False
+        start = brk.start()
+
+
 def _may_spell_keys(raw: bytes) -> bool:
     """Whether a text could name apiVersion and kind without those bytes: escapes in a
     double-quoted YAML or JSON string (`"api\\x56ersion"`), or an encoding other than UTF-8
@@ -452,8 +467,7 @@ def is_manifest(path: Path) -> bool:
         return True            # unreadable, too large, not a regular file: the check says why
     if (b"apiVersion" not in raw or b"kind" not in raw) and not _may_spell_keys(raw):
         return False
-    if any(_TOP_API_VERSION.search(doc) and _TOP_KIND.search(doc)
-           for doc in _DOCUMENT_BREAK.split(raw)):
+    if _names_both_by_lines(raw):
         return True            # by lines; anything else (JSON, flow style...) is parsed
     try:
         docs = list(yaml.load_all(raw, Loader=_Loader))

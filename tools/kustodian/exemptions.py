@@ -59,33 +59,42 @@ class ExemptionProblem:
     container: str | None
 
 
-def _annotation_sources(resource: Resource) -> list[tuple[tuple, dict]]:
-    sources: list[tuple[tuple, dict]] = [(("metadata", "annotations"), resource.annotations)]
-    w = resource.workload
-    if w is not None and w.metadata_path != ("metadata",):
-        sources.append(((*w.metadata_path, "annotations"), w.pod_annotations))
-    return sources
-
-
 REFUSED = "exemption-refused"
 
+Declared = list[tuple[tuple, str, object]]   # (field path, annotation key, value)
 
-def annotation_paths(resource: Resource) -> list[tuple]:
-    """Field paths of the exemption annotations on `resource` (and its pod template)."""
-    return [(*base_path, key) for base_path, values in _annotation_sources(resource)
-            for key in values if isinstance(key, str)
-            and (key == PREFIX or key.startswith(PREFIX + "."))]
+
+def declared(resource: Resource) -> Declared:
+    """The exemption annotations on `resource` and on its pod template, as (field path,
+    key, value); [] for most resources. Read once per resource: the runner keeps it."""
+    out: Declared = []
+    sources = [(("metadata", "annotations"), resource.annotations)]
+    w = resource.workload
+    if w is not None and w.metadata_path != ("metadata",) and w.pod_annotations:
+        sources.append(((*w.metadata_path, "annotations"), w.pod_annotations))
+    for base_path, values in sources:
+        for key, value in values.items():
+            if isinstance(key, str) and key.startswith(PREFIX) and (
+                    key == PREFIX or key.startswith(PREFIX + ".")):
+                out.append(((*base_path, key), key, value))
+    return out
 
 
 def parse(resource: Resource, known_rules: set[str], today: dt.date,
-          policy: ExemptionPolicy | None = None, misplaced: dict[tuple, str] | None = None
+          policy: ExemptionPolicy | None = None, misplaced: dict[tuple, str] | None = None,
+          annotations: Declared | None = None
           ) -> tuple[list[Exemption], list[ExemptionProblem]]:
     """Every exemption declared on `resource` (and its pod template), plus the problems;
     exemptions the `policy` refuses are problems, not exemptions. `misplaced` maps the
-    annotation paths not declared for this one resource to why (each refused whole)."""
+    annotation paths not declared for this one resource to why (each refused whole).
+    `annotations`: `declared(resource)` when the caller has it already."""
+    if annotations is None:
+        annotations = declared(resource)
+    if not annotations:
+        return [], []
     policy = policy or ExemptionPolicy()
     misplaced = misplaced or {}
-    found, problems = _parse_all(resource, known_rules, today)
+    found, problems = _parse_all(annotations, known_rules, today)
     for path, why in misplaced.items():
         rules = sorted({e.rule for e in found if e.path == path})
         if rules:
@@ -119,35 +128,31 @@ def parse(resource: Resource, known_rules: set[str], today: dt.date,
     return kept, problems
 
 
-def _parse_all(resource: Resource, known_rules: set[str], today: dt.date
+def _parse_all(annotations: Declared, known_rules: set[str], today: dt.date
                ) -> tuple[list[Exemption], list[ExemptionProblem]]:
     found: list[Exemption] = []
     problems: list[ExemptionProblem] = []
-    for base_path, values in _annotation_sources(resource):
-        for key, value in values.items():
-            if not isinstance(key, str) or not (key == PREFIX or key.startswith(PREFIX + ".")):
+    for path, key, value in annotations:
+        container = key[len(PREFIX) + 1:] or None if key != PREFIX else None
+        if not isinstance(value, str) or not value.strip():
+            problems.append(ExemptionProblem(
+                "exemption-malformed", f"annotation {key} is empty", path, container))
+            continue
+        for line in value.splitlines():
+            if not line.strip():
                 continue
-            container = key[len(PREFIX) + 1:] or None if key != PREFIX else None
-            path = (*base_path, key)
-            if not isinstance(value, str) or not value.strip():
+            item, problem = _parse_line(line, known_rules, container, path, key)
+            if problem is not None:
+                problems.append(problem)
+                continue
+            assert item is not None
+            if item.expires is not None and item.expires < today:
+                item.expired = True
                 problems.append(ExemptionProblem(
-                    "exemption-malformed", f"annotation {key} is empty", path, container))
-                continue
-            for line in value.splitlines():
-                if not line.strip():
-                    continue
-                item, problem = _parse_line(line, known_rules, container, path, key)
-                if problem is not None:
-                    problems.append(problem)
-                    continue
-                assert item is not None
-                if item.expires is not None and item.expires < today:
-                    item.expired = True
-                    problems.append(ExemptionProblem(
-                        "exemption-expired", f"exemption for {item.rule} expired on "
-                        f"{item.expires.isoformat()} ({key}); the finding is reported again",
-                        path, container))
-                found.append(item)
+                    "exemption-expired", f"exemption for {item.rule} expired on "
+                    f"{item.expires.isoformat()} ({key}); the finding is reported again",
+                    path, container))
+            found.append(item)
     return found, problems
 
 

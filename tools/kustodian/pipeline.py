@@ -302,10 +302,11 @@ class Pipeline:
 
         t0 = time.perf_counter()
         resources: list[Resource] = []
+        real_root = self._real_root() if root is None else os.path.realpath(root)
         for path in target.files:
-            real = os.path.realpath(path)
+            real = os.path.realpath(path)   # resolved once: display, reading, source lines
             shown = self._display_real(real)
-            text = read_text(path, shown, root=root or self.root)
+            text = read_text(real, shown, root=real_root, resolved=True)
             for index, doc in load_documents(text, shown, keep_nodes_as=real):
                 resources.extend(_resources_of(doc, shown, index, real))
         self.report.timings["load_s"] = round(
@@ -440,10 +441,16 @@ class Pipeline:
                 return real[len(prefix):] + label
         return None
 
-    def _display_real(self, real: str) -> str:
-        """`_display` of a path already resolved by realpath (no second resolution)."""
+    def _real_root(self) -> str:
+        """The repository root through `os.path.realpath`, resolved once per run."""
         if self._root_prefix is None:
             self._root_prefix = os.path.join(os.path.realpath(self.root), "")
+        return self._root_prefix[:-1] or os.sep
+
+    def _display_real(self, real: str) -> str:
+        """`_display` of a path already resolved by realpath (no second resolution)."""
+        self._real_root()
+        assert self._root_prefix is not None
         if real.startswith(self._root_prefix) and not self._trees:
             self._shown.setdefault(real, real[len(self._root_prefix):])
         return self._display(real) or real

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -87,43 +86,31 @@ class Resource:
     overlay: str | None = None       # repository-relative overlay dir
     env: str | None = None
     _workload: Workload | None | bool = field(default=False, repr=False)
+    # Views of `obj` that every rule reads, taken once at construction (`obj` is never
+    # changed afterwards): plain attributes, read without a descriptor call.
+    kind: str = field(init=False, repr=False)
+    metadata: dict[str, Any] = field(init=False, repr=False)
+    name: str = field(init=False, repr=False)
+    namespace: str | None = field(init=False, repr=False)
+    labels: dict[str, str] = field(init=False, repr=False)
+    annotations: dict[str, str] = field(init=False, repr=False)
+    spec: dict[str, Any] = field(init=False, repr=False)
 
-    @cached_property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
+    def __post_init__(self) -> None:
+        obj = self.obj
+        self.kind = str(obj.get("kind") or "")
+        meta = obj.get("metadata")
+        self.metadata = meta = meta if isinstance(meta, dict) else {}
+        self.name = str(meta.get("name") or "")
+        ns = meta.get("namespace")
+        self.namespace = str(ns) if ns else None
+        self.labels = as_dict(meta.get("labels"))
+        self.annotations = as_dict(meta.get("annotations"))
+        self.spec = as_dict(obj.get("spec"))
 
     @property
     def api_version(self) -> str:
         return str(self.obj.get("apiVersion") or "")
-
-    @cached_property
-    def metadata(self) -> dict[str, Any]:
-        meta = self.obj.get("metadata")
-        return meta if isinstance(meta, dict) else {}
-
-    @cached_property
-    def name(self) -> str:
-        return str(self.metadata.get("name") or "")
-
-    @cached_property
-    def namespace(self) -> str | None:
-        ns = self.metadata.get("namespace")
-        return str(ns) if ns else None
-
-    @cached_property
-    def labels(self) -> dict[str, str]:
-        labels = self.metadata.get("labels")
-        return labels if isinstance(labels, dict) else {}
-
-    @cached_property
-    def annotations(self) -> dict[str, str]:
-        ann = self.metadata.get("annotations")
-        return ann if isinstance(ann, dict) else {}
-
-    @cached_property
-    def spec(self) -> dict[str, Any]:
-        spec = self.obj.get("spec")
-        return spec if isinstance(spec, dict) else {}
 
     def identity(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
@@ -168,6 +155,9 @@ class Workload:
     partial: bool = False          # an operator completes the pod (see `PodSpecPath`)
     _containers: dict[tuple[str, ...], tuple[ContainerRef, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    pod_labels: dict[str, str] = field(init=False, repr=False, compare=False)
+    pod_annotations: dict[str, str] = field(init=False, repr=False, compare=False)
+    pod_security_context: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, resource: Resource) -> Workload | None:
@@ -183,20 +173,10 @@ class Workload:
         return cls(resource, where.spec, spec, where.metadata,
                    meta if isinstance(meta, dict) else {}, where.partial)
 
-    @cached_property
-    def pod_labels(self) -> dict[str, str]:
-        labels = self.template_metadata.get("labels")
-        return labels if isinstance(labels, dict) else {}
-
-    @cached_property
-    def pod_annotations(self) -> dict[str, str]:
-        ann = self.template_metadata.get("annotations")
-        return ann if isinstance(ann, dict) else {}
-
-    @cached_property
-    def pod_security_context(self) -> dict[str, Any]:
-        sc = self.pod_spec.get("securityContext")
-        return sc if isinstance(sc, dict) else {}
+    def __post_init__(self) -> None:
+        self.pod_labels = as_dict(self.template_metadata.get("labels"))
+        self.pod_annotations = as_dict(self.template_metadata.get("annotations"))
+        self.pod_security_context = as_dict(self.pod_spec.get("securityContext"))
 
     @property
     def is_windows(self) -> bool:

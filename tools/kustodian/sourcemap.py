@@ -606,6 +606,8 @@ class SourceMap:
     def _image_setter(self, r: Resource, path: tuple, origin: Origin,
                       setters: list[Setter]) -> tuple[str, int] | None:
         """The `images:` entry that last rewrote a container image, if any."""
+        if not any(s.kind == "image" for s in setters):
+            return None   # (plain manifests, overlays without `images:`)
         source_value = None
         start = 0
         for i in range(len(setters) - 1, -1, -1):

@@ -367,18 +367,21 @@ def load_documents(text: str, file: str, *, strict: bool = True,
 
 
 def read_text(path: Path | str, display: str, *, root: Path | str | None = None,
-              limit: int = MAX_FILE_BYTES) -> str:
+              limit: int = MAX_FILE_BYTES, resolved: bool = False) -> str:
     """Read a file as UTF-8 with a clear error when missing, unreadable, too large, not a
     regular file (a device, FIFO or socket: `/dev/zero` would never end), or, with `root`,
-    when it (through symlinks) lies outside `root`. Reads at most `limit` + 1 bytes."""
-    return _decode(read_bytes(path, display, root=root, limit=limit), display)
+    when it (through symlinks) lies outside `root`. Reads at most `limit` + 1 bytes.
+    `resolved`: the caller passes `path` and `root` through `os.path.realpath` already."""
+    return _decode(read_bytes(path, display, root=root, limit=limit, resolved=resolved),
+                   display)
 
 
 def read_bytes(path: Path | str, display: str, *, root: Path | str | None = None,
-               limit: int = MAX_FILE_BYTES) -> bytes:
+               limit: int = MAX_FILE_BYTES, resolved: bool = False) -> bytes:
     """The bytes of a regular file, bounded (see `read_text`)."""
-    real = os.path.realpath(path)
-    if root is not None and not _inside(real, os.path.realpath(root)):
+    real = str(path) if resolved else os.path.realpath(path)
+    if root is not None and not _inside(
+            real, str(root) if resolved else os.path.realpath(root)):
         raise KustodianError("file is outside the repository (through a symlink or `..`)",
                              file=display, hint="keep every input inside the repository; "
                                                 "the gate does not read other files")

@@ -62,6 +62,7 @@ class Evaluator:
         self.today = today or dt.date.today()
         self.known = set(rules_by_id()) | set(extra_rule_ids)   # + the Rego's rule ids
         self._exemptions: dict[int, list[ex.Exemption]] = {}
+        self._declared: dict[int, ex.Declared] = {}   # exemption annotations, by resource
         self._problems: dict[int, list[ex.ExemptionProblem]] = {}
         self._pending: dict[int, list[tuple[Rule, Resource, Violation]]] = {}
         self.result = OverlayResult()
@@ -94,7 +95,8 @@ class Evaluator:
             return
         by_setter: dict[tuple[int, str], list[tuple[Resource, tuple, str, int | None]]] = {}
         for r in self.ctx.resources:
-            for path in ex.annotation_paths(r):
+            annotations = self._declared[id(r)] = ex.declared(r)
+            for path, _, _ in annotations:
                 file, line, setter = self.declare(r, path)
                 where = f"{self.display(file) or file}:{line or '?'}"
                 if setter is None:
@@ -116,19 +118,26 @@ class Evaluator:
     def evaluate(self, resources: Iterable[Resource]) -> None:
         """Exemption problems, per-resource rules and the overlay-wide findings for
         `resources` (a slice of the context's); call `prepare` first."""
+        ctx = self.ctx
         workload_rules = self.selection.of_scope(WORKLOAD)
         resource_rules = self.selection.of_scope(RESOURCE)
         # pods an operator completes (Prometheus...): the Pod Security rules only
         partial_rules = [r for r in workload_rules if r.category == "pod-security"]
+        by_kind: dict[str, list[Rule]] = {}   # the resource rules of each kind, in order
         for r in resources:
             self._report_problems(r)
             w = r.workload
             if w is not None:
                 for rule in (workload_rules if not w.partial else partial_rules):
-                    self._emit(rule, r, rule.check(w, self.ctx))
-            for rule in resource_rules:
-                if rule.kinds is None or r.kind in rule.kinds:
-                    self._emit(rule, r, rule.check(r, self.ctx))
+                    for v in rule.check(w, ctx):
+                        self._violation(rule, r, v)
+            kind_rules = by_kind.get(r.kind)
+            if kind_rules is None:
+                kind_rules = by_kind[r.kind] = [
+                    rule for rule in resource_rules if rule.kinds is None or r.kind in rule.kinds]
+            for rule in kind_rules:
+                for v in rule.check(r, ctx):
+                    self._violation(rule, r, v)
             for rule, target, v in self._pending.get(id(r), ()):
                 if not self.exempted(target, rule.id, v.container):
                     self._add(rule, target, v)
@@ -180,7 +189,7 @@ class Evaluator:
         key = id(r)
         if key not in self._exemptions:
             found, problems = ex.parse(r, self.known, self.today, self.policy,
-                                       self._misplaced.get(key))
+                                       self._misplaced.get(key), self._declared.get(key))
             self._exemptions[key] = found
             if problems:
                 self._problems[key] = problems
@@ -198,13 +207,12 @@ class Evaluator:
                     self._add(meta[p.rule], r, Violation(p.message, p.path, p.container),
                               self._declared_at(r, p.path))
 
-    def _emit(self, rule: Rule, checked: Resource | None, violations: Iterable[Violation]):
-        for v in violations:
-            target = v.resource if v.resource is not None else checked
-            if target is None:
-                continue
-            if not self.exempted(target, rule.id, v.container):
-                self._add(rule, target, v)
+    def _violation(self, rule: Rule, checked: Resource, v: Violation) -> None:
+        """A finding for `v` (on the resource it names, else on the checked one), unless an
+        exemption covers it."""
+        target = v.resource if v.resource is not None else checked
+        if not self.exempted(target, rule.id, v.container):
+            self._add(rule, target, v)
 
     def _declared_at(self, r: Resource, path: tuple) -> tuple[str | None, int | None]:
         """Where an annotation is declared (its patch or commonAnnotations line)."""
