@@ -22,7 +22,8 @@ from support.processes import REPO_ROOT, RedisServer, require_tool  # noqa: E402
 # runs), and a good part of theirs to Go's garbage collector at its default GOGC=100. With 400
 # a kustomize build of an overlay here takes about a quarter less CPU (peak memory ~85 MB
 # instead of ~70 MB); the output is the same. Only for the tests: users' runs keep Go's
-# default unless they set GOGC themselves.
+# default unless they set GOGC themselves (the gate's offline kustomize env passes only GOGC
+# through: kustomize/build.py offline_env).
 os.environ.setdefault("GOGC", "400")
 
 # Most kustomize builds of the suite render what an earlier test already rendered (the same

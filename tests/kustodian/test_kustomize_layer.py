@@ -107,3 +107,18 @@ def test_file_names(tmp_path: Path) -> None:
     assert files.name_in(["a.yaml", "kustomization.yml"]) == "kustomization.yml"
     assert files.is_kustomization_path("overlays/dev/kustomization.yaml")
     assert not files.is_kustomization_path("overlays/dev/my-kustomization.yaml")
+
+
+def test_kustomize_renders_in_an_environment_of_its_own(monkeypatch) -> None:
+    """Offline and without the caller's configuration; only the operator's GOGC (garbage
+    collector tuning, no effect on the output) passes through."""
+    from kustodian.kustomize.build import offline_env
+
+    monkeypatch.setenv("GOGC", "400")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("KUBECONFIG", "/home/me/.kube/config")
+    env = offline_env()
+    assert env["GOGC"] == "400" and env["PATH"] == "" and env["HOME"] == "/nonexistent"
+    assert env["HTTPS_PROXY"] == "http://127.0.0.1:9" and "KUBECONFIG" not in env
+    monkeypatch.delenv("GOGC")
+    assert "GOGC" not in offline_env()

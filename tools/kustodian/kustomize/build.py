@@ -154,11 +154,16 @@ _OOM = re.compile(r"fatal error: (runtime: )?(out of memory|cannot allocate memo
 def offline_env() -> dict[str, str]:
     """The environment kustomize renders in: no network, no git, no user config. Proxies
     point at a closed loopback port (HTTP fetches fail at once instead of hanging), PATH is
-    empty (no `git` for remote bases, no plugins or helm), HOME is a dir that does not exist."""
+    empty (no `git` for remote bases, no plugins or helm), HOME is a dir that does not exist.
+    Only GOGC passes through from the operator's environment: it tunes the Go garbage
+    collector's CPU/memory trade-off and changes nothing kustomize outputs (the data memory
+    limit still bounds the build)."""
     dead = "http://127.0.0.1:9"
     env = {"PATH": "", "HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent",
            "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "NO_PROXY": "",
            "no_proxy": "", "LANG": "C"}
+    if os.environ.get("GOGC"):
+        env["GOGC"] = os.environ["GOGC"]
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env[key] = env[key.lower()] = dead
     return env
