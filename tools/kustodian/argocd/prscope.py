@@ -125,12 +125,19 @@ def argocd_files(repo: Path, changed: set[str],
 
 def splicing_kustomizations(texts: Any, head: Any) -> list[str]:
     """The kustomization files using a SPLICING field: what they render may hold an Argo CD
-    object whatever their inputs say. One regex pass over every kustomization's text (read
-    once per run, see prmode.scope.KustomizationTexts) finds the candidates; those and the
-    texts a scan cannot judge (escapes) are parsed to confirm a top-level field."""
+    object whatever their inputs say. A search of every kustomization's text (read once per
+    run, see prmode.scope.KustomizationTexts) for the field names finds the candidates;
+    those and the texts a scan cannot judge (escapes) are parsed to confirm a top-level
+    field that may write an apiVersion."""
     from kustodian.kustomize import model
 
-    candidates = {texts.dir_at(m.start()) for m in _SPLICING.finditer(texts.text)}
+    text, candidates = texts.text, set()
+    for name in SPLICING:                  # str.find: one C-speed scan per name
+        at = text.find(name)
+        while at >= 0:
+            if _SPLICING.search(text, max(at - 2, 0), at + len(name) + 64):
+                candidates.add(texts.dir_at(at))
+            at = text.find(name, at + len(name))
     found = []
     for directory in sorted(candidates | texts.always):
         kfile = head.kustomization(directory)
