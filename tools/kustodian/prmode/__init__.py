@@ -19,7 +19,9 @@ A target is a kustomization dir, a plain manifest file or a Helm chart dir (`_pr
 Cost on a one-file change (what a monorepo PR pays): the work-tree listing, two diffs, one
 `cat-file` of the kustomization files' index blobs, a regex pass over their text per level
 of the kustomization graph, the YAML parse of the few that may name a changed path, and
-git reads of the affected overlays' inputs at the base; then the checks of those overlays.
+git reads of the affected overlays' inputs at the base; with `always`, one `git grep` of
+the work tree and one search of the kustomization texts already read (kustodian.argocd.
+prscope); then the checks of those overlays.
 
 1. `base_ref` is resolved to a commit, and the base revision is the merge base of it and
    HEAD (the point the branch forked from), so changes that landed on the base branch since
