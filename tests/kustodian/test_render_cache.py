@@ -260,6 +260,6 @@ def test_a_cached_render_never_hides_a_change_from_the_gate(tmp_path, edited):
     assert any(f["rule"] == "no-privileged" for f in full.findings)
     assert set(os.listdir(tmp_path / "cache" / "renders-v1")) > stored
     pr = kustodian("check", "--no-conftest", "--format", "json", "--base-ref", base,
-                   "--new-only", cwd=repo, env=env)
+                   "--new-only", "overlays/dev", cwd=repo, env=env)
     assert pr.returncode == 1, pr.stderr
     assert any(f["rule"] == "no-privileged" and f["status"] == "new" for f in pr.findings)
