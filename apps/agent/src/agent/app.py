@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from flask.json.provider import JSONProvider
 
-from agent import faults, jsonlog, metrics, request_log
+from agent import faults, jsoncodec, jsonlog, metrics, request_log
 from agent.api import ops, sessions
 from agent.config import Settings, load_settings
 from agent.errors import register_error_handlers
 from agent.services import Services
+
+
+class OrjsonProvider(JSONProvider):
+    """`jsonify` through `agent.jsoncodec` (orjson): the compact body and final newline of
+    Flask's default provider outside debug mode, keys unsorted, non-ASCII unescaped."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return jsoncodec.dumps(obj)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(s, **kwargs)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = jsoncodec.dumps_bytes(self._prepare_response_obj(args, kwargs), newline=True)
+        return self._app.response_class(body, mimetype="application/json")
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -20,8 +38,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
     jsonlog.configure_logging(settings.log_level)
     app = Flask("agent")
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.json = OrjsonProvider(app)
     app.extensions["agent"] = Services.build(settings)
     request_log.install(app)
     register_error_handlers(app)

@@ -2,7 +2,8 @@
 
 Keys from AGENT_API_KEYS_FILE (a mounted secret) are re-read when the file changes, checked
 at most every RELOAD_CHECK_SECONDS, so rotating a key needs no restart. A changed file that
-is unreadable, empty or holds weak keys is ignored (logged); the previous keys stay.
+is unreadable, empty or holds weak keys is ignored (logged); the previous keys stay. Each key's
+owner tag (`owner_of`) is computed when the keys are loaded, not per request.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import request
 
 from agent.config import split_keys, weak_keys
 from agent.errors import ApiError
+from agent.sessions import owner_of
 
 RELOAD_CHECK_SECONDS = 2.0
 log = logging.getLogger("agent.auth")
@@ -27,11 +29,15 @@ class KeyRing:
     """The accepted API keys (optionally followed from a key file)."""
 
     def __init__(self, keys: tuple[str, ...], path: str | None = None) -> None:
-        self._keys = tuple(key.encode() for key in keys)
+        self._keys = self._entries(keys)
         self._path = Path(path) if path else None
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _entries(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
+        return tuple((key.encode(), owner_of(key)) for key in keys)
 
     def _file_stamp(self) -> tuple[float, int] | None:
         if self._path is None:
@@ -61,19 +67,20 @@ class KeyRing:
                 log.warning("%s changed but holds no key or a weak key; keeping the previous "
                             "keys", self._path)
                 return
-            self._keys = tuple(key.encode() for key in keys)
+            self._keys = self._entries(keys)
             log.info("reloaded %d API key(s) from %s", len(keys), self._path)
 
-    def matches(self, candidate: str) -> bool:
-        """True when `candidate` is a configured key; checks all keys (no early exit)."""
-        given = candidate.encode()
-        found = False
-        for key in self._keys:
-            found |= hmac.compare_digest(given, key)
+    def owner(self, candidate: str) -> str | None:
+        """The owner tag of `candidate` if it is a configured key, else None; compares with
+        every key (no early exit)."""
+        given, found = candidate.encode(), None
+        for key, owner in self._keys:
+            if hmac.compare_digest(given, key):
+                found = owner
         return found
 
     def authenticate(self) -> str:
-        """The API key of the current request, or a 401 ApiError."""
+        """The owner tag (`owner_of`) of the current request's API key, or a 401 ApiError."""
         self.refresh()
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -84,6 +91,7 @@ class KeyRing:
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthorized", "malformed Authorization header: expected "
                            "'Bearer <key>'", headers=challenge)
-        if not self.matches(token.strip()):
+        owner = self.owner(token.strip())
+        if owner is None:
             raise ApiError(401, "unauthorized", "invalid API key", headers=challenge)
-        return token.strip()
+        return owner

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from gunicorn.glogging import Logger
 
+from agent import jsoncodec
 from agent.jsonlog import utc_iso
 
 
@@ -27,6 +27,6 @@ class JsonAccessLogger(Logger):
             "request_id": atoms.get("{x-request-id}o", "-"), "user_agent": atoms["a"],
         }
         try:
-            self.access_log.info(json.dumps(entry, ensure_ascii=False, default=str))
+            self.access_log.info(jsoncodec.dumps(entry))
         except Exception:
             self.exception("cannot write the access log line")

@@ -8,16 +8,26 @@ multi-process mode when it is imported, and the forked workers inherit that choi
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
+
+from agent import jsoncodec
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
+    """`timestamp` (epoch seconds) in UTC, ISO 8601 with milliseconds, e.g.
+    2026-01-02T03:04:05.678Z: the timestamps of the log lines and of the stored messages. The
+    date and time of a second is formatted once (a request formats three timestamps)."""
+    seconds, micros = divmod(round(timestamp * 1_000_000), 1_000_000)
+    return f"{_utc_second(seconds)}.{micros // 1000:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return jsoncodec.dumps(entry)
 
 
 def configure_logging(level: str) -> None:

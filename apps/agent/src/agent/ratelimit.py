@@ -14,10 +14,10 @@ uses `limits` (e.g. during a rolling update).
 
 from __future__ import annotations
 
-import redis
 from limits import parse
 
 from agent.errors import ApiError
+from agent.redis_client import ThreadClients
 
 KEY_PREFIX = "agent:ratelimit"
 
@@ -31,8 +31,7 @@ local function rate_limit(key, amount, expiry)
   if oldest and tonumber(oldest) >= now - expiry then
     return math.max(1, math.ceil(tonumber(oldest) + expiry - now))
   end
-  redis.call('LPUSH', key, now)
-  redis.call('LTRIM', key, 0, amount - 1)
+  if redis.call('LPUSH', key, now) > amount then redis.call('LTRIM', key, 0, amount - 1) end
   redis.call('EXPIRE', key, expiry)
   return 0
 end
@@ -44,17 +43,19 @@ _CHECK = LUA_FUNCTION + "return rate_limit(KEYS[1], tonumber(ARGV[1]), tonumber(
 class RateLimiter:
     """`check(identity)` consumes one hit or raises a 429 ApiError with Retry-After."""
 
-    def __init__(self, client: redis.Redis, limit: str) -> None:
+    def __init__(self, clients: ThreadClients, limit: str) -> None:
         self.item = parse(limit)
         self.args = (self.item.amount, self.item.get_expiry())
-        self._check = client.register_script(_CHECK)
+        self._clients = clients
+        self._check = clients.shared.register_script(_CHECK)
 
     def key(self, identity: str) -> str:
         """The Redis key counting `identity`'s hits."""
         return f"{KEY_PREFIX}:{self.item.key_for(identity)}"
 
     def check(self, identity: str) -> None:
-        self.enforce(self._check(keys=[self.key(identity)], args=self.args))
+        self.enforce(self._check(keys=[self.key(identity)], args=self.args,
+                                 client=self._clients.get()))
 
     def enforce(self, retry_after: int) -> None:
         """Raise the 429 for a refused hit (`retry_after` > 0, as `rate_limit` returns)."""

@@ -11,14 +11,14 @@ from agent.auth import KeyRing
 from agent.backends import Backend, make_backend
 from agent.config import Settings
 from agent.ratelimit import RateLimiter
-from agent.redis_client import make_redis
+from agent.redis_client import ThreadClients, make_redis
 from agent.sessions import SessionStore
 
 
 @dataclass
 class Services:
     settings: Settings
-    redis: redis.Redis
+    redis: ThreadClients
     probe_redis: redis.Redis
     sessions: SessionStore
     limiter: RateLimiter
@@ -27,7 +27,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        client = make_redis(settings.redis_url, settings.redis_timeout_seconds)
+        client = ThreadClients(settings.redis_url, settings.redis_timeout_seconds)
         return cls(
             settings=settings,
             redis=client,

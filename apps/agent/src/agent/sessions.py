@@ -21,12 +21,14 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
+from agent import jsoncodec
+from agent.jsonlog import utc_iso
 from agent.ratelimit import LUA_FUNCTION, RateLimiter
+from agent.redis_client import ThreadClients
 
 INDEX_KEY = "agent:sessions"
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -82,7 +84,7 @@ return {0, 1}
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(time.time())
 
 
 def owner_of(api_key: str) -> str:
@@ -105,13 +107,18 @@ def _keys(session_id: str) -> tuple[str, str, str]:
 class SessionStore:
     """Create, read, extend and delete sessions; every method talks to Redis."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, max_messages: int) -> None:
-        self.client = client
+    def __init__(self, clients: ThreadClients, ttl_seconds: int, max_messages: int) -> None:
+        self._clients = clients
         self.ttl = ttl_seconds
         self.max_messages = max_messages
-        self._append = client.register_script(_APPEND_TURN)
-        self._open = client.register_script(_OPEN_TURN)
-        self._write = client.register_script(_WRITE_TURN)
+        self._append = clients.shared.register_script(_APPEND_TURN)
+        self._open = clients.shared.register_script(_OPEN_TURN)
+        self._write = clients.shared.register_script(_WRITE_TURN)
+
+    @property
+    def client(self) -> redis.Redis:
+        """This thread's Redis client."""
+        return self._clients.get()
 
     def create(self, owner: str) -> Session:
         session = Session(id=secrets.token_hex(16), created_at=utc_now(), owner=owner)
@@ -143,7 +150,7 @@ class SessionStore:
             return None
         window = self.max_messages if last is None else min(last, self.max_messages)
         reply = self._open(keys=[limiter.key(owner), *_keys(session_id)],
-                           args=[*limiter.args, owner, window])
+                           args=[*limiter.args, owner, window], client=self.client)
         limiter.enforce(reply[0])
         if len(reply) == 1:
             return None
@@ -163,7 +170,7 @@ class SessionStore:
         """The arguments of the Lua `append_turn`."""
         args: list[Any] = [self.ttl, self.max_messages, time.time() + self.ttl, session_id,
                            len(messages)]
-        args += [json.dumps(m, ensure_ascii=False) for m in messages]
+        args += [jsoncodec.dumps(m) for m in messages]
         for name, value in memory.items():
             args += [name, value]
         return args
@@ -172,7 +179,8 @@ class SessionStore:
                     memory: dict[str, str]) -> bool:
         """Append messages and facts, refresh the TTL; False when the session is gone."""
         return bool(self._append(keys=[*_keys(session_id), INDEX_KEY],
-                                 args=self._turn_args(session_id, messages, memory)))
+                                 args=self._turn_args(session_id, messages, memory),
+                                 client=self.client))
 
     def write_turn(self, session_id: str, owner: str, limiter: RateLimiter,
                    messages: list[dict[str, Any]], memory: dict[str, str]) -> bool:
@@ -185,7 +193,8 @@ class SessionStore:
             return False
         retry_after, written = self._write(
             keys=[limiter.key(owner), *_keys(session_id), INDEX_KEY],
-            args=[*limiter.args, owner, *self._turn_args(session_id, messages, memory)])
+            args=[*limiter.args, owner, *self._turn_args(session_id, messages, memory)],
+            client=self.client)
         limiter.enforce(retry_after)
         return bool(written)
 

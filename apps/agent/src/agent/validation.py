@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request
 
+from agent import jsoncodec
 from agent.errors import ApiError
 
 
@@ -19,7 +20,7 @@ def json_body(required: bool) -> dict[str, Any]:
                            "such as {\"content\": \"hello\"}")
         return {}
     try:
-        data = json.loads(raw)
+        data = jsoncodec.loads(raw)
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid_json", "request body is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:

@@ -8,7 +8,7 @@ from agent import metrics
 from agent.backends import Backend, BackendError, BackendTimeout, Reply, Turn
 from agent.errors import ApiError
 from agent.services import services
-from agent.sessions import Session, owner_of, utc_now
+from agent.sessions import Session, utc_now
 from agent.validation import check_fields, json_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -23,8 +23,7 @@ def guard() -> None:
     """Authentication, then the shared rate limit (fault injection, when enabled, runs
     before this: `agent.faults`)."""
     svc = services()
-    key = svc.keys.authenticate()
-    g.owner = owner_of(key)
+    g.owner = svc.keys.authenticate()
     if request.endpoint not in LIMITED_BY_THEIR_HANDLER:
         svc.limiter.check(g.owner)
 

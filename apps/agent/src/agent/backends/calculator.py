@@ -22,6 +22,8 @@ _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
 _OPERATORS = "-+*/%^x\u00d7\u00f7"  # x, multiplication sign and division sign too
 # A run of characters that can form an arithmetic expression.
 _CANDIDATE = re.compile(rf"[{re.escape(_OPERATORS)}().\d\s]+")
+# "x" as multiplication: between operands.
+_TIMES_X = re.compile(r"(?<=[\d)\s])x(?=[\d(\s])")
 # A binary operation inside it: operand, operator, operand.
 _BINARY_OPERATION = re.compile(rf"[\d)]\s*(?:\*\*|//|[{re.escape(_OPERATORS)}])\s*[-+(.\d]")
 
@@ -58,7 +60,7 @@ def _evaluate(node: ast.AST) -> float:
 def calculate(expression: str) -> float:
     """Value of an arithmetic expression such as `2 + 3 * (4 - 1)` or `2^10`."""
     text = expression.strip().replace("^", "**").replace("\u00d7", "*").replace("\u00f7", "/")
-    text = re.sub(r"(?<=[\d)\s])x(?=[\d(\s])", "*", text)
+    text = _TIMES_X.sub("*", text)
     if not text or len(text) > MAX_EXPRESSION_CHARS:
         raise CalculationError(f"expressions must be 1..{MAX_EXPRESSION_CHARS} characters")
     try:
