@@ -147,6 +147,32 @@ def test_invalid_json_is_400(agent: InProcessAgent) -> None:
         assert_error(response, 400, "invalid_json")
 
 
+def test_bodies_the_standard_json_module_reads_are_still_read(agent: InProcessAgent) -> None:
+    """Bodies are parsed by orjson, and what it refuses by `json` (as before): a byte order
+    mark or NaN is not a 400."""
+    sid = new_session(agent)
+    url, headers = f"/v1/sessions/{sid}/messages", {**agent.headers(),
+                                                    "Content-Type": "application/json"}
+    response = agent.post(url, data=b'\xef\xbb\xbf{"content": "2 + 2"}', headers=headers)
+    assert response.status_code == 200 and response.json()["message"]["content"] == "2 + 2 = 4"
+    response = agent.post(url, data=b'{"content": "2 + 2", "n": NaN}', headers=headers)
+    error = assert_error(response, 422, "validation_failed")
+    assert [f["field"] for f in error["fields"]] == ["n"]
+
+
+def test_non_ascii_text_comes_back_as_utf8_json(agent: InProcessAgent) -> None:
+    sid = new_session(agent)
+    response = say(agent, sid, "my city is Zürich 東京")
+    assert response.headers["Content-Type"] == "application/json"
+    assert "Zürich 東京".encode() in response.content  # UTF-8, not \u escapes
+    assert response.json()["message"]["content"] == \
+        "Got it: your city is Zürich 東京. I'll remember that."
+    history = agent.get(f"/v1/sessions/{sid}", headers=agent.headers()).json()["messages"]
+    assert history[0]["content"] == "my city is Zürich 東京"
+    assert say(agent, sid, "what is my city?").json()["message"]["content"] == \
+        "Your city is Zürich 東京."
+
+
 def test_schema_errors_are_422_listing_fields(agent: InProcessAgent) -> None:
     sid = new_session(agent)
     url = f"/v1/sessions/{sid}/messages"

@@ -82,3 +82,28 @@ def test_fault_rate_injects_counted_500s(redis: RedisServer) -> None:
     half = in_process_agent(redis.url, {"AGENT_FAULT_RATE": "0.5"})
     codes = {half.post("/v1/sessions", headers=half.headers()).status_code for _ in range(60)}
     assert codes == {201, 500}
+
+
+def test_a_connection_per_thread_returned_when_the_thread_ends(redis: RedisServer) -> None:
+    """`ThreadClients`: a thread reuses its own connection; a server that makes a thread per
+    request (the Flask dev server) does not leak one per request."""
+    import gc
+    import threading
+
+    from agent.redis_client import ThreadClients
+
+    clients = ThreadClients(redis.url, 2.0)
+    pool = clients.shared.connection_pool
+    assert clients.get() is clients.get() and clients.get().ping()
+
+    def request() -> None:
+        assert clients.get() is not clients.shared
+        assert clients.get().ping()
+
+    for _ in range(20):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(pool._in_use_connections) == 1  # this thread's
+    assert len(pool._available_connections) <= 1  # the others', reused one after the other
