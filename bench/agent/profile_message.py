@@ -4,7 +4,8 @@ Builds the app with `create_app` (builtin backend, metrics in multiprocess mode 
 gunicorn, the JSON log line written to /dev/null), fills one session to its history cap, then
 sends `--messages` POST /v1/sessions/{id}/messages straight to the WSGI app (no HTTP, no test
 client) and prints the CPU per message of this process and of redis-server, and the top items
-of a profile (cProfile by own time, or pyinstrument's call tree).
+of a profile (cProfile on thread CPU time, by own time, so waiting for Redis is not counted;
+or pyinstrument's call tree).
 
     .venv/bin/python bench/agent/profile_message.py [--messages 3000] [--profiler cprofile]
 
@@ -129,7 +130,7 @@ def run_profiler(args: argparse.Namespace, app: Any, environ: dict[str, Any]) ->
     import cProfile
     import pstats
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)  # CPU time: waiting on Redis is not cost
     profiler.enable()
     for _ in range(count):
         make_request(app, environ)
