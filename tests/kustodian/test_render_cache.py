@@ -8,7 +8,9 @@ tests/conftest.py, is not used here).
 Covered: a hit for identical content in another location; a miss after an edit of a reached
 file, a new file in a reached root, a rename, another kustomize binary; nothing cached with a
 symlink or a FIFO in a reached root, a remote resource, an online build, a failed build; a
-corrupt entry is a miss; concurrent writers; and against a hostile pull request: a cache dir
+corrupt entry is a miss; concurrent writers; an Argo CD Application's kustomize options
+applied to a scratch copy go through the same runner (cached, bounded); and against a hostile
+pull request: a cache dir
 inside the checked tree or writable by others is refused, and a cached render never hides a
 change from the gate (full and PR mode).
 """
@@ -53,18 +55,19 @@ TREE = {
 
 
 class Counting:
-    """The pinned kustomize behind a script that logs each run (see the module doc)."""
+    """The pinned kustomize behind a script that logs each run's subcommand (see the
+    module doc); `runs` counts the builds."""
 
     def __init__(self, directory: Path, real: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.log = directory / "runs.log"
         self.path = str(directory / "kustomize")
-        Path(self.path).write_text(f'#!/bin/sh\necho run >> "{self.log}"\nexec "{real}" "$@"\n')
+        Path(self.path).write_text(f'#!/bin/sh\necho "$1" >> "{self.log}"\nexec "{real}" "$@"\n')
         os.chmod(self.path, 0o755)
 
     @property
     def runs(self) -> int:
-        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
+        return self.log.read_text().splitlines().count("build") if self.log.exists() else 0
 
 
 @pytest.fixture
@@ -263,3 +266,33 @@ def test_a_cached_render_never_hides_a_change_from_the_gate(tmp_path, edited):
                    "--new-only", "overlays/dev", cwd=repo, env=env)
     assert pr.returncode == 1, pr.stderr
     assert any(f["rule"] == "no-privileged" and f["status"] == "new" for f in pr.findings)
+
+
+def test_an_application_with_kustomize_options_renders_through_the_runner(
+        tmp_path, cache_dir, counting, monkeypatch):
+    """Argo CD's kustomize options are applied to a scratch copy; its build is the Kustomize
+    layer's: cached by content (a second check of the same tree is a hit) and bounded (an
+    alias bomb stops at the memory limit instead of growing)."""
+    import json
+
+    from kustodian.argocd.build import render_kustomize
+    from kustodian.argocd.sources import Recipe
+
+    tree = write_tree(tmp_path / "repo", TREE)
+    recipe = Recipe("kustomize", "overlays/dev", "web-dev", 0,
+                    json.dumps({"namePrefix": "app-"}), edits=True)
+    first = render_kustomize(recipe, tree, counting.path, "overlays/dev")
+    assert first.error is None and "name: app-web" in first.text   # set, not added
+    runs = counting.runs
+    again = render_kustomize(recipe, tree, counting.path, "overlays/dev")
+    assert again.text == first.text and counting.runs == runs and entries(cache_dir)
+    bomb = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: bomb",
+            "  annotations:", '    x0: &x0 "lolololololololololololololololololol"']
+    bomb += [f"    x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    write_tree(tree, {"overlays/dev/bomb.yaml": "\n".join(bomb) + "\n",
+                      "overlays/dev/kustomization.yaml": TREE["overlays/dev/kustomization.yaml"]
+                      .replace("resources: [../../base]", "resources: [../../base, bomb.yaml]")})
+    monkeypatch.setenv("KUSTODIAN_RENDER_MEMORY_MB", "256")
+    bomb = render_kustomize(recipe, tree, counting.path, "overlays/dev")
+    assert "memory limit (256 MB)" in str(bomb.error), bomb.error
+    assert str(tmp_path) not in str(bomb.error)

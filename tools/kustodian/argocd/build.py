@@ -100,11 +100,16 @@ def render_kustomize(recipe: Recipe, root: Path, kustomize: str, display: str,
         work = os.path.join(copy, recipe.path)
         _edit(recipe, work, kustomize, display, scratch, root,
               app_env(recipe, app_namespace))
-        proc = _run([kustomize, "build", work], copy, display)
-        if proc.returncode != 0:
-            raise _fail(proc, "kustomize build (with the Application's kustomize options)",
-                        display, scratch, root)
-        return Rendered(root / recipe.path, display, proc.stdout,
+        # the Kustomize layer's runner: offline, bounded, and the render cache (the edited
+        # copy is content like any other)
+        built = render(Path(work), display, kustomize, cache=RenderCache.for_tree(root))
+        if built.error is not None:
+            error = built.error
+            raise KustodianError(error.message.replace(
+                "kustomize build failed", "kustomize build (with the Application's kustomize "
+                "options) failed", 1).replace(copy + "/", "").replace(scratch, "."),
+                file=display, hint=error.hint)
+        return Rendered(root / recipe.path, display, built.text,
                         seconds=time.perf_counter() - started)
     except KustodianError as exc:
         return Rendered(root / recipe.path, display, error=exc,
