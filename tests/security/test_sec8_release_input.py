@@ -134,6 +134,32 @@ def test_the_lock_covers_every_worktree_of_the_repository(repo: Path, tmp_path: 
     assert lock_path(repo) == lock_path(other)
 
 
+def test_the_lock_leaves_no_file_behind(repo: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder removes its lock file: none piles up in the git dir, nor in the temp dir
+    for a tree outside git; a holder's lock still refuses a second command meanwhile."""
+    import tempfile
+
+    from kustodian.errors import KustodianError
+    from kustodian.release.gitflow import lock_path, release_lock
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for root in (repo, plain):
+        with release_lock(root):
+            assert lock_path(root).is_file()
+            with pytest.raises(KustodianError, match="another release command"), \
+                    release_lock(root):
+                pass
+        assert not lock_path(root).exists()
+        with release_lock(root):          # a new lock file, taken at once
+            assert lock_path(root).is_file()
+        assert not lock_path(root).exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_a_commit_that_does_not_match_its_plan_is_not_made(repo: Path) -> None:
     """Another writer changes the file between kustodian's write and its commit: the commit
     would say "bump to 1.2.0" while pinning 1.1.0. It is refused; HEAD does not move."""

@@ -571,21 +571,36 @@ def lock_path(root: Path, name: str) -> Path:
 def repository_lock(root: Path, name: str, holder: str) -> Iterator[None]:
     """Hold the lock `name` of the repository, or fail at once when `holder` (e.g. "another
     release command") holds it. An flock: the kernel drops it when the holder exits, so a
-    killed command never leaves a stale lock behind."""
+    killed command never leaves a stale lock behind. The holder removes the lock file when
+    it is done (nothing is left in the temp dir for a tree outside git); whoever locked a
+    file that was removed meanwhile locks the new one instead."""
     path = lock_path(root, name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
             raise KustodianError(
                 f"{holder} (pid {pid}) is running in this repository", file=str(path),
                 hint="wait for it to finish and run this one again on the result") from None
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        locked = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (locked.st_dev,
+                                                                        locked.st_ino):
+            break
+        os.close(fd)                # the previous holder removed it after we opened it
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)         # while still holding it: the next one makes a new file
         os.close(fd)                # closing releases the flock
 
 
