@@ -163,6 +163,10 @@ class Pipeline:
         for group in self._groups:
             if group.evaluator is not None:
                 self.report.exemptions.extend(group.evaluator.exemption_uses())
+        # groups are in the order their renders finished: sort, so every run reports alike
+        self.report.exemptions.sort(key=lambda e: (
+            e.file or "", e.line or 0, e.env or "", e.kind, e.namespace or "", e.name, e.rule,
+            e.container or "", e.overlay or ""))
         self.report.findings.sort(key=_sort_key)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         return self.report
