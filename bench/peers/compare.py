@@ -25,12 +25,13 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import Series, repeat, run_measured  # noqa: E402
+from measure import Measurement, Series, repeat, run_measured  # noqa: E402
 from workloads import (  # noqa: E402
     OUT,
     REPO_ROOT,
@@ -102,27 +103,18 @@ def bench_overlays(mono: Monorepo, runs: int, sequential: bool) -> list[dict]:
 
 def bench_rendered(mono: Monorepo, runs: int, peer_timeout: float,
                    only: list[str] | None = None) -> list[dict]:
-    """Workload B: every tool on the same pre-rendered plain YAML."""
+    """Workload B: every tool on the same pre-rendered plain YAML, interleaved: each round
+    runs every tool once, so a slow spell of this shared VM (its speed drifts by ~30% over
+    tens of seconds) falls on all tools alike instead of on whichever series it hits."""
     files = [str(p.relative_to(mono.root)) for p in mono.rendered_files()]
     res, rows = mono.resources(), []
-    if only and "kustodian" not in only:
-        return rows + _peers_rendered(mono, runs, peer_timeout, files, res, only)
-    check = repeat("kustodian", runs, lambda: run_measured(
-        kustodian_check_cmd("--env", "prod", "rendered"), cwd=mono.root))
-    ok = check.ok_runs()
-    timings = read_report(min(ok, key=lambda r: r.wall_s).stdout).get(
-        "summary", {}).get("timings", {}) if ok else {}
-    rows.append(_series_row(mono.apps, "rendered", "kustodian check --env prod", check, res,
-                            {"timings": timings,
-                             "returncodes": [r.returncode for r in check.runs]}))
-    peers = [p for p in only if p != "kustodian"] if only else list(PEERS)
-    return rows + _peers_rendered(mono, runs, peer_timeout, files, res, peers)
-
-
-def _peers_rendered(mono: Monorepo, runs: int, peer_timeout: float, files: list[str],
-                    res: int, names: list[str]) -> list[dict]:
-    rows = []
+    names = list(only) if only else ["kustodian", *PEERS]
+    contenders: dict[str, tuple[Series, Callable[[], Measurement]]] = {}
     for name in names:
+        if name == "kustodian":
+            contenders[name] = (Series(name), lambda: run_measured(
+                kustodian_check_cmd("--env", "prod", "rendered"), cwd=mono.root))
+            continue
         tool = TOOLS[name]
         if not tool.available():
             rows.append({"apps": mono.apps, "workload": "rendered", "tool": name,
@@ -131,10 +123,23 @@ def _peers_rendered(mono: Monorepo, runs: int, peer_timeout: float, files: list[
         # absolute: the tools' command builders look at the path from the harness's cwd
         paths = [str(mono.rendered_dir)] if name in ("checkov", "kubeconform", "conftest",
                                                      "kube-linter") else files
-        series = repeat(name, runs, lambda tool=tool, paths=paths: run_measured(
+        contenders[name] = (Series(name), lambda tool=tool, paths=paths: run_measured(
             tool.build(paths, jobs()), cwd=mono.root, env=tool.environ(),
             timeout=peer_timeout, keep_output=False))
-        extra = {"version": tool.version(),
+    for _ in range(runs):
+        for series, once in contenders.values():
+            if not (series.runs and series.runs[-1].timed_out):   # it would time out again
+                series.runs.append(once())
+    for name, (series, _once) in contenders.items():
+        if name == "kustodian":
+            ok = series.ok_runs()
+            timings = read_report(min(ok, key=lambda r: r.wall_s).stdout).get(
+                "summary", {}).get("timings", {}) if ok else {}
+            rows.append(_series_row(mono.apps, "rendered", "kustodian check --env prod",
+                                    series, res, {"timings": timings, "returncodes": [
+                                        r.returncode for r in series.runs]}))
+            continue
+        extra = {"version": TOOLS[name].version(),
                  "returncodes": [r.returncode for r in series.runs]}
         if series.runs and series.runs[-1].timed_out:
             extra["timeout_s"] = peer_timeout
