@@ -410,11 +410,10 @@ def test_head_without_a_known_default_branch_is_the_tree_under_check(repo, tmp):
         assert not REVISION_RULES & {f["rule"] for f in report["findings"]}
 
 
-def test_a_git_generator_at_head_reads_the_default_branch(repo, tmp, tmp_path):
-    """ApplicationSet git generator `revision: HEAD` means the default branch too: on a
-    branch that is not it, the dirs it lists come from main."""
-    root, _ = repo
-    appset = f"""\
+def git_appset(revision: str) -> str:
+    """An ApplicationSet whose git generator lists apps/* at `revision` and whose
+    Applications deploy each dir at that revision."""
+    return f"""\
 apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
 metadata: {{name: shop, namespace: argocd}}
@@ -422,7 +421,7 @@ spec:
   generators:
     - git:
         repoURL: {URL}
-        revision: HEAD
+        revision: {revision}
         directories: [{{path: 'apps/*'}}]
   template:
     metadata:
@@ -430,9 +429,16 @@ spec:
       labels: {{kustodian.io/env: prod}}
     spec:
       project: default
-      source: {{repoURL: {URL}, path: '{{{{path}}}}', targetRevision: HEAD}}
+      source: {{repoURL: {URL}, path: '{{{{path}}}}', targetRevision: {revision}}}
       destination: {{server: https://kubernetes.default.svc, namespace: shop}}
 """
+
+
+def test_a_git_generator_at_head_reads_the_default_branch(repo, tmp, tmp_path):
+    """ApplicationSet git generator `revision: HEAD` means the default branch too: on a
+    branch that is not it, the dirs it lists come from main."""
+    root, _ = repo
+    appset = git_appset("HEAD")
     git(root, "checkout", "-q", "main")
     (root / "argocd/web.yaml").unlink()
     (root / "argocd/shop.yaml").write_text(appset)
@@ -464,25 +470,7 @@ def test_applications_a_generator_at_a_branch_generates_render_at_their_revision
     commit_all(root, "apps/web on release only")
     release = git(root, "rev-parse", "HEAD").strip()
     git(root, "checkout", "-q", "pr")
-    (root / "argocd/web.yaml").write_text(f"""\
-apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata: {{name: shop, namespace: argocd}}
-spec:
-  generators:
-    - git:
-        repoURL: {URL}
-        revision: release
-        directories: [{{path: 'apps/*'}}]
-  template:
-    metadata:
-      name: '{{{{path.basename}}}}-prod'
-      labels: {{kustodian.io/env: prod}}
-    spec:
-      project: default
-      source: {{repoURL: {URL}, path: '{{{{path}}}}', targetRevision: release}}
-      destination: {{server: https://kubernetes.default.svc, namespace: shop}}
-""")
+    (root / "argocd/web.yaml").write_text(git_appset("release"))
     commit_all(root, "an ApplicationSet over release's apps/*")
     for args, code, report, err in both_modes(root, tmp):
         hits = by_rule(report, "no-privileged")
