@@ -529,3 +529,24 @@ def test_more_distinct_commits_than_the_bound_is_an_error_and_leaves_nothing(rep
     commit_all(root, "pin each to another commit")
     code, _report, err = check(root, tmp)
     assert code == 2 and f"more than {MAX_TREES} other commits" in err, (code, err[-2000:])
+
+
+def test_revision_specs_are_resolved_in_one_batch_like_rev_parse(tmp_path: Path) -> None:
+    """Git.commits answers what `rev-parse --verify <spec>` does, for many specs in one git
+    process: a spec is read whole from stdin (a leading `-` is no option, a newline cannot
+    split one into two), a missing one or one that is no commit is ""."""
+    from kustodian.git import Git
+
+    repo = tmp_path / "repo"
+    write_tree(repo, {"a.txt": "a\n"})
+    init_repo(repo)
+    git(repo, "tag", "-a", "-m", "annotated", "v1")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    specs = ["refs/heads/main^{commit}", "refs/tags/v1^{commit}", "HEAD^{tree}^{commit}",
+             "refs/heads/nope^{commit}", "--all^{commit}", f"{head[:9]}^{{commit}}",
+             "main\nrefs/heads/main^{commit}", "", "HEAD^{commit}"]
+    found = Git(repo).commits(specs)
+    assert found == [head, head, "", "", "", head, "", "", head]
+    for spec, commit in zip(specs[:6], found, strict=False):      # what rev-parse says
+        assert commit == git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                             spec, check=False).strip(), spec

@@ -133,6 +133,8 @@ class Git:
         self.hint = hint
         self.own_config = own_config
         self._config_env: dict[str, str] = {}
+        self._resolved: dict[str, BaseRevision] = {}
+        self._remotes: list[str] | None = None
         top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
                         what="find the git work tree").strip()
         self.top = Path(top)
@@ -196,8 +198,15 @@ class Git:
         return self._finish(self._start(args, what=what, cwd=cwd), what=what, cwd=cwd, ok=ok)
 
     def resolve(self, ref: str) -> BaseRevision:
+        """`ref`'s commit and its merge base with HEAD (asked of git once per ref)."""
         if not ref or ref.startswith("-"):
             raise KustodianError(f"invalid --base-ref {ref!r}", hint="pass a branch, tag or commit")
+        resolved = self._resolved.get(ref)
+        if resolved is None:
+            resolved = self._resolved[ref] = self._resolve_base(ref)
+        return resolved
+
+    def _resolve_base(self, ref: str) -> BaseRevision:
         out = self._run(["rev-parse", "--verify", "--quiet", "--end-of-options",
                          f"{ref}^{{commit}}"], what=f"resolve {ref}", ok=(0, 1)).strip()
         if not out:
@@ -208,6 +217,42 @@ class Git:
         merge_base = self._run(["merge-base", out, "HEAD"], what="find the merge base",
                                ok=(0, 1)).strip()
         return BaseRevision(ref=ref, commit=merge_base or out, ref_commit=out)
+
+    def remotes(self) -> list[str]:
+        """The names of the clone's remotes (asked of git once)."""
+        if self._remotes is None:
+            self._remotes = self._run(["remote"], what="list the remotes", ok=(0, 1)).split()
+        return self._remotes
+
+    def commits(self, specs: list[str]) -> list[str]:
+        """The commit each revision spec names ("" for none, e.g. `refs/heads/x^{commit}`
+        of a missing branch), all through one `git cat-file --batch-check` (what
+        `rev-parse --verify` answers spec by spec). Specs are read whole from stdin, never
+        as options."""
+        if not specs:
+            return []
+        asked = [spec for spec in specs if spec and "\n" not in spec and "\r" not in spec]
+        out = ""
+        if asked:
+            proc = subprocess.run(self.command(["cat-file", "--batch-check"]), cwd=self.top,
+                                  input="".join(f"{spec}\n" for spec in asked),
+                                  capture_output=True, text=True, errors="surrogateescape",
+                                  check=False, env=self.env())
+            if proc.returncode != 0:
+                raise KustodianError(f"git failed to resolve revisions: "
+                                     f"{proc.stderr.strip() or proc.returncode}",
+                                     hint=self.hint)
+            out = proc.stdout
+        found = iter(out.splitlines())
+        commits: list[str] = []
+        for spec in specs:
+            if spec not in asked:
+                commits.append("")
+                continue
+            fields = next(found, "").split()
+            ok = len(fields) == 3 and fields[1] == "commit" and bool(_OID.match(fields[0]))
+            commits.append(fields[0] if ok else "")
+        return commits
 
     def start_listing(self) -> None:
         """Start listing the work tree (tracked files with their index blob, untracked ones:
@@ -810,6 +855,7 @@ def _parse_tree(data: bytes, hash_bytes: int) -> dict[str, str]:
 # --- revisions named in the repository ------------------------------------------------------
 
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _REF_CHARS = re.compile(r"^[A-Za-z0-9._/+-]+$")
 
 
@@ -870,6 +916,7 @@ class Revisions:
         self._resolved: dict[str, Revision] = {}
         self._listings: dict[str, tuple[list[str], list[str]]] = {}
         self._trees: dict[str, Path | KustodianError] = {}
+        self._readers: dict[str, GitReader] = {}
 
     @classmethod
     def for_pull_request(cls, git: Git, base_ref: str) -> Revisions:
@@ -929,21 +976,21 @@ class Revisions:
                 or name.endswith((".lock", "/", ".")):
             return Revision(name, "unresolved", reason="it is not a branch, tag or commit "
                                                        "name")
-        if _SHA.match(name):
-            commit = self._verify(f"{name}^{{commit}}")
-            if commit:
-                return Revision(name, "commit", commit)
-        remotes = git._run(["remote"], what="list the remotes", ok=(0, 1)).split()
         if name.startswith("refs/"):
             candidates = [name]
         else:
             candidates = [f"refs/heads/{name}", f"refs/tags/{name}",
-                          *(f"refs/remotes/{r}/{name}" for r in remotes)]
-        for ref in candidates:
-            commit = self._verify(f"{ref}^{{commit}}")
-            if commit:
-                kind = "tag" if ref.startswith("refs/tags/") else "branch"
-                return Revision(name, kind, commit)
+                          *(f"refs/remotes/{r}/{name}" for r in git.remotes())]
+        # the sha first, then the refs in that order: the first one found, asked all at once
+        sha = bool(_SHA.match(name))
+        specs = [name] * sha + candidates
+        for i, commit in enumerate(git.commits([f"{s}^{{commit}}" for s in specs])):
+            if not commit:
+                continue
+            if sha and i == 0:
+                return Revision(name, "commit", commit)
+            kind = "tag" if specs[i].startswith("refs/tags/") else "branch"
+            return Revision(name, kind, commit)
         return Revision(name, "unresolved",
                         reason="no branch, tag or commit of that name is in this clone")
 
@@ -953,8 +1000,7 @@ class Revisions:
         assert self._git is not None
         if not self._checked:
             return Revision(name, "checked")
-        remotes = self._git._run(["remote"], what="list the remotes", ok=(0, 1)).split()
-        for remote in sorted(remotes, key=lambda r: r != "origin"):
+        for remote in sorted(self._git.remotes(), key=lambda r: r != "origin"):
             ref = self._git._run(["symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD"],
                                  what=f"read {remote}'s default branch",
                                  ok=(0, 1, 128)).strip()
@@ -1003,7 +1049,10 @@ class Revisions:
         return {str(p): c for c, p in self._trees.items() if isinstance(p, Path)}
 
     def close(self) -> None:
-        """Remove every tree written out."""
+        """Remove every tree written out; stop the commits' readers."""
+        for reader in self._readers.values():
+            reader.__exit__()
+        self._readers.clear()
         for found in self._trees.values():
             if isinstance(found, Path):
                 shutil.rmtree(found, ignore_errors=True)
@@ -1047,8 +1096,10 @@ class Revisions:
         """A file of a commit (None when it has none)."""
         git = self._start()
         assert git is not None
-        with GitReader(git, commit) as reader:
-            return reader.read(path)
+        reader = self._readers.get(commit)
+        if reader is None:
+            reader = self._readers[commit] = GitReader(git, commit)
+        return reader.read(path)
 
 
 class BaseRevisions:

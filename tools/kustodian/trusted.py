@@ -30,18 +30,11 @@ def is_gate_path(path: str) -> bool:
 
 def materialize(git, commit: str, dest: Path) -> Path:
     """The base commit's configuration and policies, extracted into `dest` (a policies/ dir
-    always exists there, empty when the base has none: the PR's Rego is never used)."""
-    present = [p for p in TRUSTED_INPUTS if _exists(git, commit, p)]
-    if present:
-        git.materialize(commit, present, dest, what="the base configuration")
+    always exists there, empty when the base has none: the PR's Rego is never used). One
+    listing of the commit: a path it does not hold lists nothing."""
+    git.materialize(commit, list(TRUSTED_INPUTS), dest, what="the base configuration")
     (dest / "policies").mkdir(exist_ok=True)
     return dest
-
-
-def _exists(git, commit: str, path: str) -> bool:
-    out = git._run(["ls-tree", "--name-only", commit, "--", git.prefix + path],
-                   what=f"look up {path} at the base")
-    return bool(out.strip())
 
 
 def _diff(git, commit: str, paths: list[str]) -> str:
