@@ -80,13 +80,24 @@ def link(repo: Path, rel: str, target: str) -> None:
     os.symlink(target, repo / rel)
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, repo_root: Path) -> Path:
-    """A clone of this repository's committed tree, on a branch of its own."""
-    repo = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo_root), str(repo)],
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
+    """A clone of this repository's committed tree, on a branch of its own: made once,
+    never changed (each test changes a copy of its own, `scratch`)."""
+    repo = tmp_path_factory.mktemp("hostile") / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-local", str(repo_root), str(repo)],
                    check=True, capture_output=True)
     git(repo, "checkout", "-q", "-b", "pr")
+    return repo
+
+
+@pytest.fixture
+def scratch(pristine: Path, tmp_path: Path) -> Path:
+    """The test's own copy of `pristine` (files, index and history alike)."""
+    repo = tmp_path / "clone"
+    subprocess.run(["cp", "-a", str(pristine), str(repo)], check=True, capture_output=True)
+    git(repo, "update-index", "-q", "--refresh")       # new inodes: stat data of the copy
+    assert not git(repo, "status", "--porcelain")
     return repo
 
 
