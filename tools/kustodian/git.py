@@ -135,11 +135,24 @@ class Git:
         self._config_env: dict[str, str] = {}
         self._resolved: dict[str, BaseRevision] = {}
         self._remotes: list[str] | None = None
-        top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
-                        what="find the git work tree").strip()
+        self._remote_urls: list[str] | None = None
+        # the clone's config is read while git finds the work tree (both from repo_root)
+        config = None if own_config else self._start(
+            ["config", "-z", "--show-scope", "--get-regexp",
+             r"^(filter\..*\.(clean|smudge|process)|remote\..*\.url)$"],
+            cwd=repo_root, what="read the filter drivers")
+        try:
+            top = self._run(["rev-parse", "--show-toplevel"], cwd=repo_root,
+                            what="find the git work tree").strip()
+        except BaseException:
+            if config is not None:
+                config.kill()
+                config.communicate()
+            raise
         self.top = Path(top)
-        if not own_config:
-            self._config_env = self._clone_filters_off()
+        if config is not None:
+            self._config_env = self._clone_filters_off(
+                self._finish(config, what="read the filter drivers", ok=(0, 1)))
         rel = os.path.relpath(os.path.realpath(repo_root), os.path.realpath(top))
         self.prefix = "" if rel == "." else Path(rel).as_posix() + "/"
 
@@ -162,18 +175,20 @@ class Git:
         gate's commands the clone's own filter drivers turned off."""
         return environment(self._config_env)
 
-    def _clone_filters_off(self) -> dict[str, str]:
+    def _clone_filters_off(self, out: str) -> dict[str, str]:
         """GIT_CONFIG_* variables emptying the filter drivers (the programs git runs on
         files a .gitattributes names, e.g. when `git diff` rehashes a changed file) that the
         clone's own config defines; the operator's global and system ones (git-lfs) stay.
-        Passed as variables, not `-c`, as a driver's name may hold a `=`."""
-        out = self._run(["config", "-z", "--show-scope", "--get-regexp",
-                         r"^filter\..*\.(clean|smudge|process)$"],
-                        what="read the filter drivers", ok=(0, 1))
+        Passed as variables, not `-c`, as a driver's name may hold a `=`. The same read
+        keeps the remotes' URLs (`remote_urls`). `out`: `git config -z --show-scope
+        --get-regexp` of the filter drivers' programs and the remotes' URLs."""
         fields = out.split("\0")                   # scope, "key\nvalue", scope, ...
-        names = {entry.split("\n", 1)[0][len("filter."):].rpartition(".")[0]
-                 for scope, entry in zip(fields[::2], fields[1::2], strict=False)
-                 if scope not in ("global", "system")}
+        entries = [(scope, *entry.partition("\n")[::2])
+                   for scope, entry in zip(fields[::2], fields[1::2], strict=False)]
+        self._remote_urls = [value for _, key, value in entries
+                             if key.startswith("remote.") and key.endswith(".url")]
+        names = {key[len("filter."):].rpartition(".")[0] for scope, key, _ in entries
+                 if key.startswith("filter.") and scope not in ("global", "system")}
         env: dict[str, str] = {}
         settings = [(f"filter.{name}.{key}", value) for name in sorted(names)
                     for key, value in (("clean", ""), ("smudge", ""), ("process", ""),
@@ -217,6 +232,12 @@ class Git:
         merge_base = self._run(["merge-base", out, "HEAD"], what="find the merge base",
                                ok=(0, 1)).strip()
         return BaseRevision(ref=ref, commit=merge_base or out, ref_commit=out)
+
+    def remote_urls(self) -> list[str]:
+        """The URLs of the clone's remotes (see the module's `remote_urls`), read once."""
+        if self._remote_urls is None:
+            self._remote_urls = remote_urls(self.root)
+        return self._remote_urls
 
     def remotes(self) -> list[str]:
         """The names of the clone's remotes (asked of git once)."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kustodian.errors import KustodianError
+
+if TYPE_CHECKING:
+    from kustodian.git import Git
 
 API_GROUP = "argoproj.io"
 APP_KINDS = ("Application", "ApplicationSet")
@@ -147,13 +150,14 @@ def normalize_repo_url(url: str) -> str:
     return f"{host.lower()}/{path}".rstrip("/")
 
 
-def repo_urls(root: Path, configured: list[str]) -> frozenset[str]:
+def repo_urls(root: Path, configured: list[str], git: Git | None = None) -> frozenset[str]:
     """The normalized URLs that mean "this repository": the repo config's `repoURLs` plus
-    the checkout's git remotes (none when `root` is not a git work tree)."""
+    the checkout's git remotes (none when `root` is not a git work tree; `git`: the run's
+    Git of `root`, which has read them already)."""
     urls = {normalize_repo_url(u) for u in configured}
-    from kustodian import git
+    from kustodian.git import remote_urls
 
-    for url in git.remote_urls(root):
+    for url in (git.remote_urls() if git is not None else remote_urls(root)):
         if url.strip() and not url.strip().startswith(("/", ".")):
             urls.add(normalize_repo_url(url))
     return frozenset(urls)

@@ -244,7 +244,7 @@ def _pr_check(repo: Path, base_ref: str, paths: list[str], config: RepoConfig,
 
     from kustodian.argocd.model import repo_urls
 
-    options.this_repo = repo_urls(repo, config.repo_urls)
+    options.this_repo = repo_urls(repo, config.repo_urls, git)
     # a generator's revision stands for the tree under check when it names HEAD or the branch
     # the PR merges into; the PR's own branch is another ref (its author can still move it)
     from kustodian.git import Revisions
