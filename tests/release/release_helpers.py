@@ -39,7 +39,7 @@ def build(repo: Path, overlay: str) -> list[dict]:
 
     out = subprocess.run([require_tool("kustomize"), "build", str(repo / overlay)], check=True,
                          capture_output=True, text=True).stdout
-    return [d for d in YAML(typ="safe", pure=True).load_all(out) if isinstance(d, dict)]
+    return [d for d in YAML(typ="safe").load_all(out) if isinstance(d, dict)]
 
 
 def rendered_images(repo: Path, overlay: str) -> set[str]:
@@ -49,7 +49,11 @@ def rendered_images(repo: Path, overlay: str) -> set[str]:
 
 def canary_state(repo: Path, overlay: str) -> tuple[int, int, int]:
     """(stable weight, canary weight, canary replicas) as kustomize renders the overlay."""
-    docs = build(repo, overlay)
+    return canary_state_of(build(repo, overlay))
+
+
+def canary_state_of(docs: list[dict]) -> tuple[int, int, int]:
+    """(stable weight, canary weight, canary replicas) of a rendered canary overlay."""
     route = next(d for d in docs if d["kind"] == "HTTPRoute")
     weights = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
     canary = next(d for d in docs if d["kind"] == "Deployment"

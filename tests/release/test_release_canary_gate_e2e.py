@@ -1,10 +1,14 @@
-"""`kustodian canary analyze` against a real Prometheus scraping two real gunicorn agents.
+"""`kustodian canary analyze` against a real Prometheus scraping real gunicorn agents.
 
-Prometheus (Debian binary) scrapes a stable and a canary agent on loopback every second,
-labelled track=stable / track=canary. The test drives a bounded load through both and runs
-the gate: a canary with AGENT_FAULT_RATE=0.2 is aborted (exit 1), a healthy one promoted
-(exit 0); too little traffic is "not enough data" (3); an unreachable Prometheus or a broken
-selector is an error (2).
+One Prometheus (Debian binary) per module scrapes, every second, a stable agent and one canary
+agent per scenario, each scenario a scrape job of its own (labels job=<scenario>,
+track=stable / track=canary); a test selects its scenario with `--selector job="..."`, so it
+sees only its own canary (the stable agent is shared, as a real stable serves every canary).
+The module warms every series up once (a counter's first sample is its baseline). A test
+drives a bounded load through its canary and the stable and runs the gate: a canary with
+AGENT_FAULT_RATE=0.2 is aborted (exit 1), a healthy one promoted (exit 0); too little
+traffic is "not enough data" (3); an unreachable Prometheus or a broken selector is an
+error (2).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -19,28 +24,35 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from support.agent import agent_server
+from support.agent import AgentServer, agent_server
 from support.cli import kustodian
 from support.processes import ManagedProcess, free_port, require_tool, wait_for_http
 
 pytestmark = pytest.mark.slow
 AGENT_ENV = {"AGENT_RATE_LIMIT": "1000000/minute"}
 WINDOW = "1m"
+WARMUP = 50        # requests per agent before any test: a faulty canary answers 500 in them
+# scenario -> (gunicorn workers, extra agent environment) of its canary
+SCENARIOS = {"healthy": (2, {}), "faulty": (2, {"AGENT_FAULT_RATE": "0.2"}), "low": (1, {})}
 
 
 @contextlib.contextmanager
-def prometheus(targets: dict[str, int]) -> Iterator[str]:
-    """A real Prometheus scraping 127.0.0.1:<port> for each track every second."""
+def prometheus(jobs: dict[str, dict[str, int]]) -> Iterator[str]:
+    """A real Prometheus scraping, every second, 127.0.0.1:<port> of each track of each job
+    (job name -> track -> port)."""
     workdir = Path(tempfile.mkdtemp(prefix="prom-"))
-    static = "\n".join(
-        f"      - targets: ['127.0.0.1:{port}']\n        labels: {{track: {track}}}"
-        for track, port in targets.items())
-    (workdir / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n  - job_name: agent\n    static_configs:\n" + static + "\n")
+    config = ["global: {scrape_interval: 1s, evaluation_interval: 1s}",
+              "scrape_configs:" if jobs else "scrape_configs: []"]
+    for job, targets in jobs.items():
+        config += [f"  - job_name: {job}", "    static_configs:"]
+        config += [f"      - targets: ['127.0.0.1:{port}']\n        labels: {{track: {track}}}"
+                   for track, port in targets.items()]
+    (workdir / "prometheus.yml").write_text("\n".join(config) + "\n")
     port = free_port()
     proc = ManagedProcess([require_tool("prometheus"),
                            f"--config.file={workdir / 'prometheus.yml'}",
@@ -89,28 +101,93 @@ def drive(agents: list, requests_each: int, threads: int = 6) -> dict[str, dict[
     return counts
 
 
-def scraped(url: str, track: str, status: str) -> float:
-    return query(url, f'sum(http_requests_total{{track="{track}",route="/v1/sessions",'
-                      f'status=~"{status}"}})')
+def scraped(url: str, job: str, track: str, status: str) -> float:
+    return query(url, f'sum(http_requests_total{{job="{job}",track="{track}",'
+                      f'route="/v1/sessions",status=~"{status}"}})')
 
 
-def wait_scraped(url: str, agents: dict, counts: dict[str, dict[int, int]]) -> None:
-    """Poll Prometheus until it has scraped every status count the load produced."""
-    deadline = time.monotonic() + 30
-    while True:
-        missing = [(track, status, n) for track, agent in agents.items()
-                   for status, n in counts[agent.base_url].items()
-                   if scraped(url, track, str(status)) < n]
-        if not missing:
-            return
-        assert time.monotonic() < deadline, f"Prometheus did not scrape the load: {missing}"
-        time.sleep(0.3)
+@dataclass
+class Lab:
+    """The module's agents and Prometheus; `sent` counts every request made to each agent
+    (base URL -> status -> count), so a test can wait until Prometheus has scraped them all."""
+
+    url: str
+    stable: AgentServer
+    canaries: dict[str, AgentServer]
+    sent: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def agents(self, scenario: str) -> dict[str, AgentServer]:
+        return {"stable": self.stable, "canary": self.canaries[scenario]}
+
+    def load(self, scenarios: list[str], requests_each: int) -> dict[str, dict[int, int]]:
+        """`requests_each` requests to the stable and to each scenario's canary; waits until
+        Prometheus has scraped them; the status counts of this load per agent."""
+        agents = [self.stable, *(self.canaries[s] for s in scenarios)]
+        counts = drive(agents, requests_each)
+        for base, statuses in counts.items():
+            total = self.sent.setdefault(base, {})
+            for status, n in statuses.items():
+                total[status] = total.get(status, 0) + n
+        for scenario in scenarios:
+            self.wait_scraped(scenario)
+        return counts
+
+    def wait_scraped(self, scenario: str) -> None:
+        """Poll Prometheus until it has scraped, in `scenario`'s job, every request counted."""
+        deadline = time.monotonic() + 60
+        while True:
+            missing = [(track, status, n) for track, agent in self.agents(scenario).items()
+                       for status, n in self.sent[agent.base_url].items()
+                       if scraped(self.url, scenario, track, str(status)) < n]
+            if not missing:
+                return
+            assert time.monotonic() < deadline, \
+                f"Prometheus did not scrape the load of {scenario}: {missing}"
+            time.sleep(0.2)
 
 
-def analyze(url: str, *extra: str) -> tuple[int, dict]:
+def start_agents(stack: contextlib.ExitStack, redis_url: str,
+                 specs: list[tuple[int, dict[str, str]]]) -> list[AgentServer]:
+    """Start one agent per (workers, env) at once; each is stopped when `stack` closes, all
+    of them told to stop first so their graceful stops overlap."""
+    managers = [agent_server(redis_url, workers=w, env={**AGENT_ENV, **env}) for w, env in specs]
+    with ThreadPoolExecutor(len(managers)) as pool:
+        entered = [pool.submit(m.__enter__) for m in managers]
+    agents = []
+    for manager, future in zip(managers, entered, strict=True):
+        if future.exception() is None:
+            stack.push(manager.__exit__)
+            agents.append(future.result())
+    for future in entered:
+        if future.exception() is not None:
+            raise future.exception()
+
+    @stack.callback
+    def stop_all() -> None:
+        for agent in agents:
+            agent.process.signal(signal.SIGTERM)
+    return agents
+
+
+@contextlib.contextmanager
+def canary_lab(redis_url: str, scenarios: dict[str, tuple[int, dict[str, str]]]) -> Iterator[Lab]:
+    """A stable agent, a canary per scenario, one Prometheus scraping them (a job per
+    scenario) and every series warmed up and scraped."""
+    with contextlib.ExitStack() as stack:
+        stable, *canaries = start_agents(stack, redis_url, [(2, {}), *scenarios.values()])
+        named = dict(zip(scenarios, canaries, strict=True))
+        url = stack.enter_context(prometheus(
+            {name: {"stable": stable.port, "canary": c.port} for name, c in named.items()}))
+        lab = Lab(url, stable, named)
+        lab.load(list(scenarios), WARMUP)
+        yield lab
+
+
+def analyze(url: str, scenario: str, *extra: str) -> tuple[int, dict]:
     proc = kustodian("canary", "analyze", "--prometheus", url, "--window", WINDOW,
                      "--max-error-ratio", "0.02", "--max-p95-ratio", "3", "--min-requests",
-                     "100", "--format", "json", *extra, cwd=Path.cwd())
+                     "100", "--selector", f'job="{scenario}"', "--format", "json", *extra,
+                     cwd=Path.cwd())
     assert proc.returncode in (0, 1, 3), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -125,32 +202,15 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def stable(redis_url):
-    with agent_server(redis_url, workers=2, env=AGENT_ENV) as agent:
-        yield agent
+def lab(redis_url):
+    with canary_lab(redis_url, SCENARIOS) as running:
+        yield running
 
 
-@contextlib.contextmanager
-def scenario(stable, canary, requests_each: int) -> Iterator[tuple[str, dict]]:
-    """Prometheus over both agents; a warm-up so every series exists before the measured
-    load (a counter's first sample is its baseline), then the load; yields (url, counts)."""
-    agents = {"stable": stable, "canary": canary}
-    with prometheus({t: a.port for t, a in agents.items()}) as url:
-        warmup = drive([stable, canary], 20)
-        wait_scraped(url, agents, warmup)
-        counts = drive([stable, canary], requests_each)
-        total = {a.base_url: {s: warmup[a.base_url].get(s, 0) + n
-                              for s, n in counts[a.base_url].items()} for a in agents.values()}
-        wait_scraped(url, agents, total)
-        yield url, counts
-
-
-def test_faulty_canary_is_aborted(stable, redis_url):
-    faulty = {**AGENT_ENV, "AGENT_FAULT_RATE": "0.2"}
-    with agent_server(redis_url, workers=2, env=faulty) as c, \
-            scenario(stable, c, 250) as (url, counts):
-        code, report = analyze(url)
-    assert counts[c.base_url].get(500, 0) > 0, counts
+def test_faulty_canary_is_aborted(lab):
+    counts = lab.load(["faulty"], 250)
+    code, report = analyze(lab.url, "faulty")
+    assert counts[lab.canaries["faulty"].base_url].get(500, 0) > 0, counts
     assert code == 1, report
     assert report["verdict"] == "abort"
     failing = {chk["name"] for chk in report["checks"] if chk["passed"] is False}
@@ -160,14 +220,13 @@ def test_faulty_canary_is_aborted(stable, redis_url):
     assert all(chk["query"] for chk in report["checks"])
 
 
-def test_healthy_canary_is_promoted_and_text_shows_evidence(stable, redis_url):
-    with agent_server(redis_url, workers=2, env=AGENT_ENV) as c, \
-            scenario(stable, c, 250) as (url, counts):
-        code, report = analyze(url)
-        text = kustodian("canary", "analyze", "--prometheus", url, "--window",
-                         WINDOW, "--max-error-ratio", "0.02", "--max-p95-ratio", "3",
-                         "--min-requests", "100", cwd=Path.cwd())
-    assert set(counts[c.base_url]) == {201}, counts
+def test_healthy_canary_is_promoted_and_text_shows_evidence(lab):
+    counts = lab.load(["healthy"], 250)
+    code, report = analyze(lab.url, "healthy")
+    text = kustodian("canary", "analyze", "--prometheus", lab.url, "--window", WINDOW,
+                     "--max-error-ratio", "0.02", "--max-p95-ratio", "3", "--min-requests",
+                     "100", "--selector", 'job="healthy"', cwd=Path.cwd())
+    assert set(counts[lab.canaries["healthy"].base_url]) == {201}, counts
     assert code == 0, report
     assert report["verdict"] == "promote"
     values = {chk["name"]: chk["value"] for chk in report["checks"]}
@@ -177,20 +236,21 @@ def test_healthy_canary_is_promoted_and_text_shows_evidence(stable, redis_url):
     assert "http_requests_total" in text.stdout and "verdict: promote" in text.stdout
 
 
-def test_too_little_traffic_is_not_enough_data(stable, redis_url):
-    with agent_server(redis_url, workers=1, env=AGENT_ENV) as c, \
-            scenario(stable, c, 20) as (url, _):
-        code, report = analyze(url)
+def test_too_little_traffic_is_not_enough_data(lab):
+    lab.load(["low"], 20)
+    code, report = analyze(lab.url, "low")
     assert code == 3, report
     assert report["verdict"] == "not enough data"
+    requests = {chk["name"]: chk["value"] for chk in report["checks"]}["requests[canary]"]
+    assert requests is not None and requests < 100, report
 
 
-def test_unreachable_prometheus_and_bad_selector_exit_2(stable):
+def test_unreachable_prometheus_and_bad_selector_exit_2():
     down = f"http://127.0.0.1:{free_port()}"
     proc = kustodian("canary", "analyze", "--prometheus", down, "--window", "30s", cwd=Path.cwd())
     assert proc.returncode == 2
     assert "unreachable" in proc.stderr and "Traceback" not in proc.stderr
-    with prometheus({"stable": stable.port}) as url:
+    with prometheus({}) as url:                    # the query is refused before any data
         proc = kustodian("canary", "analyze", "--prometheus", url,
                          "--selector", 'job=~"(', "--window", "30s", cwd=Path.cwd())
     assert proc.returncode == 2, proc.stdout
