@@ -3,10 +3,11 @@ accessors over rendered resources."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
+from kustodian.kustomize.build import render
+from kustodian.kustomize.cache import RenderCache
 
 OVERLAYS = ("dev", "staging", "prod", "staging-canary", "prod-canary")
 RENDERABLE = (*(f"overlays/{name}" for name in OVERLAYS), "argocd", "argocd/bootstrap")
@@ -19,11 +20,13 @@ def env_of(overlay: str) -> str:
 
 
 def kustomize_build(kustomize: str, path: Path) -> list[dict]:
-    """Render a kustomization with the real kustomize CLI; fail with its stderr."""
-    proc = subprocess.run([kustomize, "build", str(path)], capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    """Render a kustomization with the real kustomize CLI (`kustomize build <path>`, offline,
+    as the gate runs it); fail with its error. Through the session's render cache
+    (tests/conftest.py): the xdist workers and the gate runs on copies of this repository
+    share one real build of each unchanged overlay."""
+    result = render(path, str(path), kustomize, cache=RenderCache.for_tree(path))
+    assert result.error is None, f"kustomize build {path} failed:\n{result.error}"
+    return [doc for doc in yaml.safe_load_all(result.text) if doc]
 
 
 def by_kind(resources: list[dict], kind: str) -> dict[str, dict]:

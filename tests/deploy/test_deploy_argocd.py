@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
-from deploy_helpers import ENV_NAMESPACE, by_kind, kustomize_build, one
+from deploy_helpers import ENV_NAMESPACE, by_kind, one
 
 REPO_URL = "https://github.com/acme/agent-gitops.git"
 EXPECTED_PATHS = {"agent-dev": "overlays/dev", "agent-staging": "overlays/staging-canary",
@@ -62,13 +62,13 @@ def test_no_namespace_is_owned_twice(applications):
 @pytest.mark.parametrize(("name", "path"), sorted([*EXPECTED_PATHS.items(),
                                                     *ALTERNATIVES.items()]))
 def test_source_path_exists_renders_and_is_allowed(name, path, applications, project,
-                                                   repo_root, kustomize_bin):
+                                                   repo_root, render):
     app = applications[name]
     source = {**app["spec"]["source"], "path": path}
     destination = app["spec"]["destination"]
     path = repo_root / source["path"]
     assert (path / "kustomization.yaml").is_file(), f"{source['path']} is not a kustomization"
-    resources = kustomize_build(kustomize_bin, path)
+    resources = render(source["path"])
     assert resources
     spec = project["spec"]
     assert any(fnmatch.fnmatch(source["repoURL"], pattern) for pattern in spec["sourceRepos"])

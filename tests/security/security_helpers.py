@@ -4,8 +4,10 @@ and in PR mode, as CI runs it. Nothing is mocked: real git, kustomize and confte
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,17 +97,34 @@ class ScratchRepo:
 
 
 def make_scratch(root: Path) -> ScratchRepo:
-    """This repository's gate inputs committed on `main`, checked out on `feature`."""
-    root.mkdir(parents=True)
-    for name in GATE_INPUTS:
-        src = REPO_ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, symlinks=True)
-        elif src.exists():
-            shutil.copy2(src, root / name)
-    init_repo(root, "base")
-    git(root, "checkout", "-q", "-b", "feature")
+    """This repository's gate inputs committed on `main`, checked out on `feature`: a copy
+    of this process's template repository (made once, never changed), so each test gets the
+    same history without copying, hashing and committing the tree again."""
+    shutil.copytree(_template(), root, symlinks=True)
     return ScratchRepo(root)
+
+
+_TEMPLATE: list[Path] = []
+
+
+def _template() -> Path:
+    """The scratch repositories' template, made on first use in a temp dir of this process
+    (removed at its exit): the gate inputs committed on `main`, `feature` checked out."""
+    if not _TEMPLATE:
+        holder = tempfile.mkdtemp(prefix="kustodian-scratch-template-")
+        atexit.register(shutil.rmtree, holder, True)
+        root = Path(holder) / "repo"
+        root.mkdir()
+        for name in GATE_INPUTS:
+            src = REPO_ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, root / name, symlinks=True)
+            elif src.exists():
+                shutil.copy2(src, root / name)
+        init_repo(root, "base")
+        git(root, "checkout", "-q", "-b", "feature")
+        _TEMPLATE.append(root)
+    return _TEMPLATE[0]
 
 
 def check_docs(tmp_path: Path, docs: list[dict], env: str | None = "prod") -> list:
