@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,15 @@ _STARTUP_ONLY = ("PYTHON", "LC_", "LANG")
 
 _lock = threading.Lock()
 _server: _Server | None = None
+_files: dict[str, str] | None = None     # the runs' stdin/stdout/stderr files, reused
+
+
+def _run_files() -> dict[str, str]:
+    """A new private dir (removed at exit) holding a run's stdin, stdout and stderr files:
+    one for all the runs of this process (they run one at a time), not one per run."""
+    tmp = tempfile.mkdtemp(prefix="kustodian-run-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return {name: os.path.join(tmp, name) for name in ("stdin", "stdout", "stderr")}
 
 
 def _startup_env(env: dict[str, str]) -> dict[str, str]:
@@ -90,11 +100,14 @@ def run(args: tuple[str, ...], cwd: Path | str, env: dict[str, str], input: str 
         timeout: float) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of `kustodian <args>`; raises subprocess.TimeoutExpired
     (after killing the run's session) like subprocess.run."""
-    with _lock, tempfile.TemporaryDirectory(prefix="kustodian-run-") as tmp:
-        files = {name: os.path.join(tmp, name) for name in ("stdin", "stdout", "stderr")}
+    global _files
+    with _lock:
+        if _files is None:
+            _files = _run_files()
+        files = _files
         Path(files["stdin"]).write_text(input or "", encoding="utf-8")
         for name in ("stdout", "stderr"):
-            Path(files[name]).touch()
+            Path(files[name]).write_bytes(b"")       # truncated: the last run's output goes
         server = _get()
         request = {"args": list(args), "cwd": os.path.abspath(cwd), "env": env, **files}
         server.proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -105,6 +118,7 @@ def run(args: tuple[str, ...], cwd: Path | str, env: dict[str, str], input: str 
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             server.reply(None)
+            _files = None        # a process that left the session may still hold them
             raise subprocess.TimeoutExpired(["kustodian", *args], timeout)
 
         def read(name: str) -> str:
