@@ -73,9 +73,10 @@ class RenderCache:
         if not configured:
             return None
         key = (configured, os.path.realpath(tree))
-        if key not in _OPENED:
-            _OPENED[key] = cls._open(Path(configured), Path(key[1]))
-        return _OPENED[key]
+        opened = _OPENED.get(key)
+        if opened is None or not opened.directory.is_dir():    # checked again once removed
+            opened = _OPENED[key] = cls._open(Path(configured), Path(key[1]))
+        return opened
 
     @classmethod
     def _open(cls, configured: Path, tree: Path) -> RenderCache:
