@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from canary_lab import SCENARIOS, Lab, start_lab
 from release_helpers import copy_fixture
 
 
@@ -21,3 +23,20 @@ def repo(tmp_path: Path, fixture_template: Path) -> Path:
     """A git working tree holding a copy of tests/release/fixtures/repo (branch main, one
     commit): a copy of the session's template, .git included (cheaper than a new commit)."""
     return Path(shutil.copytree(fixture_template, tmp_path / "repo", symlinks=True))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server for the agents of the session."""
+    from support.processes import RedisServer
+
+    server = RedisServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def canary_lab(redis_url: str) -> Iterator[Lab]:
+    """Prometheus scraping a stable agent and a canary per scenario (canary_lab.SCENARIOS)."""
+    with start_lab(redis_url, SCENARIOS) as lab:
+        yield lab

@@ -1,7 +1,7 @@
 """`kustodian canary auto` end to end on real parts: real gunicorn agents (a stable, and a
-canary per scenario) scraped by a real Prometheus, a job per scenario (see
-test_release_canary_gate_e2e), a local git repository holding a copy of this repo whose
-release.canary_analysis selects the test's job.
+canary per scenario) scraped by a real Prometheus (the session's canary lab, see
+canary_lab.py), a local git repository holding a copy of this repo whose
+release.canary_analysis selects the stable's and the test's canary's scrape jobs.
 
 A healthy canary is walked by successive runs through every weight of release.canary_steps
 to promotion (one commit per move, saying why with the numbers); a faulty one
@@ -15,29 +15,14 @@ from pathlib import Path
 
 import pytest
 import release_helpers as rh
+from canary_lab import Lab
 from release_helpers import DIGEST_A
 from support.cli import Run, copy_repo, git, kustodian
 from support.processes import free_port
-from test_release_canary_gate_e2e import SCENARIOS, canary_lab
 
 pytestmark = pytest.mark.slow
 CANARY = "overlays/prod-canary"
 NEW_IMAGE = f"ghcr.io/acme/agent:0.2.0@{DIGEST_A}"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    from support.processes import RedisServer
-
-    server = RedisServer().start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def lab(redis_url):
-    with canary_lab(redis_url, SCENARIOS) as running:
-        yield running
 
 
 def repo_with_canary(tmp_path: Path, soak: str, scenario: str) -> Path:
@@ -46,7 +31,7 @@ def repo_with_canary(tmp_path: Path, soak: str, scenario: str) -> Path:
     dest = copy_repo(tmp_path / "repo", config_edits={
         "canary_soak: 10m": f"canary_soak: {soak}", "max_p95_ratio: 1.2": "max_p95_ratio: 3",
         "max_error_ratio: 0.01": "max_error_ratio: 0.02",
-        "min_requests: 100": f"min_requests: 100\n    selector: 'job=\"{scenario}\"'"})
+        "min_requests: 100": f"min_requests: 100\n    selector: '{Lab.selector(scenario)}'"})
     start = kustodian("canary", "start", "--env", "prod", "--tag", "0.2.0", "--digest",
                       DIGEST_A, "--commit", "--no-check", cwd=dest)
     assert start.returncode == 0, start.stderr
@@ -63,10 +48,10 @@ def head(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def test_healthy_canary_waits_for_its_soak_then_walks_to_promotion(lab, tmp_path):
-    repo = repo_with_canary(tmp_path, soak="1h", scenario="healthy")
-    lab.load(["healthy"], 250)
-    url = lab.url
+def test_healthy_canary_waits_for_its_soak_then_walks_to_promotion(canary_lab, tmp_path):
+    repo = repo_with_canary(tmp_path, soak="1h", scenario="auto-healthy")
+    canary_lab.load(["auto-healthy"], 250)
+    url = canary_lab.url
     before = head(repo)
     waiting = auto(repo, url)
     assert waiting.returncode == 0, waiting.stderr
@@ -101,11 +86,11 @@ def test_healthy_canary_waits_for_its_soak_then_walks_to_promotion(lab, tmp_path
     assert head(repo) == done
 
 
-def test_faulty_canary_is_aborted_by_the_next_run(lab, tmp_path):
-    repo = repo_with_canary(tmp_path, soak="1h", scenario="faulty")  # abort: no soak wait
+def test_faulty_canary_is_aborted_by_the_next_run(canary_lab, tmp_path):
+    repo = repo_with_canary(tmp_path, soak="1h", scenario="auto-faulty")  # abort: no soak wait
     stable_image = next(image for image in rh.rendered_images(repo, "overlays/prod"))
-    lab.load(["faulty"], 250)
-    run = auto(repo, lab.url)
+    canary_lab.load(["auto-faulty"], 250)
+    run = auto(repo, canary_lab.url)
     assert run.returncode == 0, run.stderr
     assert "canary auto: abort" in run.stdout
     docs = rh.build(repo, CANARY)
@@ -118,11 +103,11 @@ def test_faulty_canary_is_aborted_by_the_next_run(lab, tmp_path):
     assert "error_ratio[canary] = " in message and "FAIL" in message
 
 
-def test_too_little_traffic_and_prometheus_down_move_nothing(lab, tmp_path):
-    repo = repo_with_canary(tmp_path, soak="0s", scenario="low")
+def test_too_little_traffic_and_prometheus_down_move_nothing(canary_lab, tmp_path):
+    repo = repo_with_canary(tmp_path, soak="0s", scenario="auto-low")
     before, files = head(repo), rh.snapshot(repo)
-    lab.load(["low"], 20)
-    run = auto(repo, lab.url)
+    canary_lab.load(["auto-low"], 20)
+    run = auto(repo, canary_lab.url)
     assert run.returncode == 0, run.stderr
     assert "canary auto: wait" in run.stdout and "fewer than 100 requests" in run.stdout
     assert head(repo) == before and rh.snapshot(repo) == files
