@@ -1,21 +1,33 @@
 """gunicorn worker that drains on SIGTERM: /readyz turns 503 at once, requests complete.
 
-On SIGTERM the worker marks itself draining (so /readyz answers 503 immediately) and keeps
-serving: for at least AGENT_DRAIN_SECONDS (default 0; time for load balancers to take the
-pod out of rotation), and beyond that for as long as it still has requests in flight, up to
-half of gunicorn's graceful_timeout. Then it stops accepting, gives connections it already
-accepted a moment to send their request (plain gthread would drop them), and lets the
-remaining requests finish within graceful_timeout. An idle worker stops at once.
+On SIGTERM the worker marks itself draining (so /readyz answers 503 immediately), answers
+with `Connection: close` from then on, and keeps serving: for at least AGENT_DRAIN_SECONDS
+(default 0; time for load balancers to take the pod out of rotation), and beyond that for as
+long as it still has requests in flight, up to half of gunicorn's graceful_timeout. Then it
+stops accepting, reads the request of every connection it has already accepted (plain
+gthread drops those: the client sees a reset), and lets the requests finish within
+graceful_timeout. An idle worker stops at once.
+
+"Stops accepting" is a state that `accept` checks, not a one-off change of the poller: a
+SIGTERM can arrive while the worker is still loading the app, before its loop has
+registered the listening sockets (seen under load: the worker then accepted a connection a
+second later and exited without reading it). From that state on, a listening socket that
+turns readable is taken out of the loop and this worker's copy closed, so the connection is
+left to a worker that still accepts, and once every worker has closed its copy the port
+refuses new connections instead of queueing them.
 
 This is the one module that touches gunicorn internals, because gunicorn has no public hook
-for "stop accepting, but keep serving what is in flight": it reads gthread's `futures` (the
-requests in flight), and unregisters the listening `sockets` from its `poller` under its
-`_lock`. A gunicorn upgrade must re-run tests/agent/test_agent_lifecycle.py (SIGTERM tests).
+for "stop accepting, but keep serving what is in flight": it overrides gthread's `accept`
+and `on_client_socket_readable` (to know which accepted connections have not been read
+yet), reads its `futures` (the requests in flight), sets `max_keepalived` (0: every
+response closes its connection), and unregisters listening sockets from its `poller` under
+its `_lock`. gunicorn is pinned; an upgrade must re-run tests/agent/test_agent_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from typing import Any
@@ -25,8 +37,20 @@ from gunicorn.workers.gthread import ThreadWorker
 from agent.config import load_server_settings
 from agent.lifecycle import begin_draining
 
-SETTLE_SECONDS = 0.5
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.02
+
+
+class _NotingListener:
+    """A listening socket that notes each connection accepted from it in `accepted`."""
+
+    def __init__(self, listener: Any, accepted: set[socket.socket]) -> None:
+        self._listener = listener
+        self._accepted = accepted
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        sock, client = self._listener.accept()
+        self._accepted.add(sock)
+        return sock, client
 
 
 class DrainingThreadWorker(ThreadWorker):
@@ -38,9 +62,13 @@ class DrainingThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         # Read in the master when it makes the worker (validated there before any fork).
         self.drain_seconds: float = load_server_settings().drain_seconds
+        self._closing = False  # set once, under _accept_lock: accept nothing from then on
+        self._accept_lock = threading.Lock()
+        self._unread: set[socket.socket] = set()  # accepted, request not yet read
 
     def handle_exit(self, sig: int, frame: object) -> None:
         begin_draining()
+        self.max_keepalived = 0  # gthread then closes each connection after its response
         if self._stopper is None:
             minimum = self.drain_seconds
             maximum = max(minimum, self.cfg.graceful_timeout / 2)
@@ -50,6 +78,23 @@ class DrainingThreadWorker(ThreadWorker):
                                              name="drain", daemon=True)
             self._stopper.start()
 
+    def accept(self, server: Any, listener: Any) -> None:
+        """gthread's accept, unless this worker has stopped accepting (main thread)."""
+        with self._accept_lock:
+            if not self._closing:
+                super().accept(server, _NotingListener(listener, self._unread))
+                return
+        # gthread guards poller changes from other threads with its _lock
+        with self._lock, contextlib.suppress(KeyError, ValueError):
+            self.poller.unregister(listener)
+        listener.close()  # this worker's copy; gthread's own close at exit then does nothing
+
+    def on_client_socket_readable(self, conn: Any, client: socket.socket) -> None:
+        """gthread hands the connection to a thread, which reads its request (main thread:
+        once it has run, the request is served even if the loop ends right after)."""
+        super().on_client_socket_readable(conn, client)
+        self._unread.discard(client)
+
     def _busy(self) -> bool:
         return any(not future.done() for future in list(self.futures))
 
@@ -58,9 +103,11 @@ class DrainingThreadWorker(ThreadWorker):
         time.sleep(minimum)
         while self._busy() and time.monotonic() - start < maximum:
             time.sleep(POLL_SECONDS)
-        with self._lock:  # gthread guards poller changes from other threads with this lock
-            for sock in self.sockets:
-                with contextlib.suppress(KeyError, ValueError):
-                    self.poller.unregister(sock)
-        time.sleep(SETTLE_SECONDS)
+        with self._accept_lock:  # no accept is half done: each one is in _unread already
+            self._closing = True
+        # Connections accepted so far get their request read (a client sends it right after
+        # connecting; one that sends nothing is given up at the deadline).
+        deadline = start + max(maximum, self.cfg.graceful_timeout * 0.75)
+        while self._unread and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
         self.alive = False
