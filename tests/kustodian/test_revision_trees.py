@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 from manifests import fresh
-from support.cli import check_json, commit_all, git, init_repo, kustodian, write_tree
+from support.cli import GIT_IDENTITY, check_json, commit_all, git, init_repo, kustodian, write_tree
 
 URL = "https://github.com/acme/shop.git"
 PR = ("--base-ref", "main", "--new-only")
@@ -99,6 +100,29 @@ def repo(tmp_path: Path) -> tuple[Path, str]:
     commit_all(root, "drop the debug patch")
     git(root, "checkout", "-q", "-b", "pr")
     return root, old
+
+
+def commit_series(repo: Path, rel: str, texts: list[str]) -> list[str]:
+    """One commit per text of the file `rel` on the current branch, all written by one
+    `git fast-import` (what committing each edit in turn makes, without a git process per
+    commit); the work tree and index are then at the last one. Returns the commits' shas."""
+    branch = git(repo, "symbolic-ref", "HEAD").strip()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    mode = git(repo, "ls-tree", "HEAD", "--", rel).split()[0]
+    stream = []
+    for n, text in enumerate(texts):
+        data = text.encode()
+        message = f"commit {n}".encode()
+        stream += [f"commit {branch}\ncommitter t <t@example.com> {1700000000 + n} +0000\n"
+                   f"data {len(message)}\n".encode(), message, b"\n",
+                   f"from {head}\n".encode() if n == 0 else b"",
+                   f"M {mode} inline {rel}\ndata {len(data)}\n".encode(), data, b"\n"]
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(stream),
+                   check=True, capture_output=True, env={**os.environ, **GIT_IDENTITY})
+    git(repo, "reset", "-q", "--hard")
+    shas = git(repo, "rev-list", "--reverse", f"{head}..HEAD").split()
+    assert len(shas) == len(texts) and (repo / rel).read_text() == texts[-1]
+    return shas
 
 
 def by_rule(report: dict, rule: str) -> list[dict]:
@@ -519,10 +543,9 @@ def test_more_distinct_commits_than_the_bound_is_an_error_and_leaves_nothing(rep
     from kustodian.git import MAX_TREES
 
     root, _ = repo
-    shas = []
-    for n in range(MAX_TREES + 1):
-        (root / "web/app.yaml").write_text(f"# {n}\n" + (root / "web/app.yaml").read_text())
-        shas.append(commit_all(root, f"commit {n}"))
+    text = (root / "web/app.yaml").read_text()
+    texts = [text := f"# {n}\n" + text for n in range(MAX_TREES + 1)]
+    shas = commit_series(root, "web/app.yaml", texts)
     (root / "argocd/web.yaml").write_text("---\n".join(
         application(sha).replace("name: web-prod", f"name: web-{n}")
         for n, sha in enumerate(shas)))
