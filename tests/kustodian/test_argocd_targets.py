@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.cli import kustodian
+from support.cli import copy_checkout, kustodian, shared_template
 
 REPO = Path(__file__).resolve().parents[2]
 URL = "https://github.com/acme/agent-gitops.git"
@@ -65,8 +65,12 @@ def commit(repo: Path, message: str) -> None:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This repository's tracked files, committed once in a scratch git repository."""
-    root = tmp_path_factory.mktemp("argocd") / "pristine"
+    """This repository's tracked files, committed once in a scratch git repository (one
+    for all workers; never changed, see `clone`)."""
+    return shared_template(tmp_path_factory, "argocd-targets-pristine", _pristine)
+
+
+def _pristine(root: Path) -> None:
     root.mkdir()
     listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO,
                             capture_output=True, check=True).stdout.decode().split("\0")
@@ -78,15 +82,13 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
             dst.write_bytes(src.read_bytes())
     git(root, "init", "-q", "-b", "main")
     commit(root, "base")
-    return root
 
 
 @pytest.fixture
 def clone(pristine: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    subprocess.run(["git", "clone", "-q", str(pristine), str(root)], check=True)
-    git(root, "remote", "remove", "origin")      # "this repository" from .kustodian.yaml only
-    return root
+    """The test's own copy of `pristine` (no remote: "this repository" is known from
+    .kustodian.yaml only)."""
+    return copy_checkout(pristine, tmp_path / "repo")
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.cli import commit_all, git, kustodian
+from support.cli import commit_all, copy_checkout, git, kustodian, shared_template
 
 PRIVILEGED_PATCH = """\
 apiVersion: apps/v1
@@ -83,20 +83,19 @@ def link(repo: Path, rel: str, target: str) -> None:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
     """A clone of this repository's committed tree, on a branch of its own: made once,
-    never changed (each test changes a copy of its own, `scratch`)."""
-    repo = tmp_path_factory.mktemp("hostile") / "clone"
-    subprocess.run(["git", "clone", "-q", "--no-local", str(repo_root), str(repo)],
-                   check=True, capture_output=True)
-    git(repo, "checkout", "-q", "-b", "pr")
-    return repo
+    never changed (each test changes a copy of its own, `scratch`); one for all workers."""
+    def build(repo: Path) -> None:
+        subprocess.run(["git", "clone", "-q", "--no-local", str(repo_root), str(repo)],
+                       check=True, capture_output=True)
+        git(repo, "checkout", "-q", "-b", "pr")
+
+    return shared_template(tmp_path_factory, "hostile-targets-clone", build)
 
 
 @pytest.fixture
 def scratch(pristine: Path, tmp_path: Path) -> Path:
     """The test's own copy of `pristine` (files, index and history alike)."""
-    repo = tmp_path / "clone"
-    subprocess.run(["cp", "-a", str(pristine), str(repo)], check=True, capture_output=True)
-    git(repo, "update-index", "-q", "--refresh")       # new inodes: stat data of the copy
+    repo = copy_checkout(pristine, tmp_path / "clone")
     assert not git(repo, "status", "--porcelain")
     return repo
 

@@ -20,7 +20,16 @@ import jsonschema
 import pytest
 import yaml
 from manifests import fresh
-from support.cli import GIT_IDENTITY, check_json, commit_all, git, init_repo, kustodian, write_tree
+from support.cli import (
+    GIT_IDENTITY,
+    check_json,
+    commit_all,
+    copy_checkout,
+    git,
+    init_repo,
+    kustodian,
+    write_tree,
+)
 
 URL = "https://github.com/acme/shop.git"
 PR = ("--base-ref", "main", "--new-only")
@@ -82,10 +91,17 @@ def check(repo: Path, tmp: Path, *args: str) -> tuple[int, dict, str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> tuple[Path, str]:
+def repo(template: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """The test's own copy of `template`, and the old commit's sha."""
+    return copy_checkout(template[0], tmp_path / "shop"), template[1]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """main: an old commit whose overlay patches web privileged, then the fix (clean).
-    Returns the clone (on branch `pr`) and the old commit's sha."""
-    root = write_tree(tmp_path / "shop", {
+    Returns the repository (on branch `pr`; never changed, see `repo`) and the old
+    commit's sha."""
+    root = write_tree(tmp_path_factory.mktemp("revision-trees") / "shop", {
         ".kustodian.yaml": f"repoURLs: [{URL}]\ntargets:\n  web: {{env: prod}}\n"
                            "  plain: {env: prod}\n  apps: {env: prod}\n",
         "argocd/web.yaml": application(),

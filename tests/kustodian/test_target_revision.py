@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import check_json as check
-from support.cli import commit_all, git, init_repo, write_tree
+from support.cli import commit_all, copy_checkout, git, init_repo, write_tree
 
 URL = "https://github.com/acme/shop.git"
 DEPLOYMENT = """\
@@ -63,9 +63,16 @@ PR = ("--base-ref", "main", "--new-only")
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """web deployed to prod by an Application at HEAD, on main; the work tree on `pr`."""
-    root = write_tree(tmp_path / "shop", {
+def repo(template: Path, tmp_path: Path) -> Path:
+    """The test's own copy of `template`."""
+    return copy_checkout(template, tmp_path / "shop")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """web deployed to prod by an Application at HEAD, on main; the work tree on `pr`
+    (never changed, see `repo`)."""
+    root = write_tree(tmp_path_factory.mktemp("target-revision") / "shop", {
         ".kustodian.yaml": f"repoURLs: [{URL}]\n",
         "app.yaml": APPLICATION,
         "web/deployment.yaml": DEPLOYMENT,

@@ -1,6 +1,7 @@
 """Run the real `kustodian` CLI and `git`, and build scratch repositories, for every suite.
 
     from support.cli import git, init_repo, commit_all, kustodian, write_tree, copy_repo
+    from support.cli import copy_checkout       # a module's template repository, per test
 
     root = write_tree(tmp_path / "repo", {"overlays/dev/kustomization.yaml": "..."})
     init_repo(root)                                  # git init -b main, add -A, one commit
@@ -14,6 +15,7 @@ and git never reads the machine's or the user's git configuration (a fixed ident
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -21,8 +23,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from support import warm
 
@@ -132,6 +137,37 @@ def init_repo(root: Path | str, message: str = "initial", branch: str = "main") 
         config.write(_USER_CONFIG)
     commit_all(root, message)
     return root
+
+
+def shared_template(factory: pytest.TempPathFactory, name: str,
+                    build: Callable[[Path], object]) -> Path:
+    """A read-only template (e.g. a repository tests copy with `copy_checkout`) built once
+    per test session, for every xdist worker: the first worker to ask runs `build(dir)`
+    under a lock, the others wait for it and reuse the dir. Nothing may change it."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                       # the session's dir, above each worker's
+    base = root / "templates"
+    base.mkdir(exist_ok=True)
+    dest, done = base / name, base / f"{name}.done"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            build(dest)
+            done.touch()
+    return dest
+
+
+def copy_checkout(template: Path | str, dest: Path | str) -> Path:
+    """A copy of the git repository `template` (work tree, index, refs and history) at
+    `dest`, for one test to change: a read-only template built once per module (a fixture
+    with scope="module") and copied per test costs a `cp -a` instead of init + add +
+    commit. The copy's index is refreshed (its files have new inodes)."""
+    dest = Path(dest)
+    subprocess.run(["cp", "-a", str(template), str(dest)], check=True, capture_output=True)
+    git(dest, "update-index", "-q", "--refresh")
+    return dest
 
 
 # The parts of this repository a scratch copy needs to run the gate and the release commands
