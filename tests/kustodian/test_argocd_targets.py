@@ -82,6 +82,7 @@ def _pristine(root: Path) -> None:
             dst.write_bytes(src.read_bytes())
     git(root, "init", "-q", "-b", "main")
     commit(root, "base")
+    git(root, "repack", "-a", "-d", "-q")        # one pack: a copy is a few files more
 
 
 @pytest.fixture

@@ -163,7 +163,8 @@ def copy_checkout(template: Path | str, dest: Path | str) -> Path:
     """A copy of the git repository `template` (work tree, index, refs and history) at
     `dest`, for one test to change: a read-only template built once per module (a fixture
     with scope="module") and copied per test costs a `cp -a` instead of init + add +
-    commit. The copy's index is refreshed (its files have new inodes)."""
+    commit (pack the template's objects, `git repack -a -d -q`, or each loose one is a file
+    to copy). The copy's index is refreshed (its files have new inodes)."""
     dest = Path(dest)
     subprocess.run(["cp", "-a", str(template), str(dest)], check=True, capture_output=True)
     git(dest, "update-index", "-q", "--refresh")
