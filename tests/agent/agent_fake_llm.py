@@ -2,7 +2,8 @@
 
 Stand-in for the paid LLM API only. Each request pops the next action from `script`
 (default: answer "ok from fake"): ("reply", text) | ("status", code) | ("sleep", seconds, text)
-| ("raw", body). Every request received is recorded in `requests` (headers + JSON body).
+| ("hold", text): answer once the test calls `release()` (or after 60 s) | ("raw", body).
+Every request received is recorded in `requests` (headers + JSON body).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class FakeLLM:
         self.script: deque[tuple[Any, ...]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
+        self.released = threading.Event()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -34,6 +36,7 @@ class FakeLLM:
         return self
 
     def stop(self) -> None:
+        self.released.set()  # a failed test must not leave requests held
         self.server.shutdown()
         self.server.server_close()
 
@@ -41,6 +44,11 @@ class FakeLLM:
         with self.lock:
             self.script = deque(actions)
             self.requests = []
+            self.released.clear()
+
+    def release(self) -> None:
+        """Let every held request (and any later one) answer."""
+        self.released.set()
 
     def _next(self) -> tuple[Any, ...]:
         with self.lock:
@@ -74,6 +82,9 @@ class FakeLLM:
                     time.sleep(action[1])
                     action = ("reply", action[2] if len(action) > 2 else "slow ok")
                     kind = "reply"
+                if kind == "hold":
+                    fake.released.wait(60)
+                    action, kind = ("reply", action[1]), "reply"
                 if self.path != "/v1/chat/completions":
                     return self._send(404, b'{"error": {"message": "not found"}}')
                 if kind == "status":

@@ -109,7 +109,7 @@ def test_sigterm_drains_and_finishes_in_flight_requests(redis: RedisServer) -> N
                "GUNICORN_THREADS": "8"}  # 6 slow requests fit in either worker
         with agent_server(redis.url, workers=2, env=env) as agent:
             sessions = [new_session(agent) for _ in range(6)]
-            fake.reset(*[("sleep", 3, f"slow answer {i}") for i in range(6)])
+            fake.reset(*[("hold", f"slow answer {i}") for i in range(6)])
             with ThreadPoolExecutor(6) as pool:
                 futures = [pool.submit(say, agent, sid, "take your time") for sid in sessions]
                 eventually(lambda: fake.in_flight == 6)
@@ -119,6 +119,7 @@ def test_sigterm_drains_and_finishes_in_flight_requests(redis: RedisServer) -> N
                 assert not_ready.json()["checks"]["draining"].startswith("failed")
                 assert "draining" in not_ready.json()["error"]["message"]
                 assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+                fake.release()  # the LLM answers only now, while the workers drain
                 results = [f.result() for f in futures]
             assert [r.status_code for r in results] == [200] * 6
             assert sorted(r.json()["message"]["content"] for r in results) == \
@@ -137,14 +138,17 @@ def test_sigterm_without_drain_period_still_serves_while_busy(redis: RedisServer
                "AGENT_OPENAI_API_KEY": "sk-test", "GUNICORN_THREADS": "8"}
         with agent_server(redis.url, workers=2, env=env) as agent:
             sessions = [new_session(agent) for _ in range(4)]
-            fake.reset(*[("sleep", 3, "done") for _ in range(4)])
+            fake.reset(*[("hold", "done") for _ in range(4)])
             with ThreadPoolExecutor(4) as pool:
                 futures = [pool.submit(say, agent, sid, "slow") for sid in sessions]
                 eventually(lambda: fake.in_flight == 4)
                 agent.process.signal(signal.SIGTERM)
-                time.sleep(1)  # well after SIGTERM, still within the in-flight requests
+                # Well after SIGTERM (an idle worker stops at once), with the requests still
+                # in flight (the LLM holds them until released): the busy worker answers.
+                time.sleep(1)
                 ready = requests.get(agent.url("/readyz"), timeout=5)
                 assert ready.status_code == 503
+                fake.release()
                 assert [f.result().status_code for f in futures] == [200] * 4
             assert agent.process.proc.wait(20) == 0, agent.output()[-3000:]
     finally:

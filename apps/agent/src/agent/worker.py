@@ -21,12 +21,14 @@ for "stop accepting, but keep serving what is in flight": it overrides gthread's
 and `on_client_socket_readable` (to know which accepted connections have not been read
 yet), reads its `futures` (the requests in flight), sets `max_keepalived` (0: every
 response closes its connection), and unregisters listening sockets from its `poller` under
-its `_lock`. gunicorn is pinned; an upgrade must re-run tests/agent/test_agent_lifecycle.py.
+its `_lock` (and registers a socket there that wakes its loop when the worker stops).
+gunicorn is pinned; an upgrade must re-run tests/agent/test_agent_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import threading
 import time
@@ -111,3 +113,15 @@ class DrainingThreadWorker(ThreadWorker):
         while self._unread and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
         self.alive = False
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        """End the loop's wait for events (up to a second) so that it sees `alive` now: a
+        socket that is readable at once, registered like gthread's own threads do."""
+        reader, writer = socket.socketpair()
+        try:
+            with self._lock:
+                self.poller.register(reader, selectors.EVENT_READ, lambda _sock: None)
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return  # the loop has ended (closed poller) already
+        writer.send(b"\0")
