@@ -154,8 +154,8 @@ class Lab:
 
 def start_agents(stack: contextlib.ExitStack, redis_url: str,
                  specs: list[tuple[int, dict[str, str]]]) -> list[AgentServer]:
-    """Start one agent per (workers, env) at once; each is stopped when `stack` closes, all
-    of them told to stop first so their graceful stops overlap."""
+    """Start one agent per (workers, env) at once; each is stopped (and reaped) when `stack`
+    closes, all of them told to stop first so their stops overlap."""
     managers = [agent_server(redis_url, workers=w, env={**AGENT_ENV, **env}) for w, env in specs]
     with ThreadPoolExecutor(len(managers)) as pool:
         entered = [pool.submit(m.__enter__) for m in managers]
@@ -169,9 +169,9 @@ def start_agents(stack: contextlib.ExitStack, redis_url: str,
             raise future.exception()
 
     @stack.callback
-    def stop_all() -> None:
+    def stop_all() -> None:          # gunicorn's quick shutdown: no test here watches a drain
         for agent in agents:
-            agent.process.signal(signal.SIGTERM)
+            agent.process.signal(signal.SIGINT)
     return agents
 
 
