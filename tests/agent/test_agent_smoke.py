@@ -13,11 +13,13 @@ from support.processes import RedisServer, free_port
 
 
 def smoke(url: str, *extra: str, key: str | None = "test-key-0001",
-          key_file: Path | None = None) -> subprocess.CompletedProcess:
+          key_file: Path | None = None, wait: str = "3") -> subprocess.CompletedProcess:
+    """Run the smoke test; `wait` bounds its wait for /readyz (short where /readyz never
+    turns ready: the test then sees it retry and give up)."""
     env = {"PATH": "/usr/bin:/bin"}
     if key:
         env["AGENT_SMOKE_API_KEY"] = key
-    args = [sys.executable, "-m", "agent.smoke", "--url", url, "--wait", "3", *extra]
+    args = [sys.executable, "-m", "agent.smoke", "--url", url, "--wait", wait, *extra]
     if key_file:
         args += ["--api-key-file", str(key_file)]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env,
@@ -56,8 +58,9 @@ def test_redis_down_fails_at_readyz() -> None:
     redis_server = RedisServer().start()
     with agent_server(redis_server.url, workers=1) as broken:
         redis_server.stop()
-        proc = smoke(broken.base_url)
+        proc = smoke(broken.base_url, wait="0.5")
     assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.startswith("wait ") and "readyz" in proc.stdout  # retried
     assert "readyz" in proc.stderr and "503" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -71,8 +74,9 @@ def test_failing_api_fails_the_smoke_test(module_redis: RedisServer) -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "ftp://x", "not a url"])
 def test_unreachable_or_bad_url(url: str) -> None:
-    proc = smoke(url.format(port=free_port()))
+    proc = smoke(url.format(port=free_port()), wait="0.5")
     assert proc.returncode in (1, 2)
     assert "Traceback" not in proc.stderr
     if "{port}" in url:
         assert proc.returncode == 1 and "unreachable" in proc.stderr
+        assert proc.stdout.startswith("wait ") and "readyz" in proc.stdout  # retried
