@@ -62,6 +62,7 @@ def test_keys_from_file_with_comments(tmp_path) -> None:
     ({"AGENT_BACKEND": "openai", "AGENT_OPENAI_API_KEY": "k", "AGENT_OPENAI_BASE_URL": "ftp://x"},
      "AGENT_OPENAI_BASE_URL='ftp://x' must be an http(s) URL"),
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not one of"),
+    ({"AGENT_API_KEYS_CHECK_SECONDS": "0"}, "AGENT_API_KEYS_CHECK_SECONDS='0' is out of range"),
 ])
 def test_bad_values_are_named_with_the_fix(env: dict[str, str], expected: str) -> None:
     assert expected in problems({**BASE, **env})

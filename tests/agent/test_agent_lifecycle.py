@@ -176,7 +176,8 @@ def test_agent_starts_while_redis_is_down() -> None:
 def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) -> None:
     keys = tmp_path / "keys"
     keys.write_text("# mounted secret\nold-key-00001\n")
-    env = {"AGENT_API_KEYS": "", "AGENT_API_KEYS_FILE": str(keys)}
+    env = {"AGENT_API_KEYS": "", "AGENT_API_KEYS_FILE": str(keys),
+           "AGENT_RATE_LIMIT": "100000/minute", "AGENT_API_KEYS_CHECK_SECONDS": "0.2"}
     with agent_server(redis.url, workers=2, env=env) as agent:
         def status(key: str) -> int:
             return requests.post(agent.url("/v1/sessions"), headers=agent.headers(key),
@@ -187,23 +188,38 @@ def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) ->
         replacement.write_text("new-key-00002\n")
         replacement.replace(keys)
         os.utime(keys, (time.time() + 5, time.time() + 5))
-        # Each worker looks at the file at most every 2 s: eventually every worker has it,
-        # seen in one round where both workers served the new key and none the old one (the
-        # bad rotation below is only ignored by a worker that has loaded the new key).
+        # Each worker looks at the file at most every 0.2 s, when it serves a request. A worker
+        # that accepts the new key has loaded the new file (it never held that key before),
+        # so once both workers have been seen accepting it, every worker refuses the old one.
+        def served_201(start: int) -> set[int]:
+            return {json.loads(line)["pid"] for line in agent.output()[start:].splitlines()
+                    if line.startswith("{") and '"agent.access"' in line
+                    and json.loads(line)["status"] == 201}
+
+        have_new: set[int] = set()
+
         def every_worker_has_the_new_key() -> bool:
             start = len(agent.output())
             with ThreadPoolExecutor(8) as pool:
-                new = list(pool.map(lambda _: status("new-key-00002"), range(16)))
-                old = list(pool.map(lambda _: status("old-key-00001"), range(16)))
-            served = {json.loads(line)["pid"] for line in agent.output()[start:].splitlines()
-                      if line.startswith("{") and '"agent.access"' in line
-                      and json.loads(line)["status"] == 201}
-            return new == [201] * 16 and old == [401] * 16 and len(served) == 2
+                list(pool.map(lambda _: status("new-key-00002"), range(16)))
+            have_new.update(served_201(start))
+            return len(have_new) == 2
 
         eventually(every_worker_has_the_new_key)
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda _: status("new-key-00002"), range(16))) == [201] * 16
+            assert list(pool.map(lambda _: status("old-key-00001"), range(16))) == [401] * 16
 
         keys.write_text("short\n")  # a bad rotation is ignored, the current key keeps working
         os.utime(keys, (time.time() + 10, time.time() + 10))
-        time.sleep(2.5)  # let both workers look at the file (a wait, not an assertion)
-        assert all(status("new-key-00002") == 201 for _ in range(6))
+
+        def every_worker_ignored_the_bad_file() -> bool:
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(lambda _: status("new-key-00002"), range(16)))
+            assert codes == [201] * 16
+            ignored = {json.loads(line)["pid"] for line in agent.output().splitlines()
+                       if line.startswith("{") and "weak key" in line}
+            return len(ignored) == 2
+
+        eventually(every_worker_ignored_the_bad_file)
         assert '"reloaded 1 API key(s)' in agent.output() and "weak key" in agent.output()

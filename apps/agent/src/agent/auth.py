@@ -1,9 +1,10 @@
 """Bearer API-key authentication, compared in constant time against every configured key.
 
 Keys from AGENT_API_KEYS_FILE (a mounted secret) are re-read when the file changes, checked
-at most every RELOAD_CHECK_SECONDS, so rotating a key needs no restart. A changed file that
-is unreadable, empty or holds weak keys is ignored (logged); the previous keys stay. Each key's
-owner tag (`owner_of`) is computed when the keys are loaded, not per request.
+at most every AGENT_API_KEYS_CHECK_SECONDS (default 2), so rotating a key needs no restart. A
+changed file that is unreadable, empty or holds weak keys is ignored (logged); the previous
+keys stay. Each key's owner tag (`owner_of`) is computed when the keys are loaded, not per
+request.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from agent.config import split_keys, weak_keys
 from agent.errors import ApiError
 from agent.sessions import owner_of
 
-RELOAD_CHECK_SECONDS = 2.0
 log = logging.getLogger("agent.auth")
 
 
 class KeyRing:
     """The accepted API keys (optionally followed from a key file)."""
 
-    def __init__(self, keys: tuple[str, ...], path: str | None = None) -> None:
+    def __init__(self, keys: tuple[str, ...], path: str | None = None,
+                 check_seconds: float = 2.0) -> None:
         self._keys = self._entries(keys)
         self._path = Path(path) if path else None
+        self._check_seconds = check_seconds
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -50,7 +52,7 @@ class KeyRing:
 
     def refresh(self) -> None:
         """Re-read the key file if it changed since the last look (rate limited)."""
-        if self._path is None or time.monotonic() - self._checked < RELOAD_CHECK_SECONDS:
+        if self._path is None or time.monotonic() - self._checked < self._check_seconds:
             return
         with self._lock:
             self._checked = time.monotonic()

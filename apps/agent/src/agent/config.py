@@ -56,6 +56,7 @@ class Settings:
     redis_url: str
     api_keys: tuple[str, ...] = field(repr=False)
     api_keys_file: str | None = None
+    api_keys_check_seconds: float = 2.0  # how often the key file is looked at, at most
     backend: str = "builtin"
     port: int = 8000
     log_level: str = "INFO"
@@ -246,6 +247,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=_redis_url(reader),
         api_keys=_api_keys(reader),
         api_keys_file=reader.raw("AGENT_API_KEYS_FILE"),
+        api_keys_check_seconds=reader.number("AGENT_API_KEYS_CHECK_SECONDS", 2.0, float, 0.1,
+                                             3600, " seconds"),
         backend=backend,
         port=reader.number("PORT", 8000, int, 1, 65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),

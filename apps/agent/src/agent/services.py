@@ -35,7 +35,8 @@ class Services:
             sessions=SessionStore(client, settings.session_ttl_seconds,
                                   settings.history_max_messages),
             limiter=RateLimiter(client, settings.rate_limit),
-            keys=KeyRing(settings.api_keys, settings.api_keys_file),
+            keys=KeyRing(settings.api_keys, settings.api_keys_file,
+                         settings.api_keys_check_seconds),
             backend=make_backend(settings),
         )
 
