@@ -9,6 +9,8 @@ import yaml
 from kustodian.kustomize.build import render
 from kustodian.kustomize.cache import RenderCache
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 OVERLAYS = ("dev", "staging", "prod", "staging-canary", "prod-canary")
 RENDERABLE = (*(f"overlays/{name}" for name in OVERLAYS), "argocd", "argocd/bootstrap")
 ENV_NAMESPACE = {"dev": "agent-dev", "staging": "agent-staging", "prod": "agent-prod"}
@@ -26,7 +28,9 @@ def kustomize_build(kustomize: str, path: Path) -> list[dict]:
     share one real build of each unchanged overlay."""
     result = render(path, str(path), kustomize, cache=RenderCache.for_tree(path))
     assert result.error is None, f"kustomize build {path} failed:\n{result.error}"
-    return [doc for doc in yaml.safe_load_all(result.text) if doc]
+    # the C parser (libyaml) with PyYAML's safe constructors: safe_load_all's objects, ~9x
+    # less CPU
+    return [doc for doc in yaml.load_all(result.text, Loader=_SAFE_LOADER) if doc]
 
 
 def by_kind(resources: list[dict], kind: str) -> dict[str, dict]:
