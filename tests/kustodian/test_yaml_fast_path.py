@@ -3,6 +3,7 @@ and the positions composed per document must match the whole-file composition.""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,39 @@ def test_every_yaml_file_of_the_repository_reads_the_same() -> None:
         except AssertionError as exc:
             raise AssertionError(f"{path.relative_to(REPO)}: {exc}") from None
     assert fast > len(files) // 2
+
+
+def test_words_inside_plain_scalars_keep_the_fast_path() -> None:
+    """1.1 booleans, `*`, `&` and `!` inside a plain scalar's words are no node of their own
+    (cron schedules, prose in annotations, a config file's text): read the same, fast."""
+    for text in ("schedule: 17 */6 * * *\n", "summary: Redis has no ready replica\n",
+                 "help: runs on the node & logs it !now\n",
+                 "conf: |\n  protected-mode yes\n  appendonly no\n",
+                 "- ready on time\n- x\n"):
+        assert _assert_agrees(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "k: on\n", "- off\n", "[a, yes]\n", "{a: No}\n", "k: *a\n", "k: &a 1\n",
+    "k: !!str 1\n", "? k\n", "k:\n  on\n", "k:on\n", "--- on\n",
+    "k: 1\r--- x\n",                  # a lone CR is a line break: two documents
+    "{k: :x y}\n", "[a b:]\n", "{k: ,a:}\n", "{k: | x}\n", "[\n > x y]\n",
+])
+def test_node_starts_take_the_exact_path(text: str) -> None:
+    assert yamlio._needs_exact(text)
+    with contextlib.suppress(yaml.YAMLError):
+        _exact(text)
+
+
+def test_this_repositorys_rendered_overlays_take_the_fast_path(kustomize_bin: str) -> None:
+    """The gate's hot path: kustomize's output of every overlay here is read by yaml-rs."""
+    from kustodian.kustomize.build import render
+    from kustodian.kustomize.cache import RenderCache
+
+    for overlay in sorted((REPO / "overlays").iterdir()):
+        result = render(overlay, overlay.name, kustomize_bin, cache=RenderCache.for_tree(REPO))
+        assert result.error is None, result.error
+        assert _assert_agrees(result.text), overlay.name
 
 
 @pytest.mark.parametrize("text, count", [

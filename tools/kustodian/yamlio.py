@@ -49,13 +49,27 @@ _RESOLVED: dict[str, str] = {}
 # costs speed, so the patterns look at token starts and stay broad. A token starts after
 # whitespace or a flow indicator; the search runs on "\n" + text so the first line counts.
 # One RE2 pattern (linear time, no lookarounds): ~20x faster than `re` on the same text.
+# Node properties (anchor, tag), aliases, complex keys, the 1.1 value key `=` and 1.1
+# booleans are whole nodes, so they are looked for only where a node can start: a line's
+# first token, after `-`, `?` or `:` (blanks or none), after a flow indicator. A word inside a
+# plain scalar ("runs on the node", "protected-mode yes", a cron "17 */6 * * *") is not a
+# node start: such texts stay on the fast path. A lone "\r" (a line break to YAML, not to
+# the document splitter here) and a colon opening a token (PyYAML refuses one in a flow
+# collection, yaml-rs reads it) take the exact path.
+_NODE_START = r"(?:^[ \t]*|[-?:\[{,][ \t]*)"
 _NEEDS_EXACT_PATTERN = "|".join((
+    _NODE_START + r"(?:[&*!?=]"                 # anchor, alias, tag, complex key, value key
+    r"|(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)(?:[\s,\]}:#]|$))",  # 1.1 booleans
+    r"\r[^\n]",                     # a line break that is not CRLF
+    # `|` or `>` opening a node but not a block scalar's header line (a flow scalar PyYAML
+    # refuses and yaml-rs reads)
+    _NODE_START + r"[|>][-+0-9]*(?:[ \t]+[^ \t\n#]|[^-+0-9 \t\n])",
     r"[\s\[{,](?:"
-    r"[&*!?=]|:[\s,\]}]|:$"          # anchor, alias, tag, complex key, empty key, value
-    r"|(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)(?:[\s,\]}:#]|$)"  # 1.1 booleans
+    r":"                              # empty key, value, a plain scalar opening with `:`
     # octal/binary/hex, sexagesimal, underscores, exponents, leading dots, timestamps
     r"|[-+]?(?:[._]|0[0-9_oObBxX]|[0-9][0-9._]*[_:eE]|[0-9]{4}-))",
     r"[\]}][ \t]*:(?:\s|$)",          # a flow collection used as a key
+    r":[,\]}]",                       # a flow entry's empty value (PyYAML refuses some)
     r"[\[{,][ ]*[|>:]",                # a flow item opening with a block indicator
     r"\n(?:%|\.\.\.)",                # directives, document end markers
     r"<<",                            # merge keys
