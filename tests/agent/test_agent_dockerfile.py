@@ -123,12 +123,18 @@ def test_entrypoint_and_cmd_resolve_in_the_venv(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("healthy", [True, False])
-def test_healthcheck_command_probes_healthz(redis, healthy: bool) -> None:
+def test_healthcheck_command_probes_healthz(module_redis, healthy: bool) -> None:
     healthcheck = next(args for w, args in instructions() if w == "HEALTHCHECK")
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3:].strip())
     assert command[0] == "python"
-    with agent_server(redis.url, workers=1) as agent:
-        port = agent.port if healthy else free_port()
-        result = subprocess.run([sys.executable, *command[1:]], env={"PORT": str(port)},
-                                capture_output=True, timeout=30)
+
+    def probe(port: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *command[1:]], env={"PORT": str(port)},
+                              capture_output=True, timeout=30)
+
+    if healthy:
+        with agent_server(module_redis.url, workers=1) as agent:
+            result = probe(agent.port)
+    else:
+        result = probe(free_port())  # nothing listens there
     assert (result.returncode == 0) is healthy
