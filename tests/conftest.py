@@ -36,18 +36,50 @@ os.environ.setdefault("GOGC", "400")
 _RENDER_CACHE = pytest.StashKey[str]()
 
 
+# Temp files on a RAM file system. The suite creates and removes tens of thousands of small
+# files (scratch repositories and their copies, the trees PR mode writes out, reports); on
+# this machine's disk file system a file creation takes ~1.5 ms while the disk is busy, on
+# tmpfs a tenth of that (the gate's suites ran 2-2.7x faster under load). Unless the
+# operator chose (TMPDIR or PYTEST_DEBUG_TEMPROOT set), the controller points TMPDIR at a
+# session dir of its own on /dev/shm (a writable, exec-able tmpfs with room; removed at the
+# end) and pytest's tmp_path root at /dev/shm (pytest keeps a failed test's dir there).
+_RAM = "/dev/shm"
+_SESSION_TMP = pytest.StashKey[str]()
+
+
+def _ram_usable() -> bool:
+    if "TMPDIR" in os.environ or "PYTEST_DEBUG_TEMPROOT" in os.environ:
+        return False
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            entry = next((line.split() for line in mounts if line.split()[1:2] == [_RAM]), None)
+        free = os.statvfs(_RAM)
+    except OSError:
+        return False
+    return (entry is not None and entry[2] == "tmpfs" and "noexec" not in entry[3].split(",")
+            and os.access(_RAM, os.W_OK | os.X_OK)
+            and free.f_bavail * free.f_frsize >= 4 * 2**30)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return                              # an xdist worker: the controller set it up
+    if _ram_usable():
+        session = tempfile.mkdtemp(prefix="kustodian-tests-", dir=_RAM)
+        config.stash[_SESSION_TMP] = session
+        os.environ["TMPDIR"] = session
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = _RAM
+        tempfile.tempdir = None                     # gettempdir() reads TMPDIR again
     directory = tempfile.mkdtemp(prefix="kustodian-test-renders-")
     config.stash[_RENDER_CACHE] = directory
     os.environ["KUSTODIAN_RENDER_CACHE"] = directory
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    directory = config.stash.get(_RENDER_CACHE, None)
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
+    for key in (_RENDER_CACHE, _SESSION_TMP):
+        directory = config.stash.get(key, None)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
