@@ -155,6 +155,39 @@ def test_sigterm_without_drain_period_still_serves_while_busy(redis: RedisServer
         fake.stop()
 
 
+def test_sigterm_while_a_worker_is_still_booting_drops_no_connection(redis: RedisServer,
+                                                                    tmp_path) -> None:
+    """A worker that gets SIGTERM before its loop has started accepts nothing afterwards
+    (it used to accept a connection and exit without reading it: a reset). Meanwhile the
+    other, busy worker answers every new connection."""
+    fake = FakeLLM().start()
+    gate = tmp_path / "boot-gate"
+    try:
+        env = {"AGENT_BACKEND": "openai", "AGENT_OPENAI_BASE_URL": fake.base_url,
+               "AGENT_OPENAI_API_KEY": "sk-test", "AGENT_TEST_BOOT_GATE": str(gate),
+               "PYTHONPATH": str(REPO_ROOT / "tests" / "agent")}
+        with agent_server(redis.url, workers=2, env=env,
+                          config="agent_slow_boot_config") as agent:
+            sid = new_session(agent)  # only the first worker is serving
+            fake.reset(("hold", "done"))
+            with ThreadPoolExecutor(8) as pool:
+                busy = pool.submit(say, agent, sid, "slow")
+                eventually(lambda: fake.in_flight == 1)
+                agent.process.signal(signal.SIGTERM)
+                gate.touch()  # the second worker enters its loop now, after SIGTERM
+                deadline = time.monotonic() + 2  # past the loop's 1 s poll
+                while time.monotonic() < deadline:
+                    codes = list(pool.map(lambda _: requests.get(agent.url("/readyz"),
+                                                                 timeout=5).status_code,
+                                          range(8)))
+                    assert codes == [503] * 8
+                fake.release()
+                assert busy.result().status_code == 200
+            assert agent.process.proc.wait(20) == 0, agent.output()[-3000:]
+    finally:
+        fake.stop()
+
+
 def _readyz(agent: AgentServer) -> requests.Response | None:
     """The /readyz response once it is 503 (None meanwhile, or if a poll hits the stop)."""
     try:

@@ -108,13 +108,15 @@ def agent_environment(redis_url: str, workers: int, metrics_dir: Path, port: int
 
 @contextlib.contextmanager
 def agent_server(redis_url: str, workers: int = 2, env: dict[str, str] | None = None,
-                 start_timeout: float = 30.0, stop_timeout: float = 20.0) -> Iterator[AgentServer]:
-    """Run `gunicorn -c python:agent.gunicorn_config agent.wsgi:app` until the block exits."""
+                 start_timeout: float = 30.0, stop_timeout: float = 20.0,
+                 config: str = "agent.gunicorn_config") -> Iterator[AgentServer]:
+    """Run `gunicorn -c python:agent.gunicorn_config agent.wsgi:app` until the block exits
+    (`config`: another config module, importable with the env's PYTHONPATH)."""
     port = free_port()
     metrics_dir = Path(tempfile.mkdtemp(prefix="agent-metrics-"))
     full_env = agent_environment(redis_url, workers, metrics_dir, port, env)
-    process = ManagedProcess([sys.executable, *GUNICORN_ARGS], env=full_env,
-                             cwd=str(REPO_ROOT))
+    args = [arg.replace("agent.gunicorn_config", config) for arg in GUNICORN_ARGS]
+    process = ManagedProcess([sys.executable, *args], env=full_env, cwd=str(REPO_ROOT))
     server = AgentServer(port=port, process=process, metrics_dir=metrics_dir, env=full_env)
     try:
         process.start()
