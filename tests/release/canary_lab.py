@@ -29,7 +29,8 @@ from pathlib import Path
 from support.agent import AgentServer, agent_server
 from support.processes import ManagedProcess, free_port, require_tool, wait_for_http
 
-AGENT_ENV = {"AGENT_RATE_LIMIT": "1000000/minute"}
+# No rate limit to hit; the graceful timeout bounds how long a stopping worker is waited for.
+AGENT_ENV = {"AGENT_RATE_LIMIT": "1000000/minute", "GUNICORN_GRACEFUL_TIMEOUT": "3"}
 WARMUP = 50        # requests per agent before any test: a faulty canary answers 500 in them
 FAULTY = {"AGENT_FAULT_RATE": "0.2"}
 STABLE_JOB = "stable"
@@ -153,10 +154,11 @@ class Lab:
 
 
 def start_agents(stack: contextlib.ExitStack, redis_url: str,
-                 specs: list[tuple[int, dict[str, str]]]) -> list[AgentServer]:
-    """Start one agent per (workers, env) at once; each is stopped (and reaped) when `stack`
-    closes, all of them told to stop first so their stops overlap."""
-    managers = [agent_server(redis_url, workers=w, env={**AGENT_ENV, **env}) for w, env in specs]
+                 specs: list[tuple[int, int, dict[str, str]]]) -> list[AgentServer]:
+    """Start one agent per (port, workers, env) at once; each is stopped (and reaped) when
+    `stack` closes, all of them told to stop first so their stops overlap."""
+    managers = [agent_server(redis_url, workers=w, env={**AGENT_ENV, **env}, port=port)
+                for port, w, env in specs]
     with ThreadPoolExecutor(len(managers)) as pool:
         entered = [pool.submit(m.__enter__) for m in managers]
     agents = []
@@ -169,22 +171,28 @@ def start_agents(stack: contextlib.ExitStack, redis_url: str,
             raise future.exception()
 
     @stack.callback
-    def stop_all() -> None:          # gunicorn's quick shutdown: no test here watches a drain
+    def stop_all() -> None:
         for agent in agents:
-            agent.process.signal(signal.SIGINT)
+            agent.process.signal(signal.SIGTERM)
     return agents
 
 
 @contextlib.contextmanager
 def start_lab(redis_url: str, scenarios: dict[str, tuple[int, dict[str, str]]]) -> Iterator[Lab]:
     """A stable agent, a canary per scenario, one Prometheus scraping them (a job each) and
-    every series warmed up and scraped."""
-    with contextlib.ExitStack() as stack:
-        stable, *canaries = start_agents(stack, redis_url, [(2, {}), *scenarios.values()])
-        named = dict(zip(scenarios, canaries, strict=True))
-        url = stack.enter_context(prometheus(
-            {STABLE_JOB: {"stable": stable.port},
-             **{name: {"canary": c.port} for name, c in named.items()}}))
-        lab = Lab(url, stable, named)
+    every series warmed up and scraped. Prometheus starts first, on the agents' ports, so its
+    discovery tick runs while the agents start."""
+    ports = {name: free_port() for name in [STABLE_JOB, *scenarios]}
+    with contextlib.ExitStack() as stack, contextlib.ExitStack() as scraper:
+        url = scraper.enter_context(prometheus(
+            {STABLE_JOB: {"stable": ports[STABLE_JOB]},
+             **{name: {"canary": ports[name]} for name in scenarios}}))
+        stable, *canaries = start_agents(stack, redis_url, [
+            (ports[STABLE_JOB], 2, {}),
+            *((ports[name], workers, env) for name, (workers, env) in scenarios.items())])
+        # Prometheus stops before the agents: its keep-alive scrape connections held a
+        # stopping gunicorn worker until gunicorn's graceful timeout.
+        stack.callback(scraper.close)
+        lab = Lab(url, stable, dict(zip(scenarios, canaries, strict=True)))
         lab.load(list(scenarios), WARMUP)
         yield lab

@@ -109,10 +109,12 @@ def agent_environment(redis_url: str, workers: int, metrics_dir: Path, port: int
 @contextlib.contextmanager
 def agent_server(redis_url: str, workers: int = 2, env: dict[str, str] | None = None,
                  start_timeout: float = 30.0, stop_timeout: float = 20.0,
-                 config: str = "agent.gunicorn_config") -> Iterator[AgentServer]:
+                 config: str = "agent.gunicorn_config",
+                 port: int | None = None) -> Iterator[AgentServer]:
     """Run `gunicorn -c python:agent.gunicorn_config agent.wsgi:app` until the block exits
-    (`config`: another config module, importable with the env's PYTHONPATH)."""
-    port = free_port()
+    (`config`: another config module, importable with the env's PYTHONPATH), on `port`
+    (default: a free one)."""
+    port = port or free_port()
     metrics_dir = Path(tempfile.mkdtemp(prefix="agent-metrics-"))
     full_env = agent_environment(redis_url, workers, metrics_dir, port, env)
     args = [arg.replace("agent.gunicorn_config", config) for arg in GUNICORN_ARGS]
