@@ -33,9 +33,14 @@ class KeyRing:
         self._keys = self._entries(keys)
         self._path = Path(path) if path else None
         self._check_seconds = check_seconds
-        self._stamp = self._file_stamp()
-        self._checked = time.monotonic()
         self._lock = threading.Lock()
+        # `keys` were read from the file earlier (when the settings were loaded, maybe in
+        # another process). The file's stamp is taken now, so the file is read again with it:
+        # a rotation between the two reads would otherwise never be seen by this worker.
+        self._stamp = self._file_stamp()
+        if self._stamp is not None:
+            self._keys = self._read_file() or self._keys
+        self._checked = time.monotonic()
 
     @staticmethod
     def _entries(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
@@ -60,17 +65,25 @@ class KeyRing:
             if stamp is None or stamp == self._stamp:
                 return
             self._stamp = stamp
-            try:
-                keys = split_keys(self._path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                log.warning("cannot re-read %s (%s); keeping the previous keys", self._path, exc)
-                return
-            if not keys or weak_keys(keys):
-                log.warning("%s changed but holds no key or a weak key; keeping the previous "
-                            "keys", self._path)
-                return
-            self._keys = self._entries(keys)
-            log.info("reloaded %d API key(s) from %s", len(keys), self._path)
+            keys = self._read_file()
+            if keys is not None:
+                self._keys = keys
+                log.info("reloaded %d API key(s) from %s", len(keys), self._path)
+
+    def _read_file(self) -> tuple[tuple[bytes, str], ...] | None:
+        """The keys of the key file, or None (logged) when it is unreadable, holds no key or
+        a weak key: the previous keys then stay."""
+        assert self._path is not None
+        try:
+            keys = split_keys(self._path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            log.warning("cannot re-read %s (%s); keeping the previous keys", self._path, exc)
+            return None
+        if not keys or weak_keys(keys):
+            log.warning("%s changed but holds no key or a weak key; keeping the previous "
+                        "keys", self._path)
+            return None
+        return self._entries(keys)
 
     def owner(self, candidate: str) -> str | None:
         """The owner tag of `candidate` if it is a configured key, else None; compares with
