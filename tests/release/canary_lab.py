@@ -1,9 +1,12 @@
-"""The canary suites' lab: real gunicorn agents (one stable, one canary per scenario) scraped
-by one real Prometheus (Debian binary) twice a second: the stable as job "stable" (label
-track=stable), each canary as a job named after its scenario (label track=canary).
+"""The canary suites' lab: real gunicorn agents (a stable and a canary per scenario) scraped
+by one real Prometheus (Debian binary) twice a second: each canary as a job named after its
+scenario (label track=canary), its stable as job "stable-<scenario>" (label track=stable).
 
-A test selects the stable's and its scenario's job (`Lab.selector`), so it sees only its own
-canary; the stable agent is shared, as a real stable serves every canary. Prometheus 2.42
+A test selects its scenario's two jobs (`Lab.selector`), so it sees only its own canary and
+its own stable. A stable per scenario, with the canary's worker count, keeps the p95 latency
+ratio a comparison of two agents under the same load: a stable shared by the tests carried
+their earlier traffic in its 5 m window, taken under another load, and a healthy canary failed
+the ratio now and then under a loaded machine. Prometheus 2.42
 hands its first targets to the scrape manager only on its 5 s discovery tick, so the session
 starts one lab, not one per test. Every series is warmed up once (a counter's first sample is
 its baseline).
@@ -34,6 +37,12 @@ AGENT_ENV = {"AGENT_RATE_LIMIT": "1000000/minute", "GUNICORN_GRACEFUL_TIMEOUT": 
 WARMUP = 50        # requests per agent before any test: a faulty canary answers 500 in them
 FAULTY = {"AGENT_FAULT_RATE": "0.2"}
 STABLE_JOB = "stable"
+
+
+def stable_job(scenario: str) -> str:
+    """The scrape job of `scenario`'s stable."""
+    return f"{STABLE_JOB}-{scenario}"
+
 # scenario (scrape job) -> (gunicorn workers, extra environment) of its canary; one per test
 SCENARIOS = {
     "analyze-healthy": (2, {}), "analyze-faulty": (2, FAULTY), "analyze-low": (1, {}),
@@ -112,23 +121,24 @@ class Lab:
     (base URL -> status -> count), so a test can wait until Prometheus has scraped them all."""
 
     url: str
-    stable: AgentServer
+    stables: dict[str, AgentServer]
     canaries: dict[str, AgentServer]
     sent: dict[str, dict[int, int]] = field(default_factory=dict)
 
     @staticmethod
     def selector(scenario: str) -> str:
         """The series of the stable and of `scenario`'s canary (a `--selector`)."""
-        return f'job=~"{STABLE_JOB}|{scenario}"'
+        return f'job=~"{stable_job(scenario)}|{scenario}"'
 
     def targets(self, scenario: str) -> list[tuple[str, str, AgentServer]]:
-        """(job, track, agent) of the stable and of `scenario`'s canary."""
-        return [(STABLE_JOB, "stable", self.stable), (scenario, "canary", self.canaries[scenario])]
+        """(job, track, agent) of `scenario`'s stable and canary."""
+        return [(stable_job(scenario), "stable", self.stables[scenario]),
+                (scenario, "canary", self.canaries[scenario])]
 
     def load(self, scenarios: list[str], requests_each: int) -> dict[str, dict[int, int]]:
-        """`requests_each` requests to the stable and to each scenario's canary; waits until
-        Prometheus has scraped them; the status counts of this load per agent."""
-        agents = [self.stable, *(self.canaries[s] for s in scenarios)]
+        """`requests_each` requests to each scenario's stable and canary (interleaved); waits
+        until Prometheus has scraped them; the status counts of this load per agent."""
+        agents = [agent for s in scenarios for agent in (self.stables[s], self.canaries[s])]
         counts = drive(agents, requests_each)
         for base, statuses in counts.items():
             total = self.sent.setdefault(base, {})
@@ -179,20 +189,23 @@ def start_agents(stack: contextlib.ExitStack, redis_url: str,
 
 @contextlib.contextmanager
 def start_lab(redis_url: str, scenarios: dict[str, tuple[int, dict[str, str]]]) -> Iterator[Lab]:
-    """A stable agent, a canary per scenario, one Prometheus scraping them (a job each) and
-    every series warmed up and scraped. Prometheus starts first, on the agents' ports, so its
-    discovery tick runs while the agents start."""
-    ports = {name: free_port() for name in [STABLE_JOB, *scenarios]}
+    """A stable and a canary agent per scenario, one Prometheus scraping them (a job each)
+    and every series warmed up and scraped. Prometheus starts first, on the agents' ports, so
+    its discovery tick runs while the agents start."""
+    jobs = [job for name in scenarios for job in (stable_job(name), name)]
+    ports = {job: free_port() for job in jobs}
     with contextlib.ExitStack() as stack, contextlib.ExitStack() as scraper:
         url = scraper.enter_context(prometheus(
-            {STABLE_JOB: {"stable": ports[STABLE_JOB]},
-             **{name: {"canary": ports[name]} for name in scenarios}}))
-        stable, *canaries = start_agents(stack, redis_url, [
-            (ports[STABLE_JOB], 2, {}),
-            *((ports[name], workers, env) for name, (workers, env) in scenarios.items())])
+            {job: {"stable" if job.startswith(f"{STABLE_JOB}-") else "canary": ports[job]}
+             for job in jobs}))
+        agents = start_agents(stack, redis_url, [
+            spec for name, (workers, env) in scenarios.items()
+            for spec in ((ports[stable_job(name)], workers, {}), (ports[name], workers, env))])
+        stables, canaries = agents[0::2], agents[1::2]
         # Prometheus stops before the agents: its keep-alive scrape connections held a
         # stopping gunicorn worker until gunicorn's graceful timeout.
         stack.callback(scraper.close)
-        lab = Lab(url, stable, dict(zip(scenarios, canaries, strict=True)))
+        lab = Lab(url, dict(zip(scenarios, stables, strict=True)),
+                  dict(zip(scenarios, canaries, strict=True)))
         lab.load(list(scenarios), WARMUP)
         yield lab

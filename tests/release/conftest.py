@@ -42,6 +42,6 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def canary_lab(redis_url: str) -> Iterator[Lab]:
-    """Prometheus scraping a stable agent and a canary per scenario (canary_lab.SCENARIOS)."""
+    """Prometheus scraping a stable and a canary agent per scenario (canary_lab.SCENARIOS)."""
     with start_lab(redis_url, SCENARIOS) as lab:
         yield lab

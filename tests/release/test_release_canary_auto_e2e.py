@@ -1,7 +1,7 @@
-"""`kustodian canary auto` end to end on real parts: real gunicorn agents (a stable, and a
+"""`kustodian canary auto` end to end on real parts: real gunicorn agents (a stable and a
 canary per scenario) scraped by a real Prometheus (the session's canary lab, see
 canary_lab.py), a local git repository holding a copy of this repo whose
-release.canary_analysis selects the stable's and the test's canary's scrape jobs.
+release.canary_analysis selects the scrape jobs of the test's scenario (its stable and canary).
 
 A healthy canary is walked by successive runs through every weight of release.canary_steps
 to promotion (one commit per move, saying why with the numbers); a faulty one

@@ -1,8 +1,8 @@
 """`kustodian canary analyze` against a real Prometheus scraping real gunicorn agents (the
 session's canary lab, see canary_lab.py).
 
-A test drives a bounded load through its scenario's canary and the stable and runs the gate
-on its scrape job: a canary with AGENT_FAULT_RATE=0.2 is aborted (exit 1), a healthy one
+A test drives a bounded load through its scenario's canary and stable and runs the gate on
+their scrape jobs: a canary with AGENT_FAULT_RATE=0.2 is aborted (exit 1), a healthy one
 promoted (exit 0); too little traffic is "not enough data" (3); an unreachable Prometheus or
 a broken selector is an error (2).
 """
