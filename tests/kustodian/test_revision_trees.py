@@ -589,3 +589,27 @@ def test_revision_specs_are_resolved_in_one_batch_like_rev_parse(tmp_path: Path)
     for spec, commit in zip(specs[:6], found, strict=False):      # what rev-parse says
         assert commit == git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options",
                              spec, check=False).strip(), spec
+
+
+def test_reading_files_of_many_commits_keeps_few_git_processes_open(repo) -> None:
+    """An ApplicationSet's git generators may name any number of commits, and their files are
+    read one by one: the gate keeps a `cat-file` reader only for the most recent few (a
+    hostile PR naming hundreds of commits must not hold a git process and its pipes open for
+    each), and every read still answers from its own commit."""
+    from kustodian.git import MAX_OPEN_READERS, Revisions
+
+    root, _ = repo
+    text = (root / "web/app.yaml").read_text()
+    texts = [f"# {n}\n" + text for n in range(3 * MAX_OPEN_READERS)]
+    shas = commit_series(root, "web/app.yaml", texts)
+    revisions = Revisions(root, set())
+    try:
+        for _ in range(2):                  # the second pass reopens the evicted readers
+            for sha, expected in zip(shas, texts, strict=True):
+                assert revisions.read(sha, "web/app.yaml") == expected.encode()
+                assert revisions.read(sha, "missing.yaml") is None
+                assert len(revisions._readers) <= MAX_OPEN_READERS
+        assert list(revisions._readers) == shas[-MAX_OPEN_READERS:]
+    finally:
+        revisions.close()
+    assert not revisions._readers

@@ -50,6 +50,7 @@ _MAX_ARGS_CHARS = 100_000
 MAX_TREE_BYTES = 1024 * 2**20
 MAX_TREE_ENTRIES = 500_000
 MAX_TREES = 32          # distinct other commits written out in one run (Revisions.tree)
+MAX_OPEN_READERS = 4    # `cat-file --batch` processes Revisions keeps open (most recent)
 PR_HINT = "--base-ref needs a git checkout with the base history"
 # a commit needs an author: this one when the repository configures none (e.g. in CI)
 FALLBACK_IDENTITY = ("-c", "user.name=kustodian", "-c", "user.email=kustodian@localhost")
@@ -1117,9 +1118,14 @@ class Revisions:
         """A file of a commit (None when it has none)."""
         git = self._start()
         assert git is not None
-        reader = self._readers.get(commit)
+        # A reader per commit is kept for the next file, the most recent few only: the
+        # generators of an ApplicationSet may name any number of commits.
+        reader = self._readers.pop(commit, None)
         if reader is None:
-            reader = self._readers[commit] = GitReader(git, commit)
+            if len(self._readers) >= MAX_OPEN_READERS:
+                self._readers.pop(next(iter(self._readers))).__exit__()
+            reader = GitReader(git, commit)
+        self._readers[commit] = reader
         return reader.read(path)
 
 
