@@ -17,7 +17,7 @@ from __future__ import annotations
 from limits import parse
 
 from agent.errors import ApiError
-from agent.redis_client import ThreadClients
+from agent.redis_client import ThreadClients, run_script
 
 KEY_PREFIX = "agent:ratelimit"
 
@@ -48,14 +48,19 @@ class RateLimiter:
         self.args = (self.item.amount, self.item.get_expiry())
         self._clients = clients
         self._check = clients.shared.register_script(_CHECK)
+        # identity -> key; identities are the owners of configured API keys (a few)
+        self._keys: dict[str, str] = {}
 
     def key(self, identity: str) -> str:
         """The Redis key counting `identity`'s hits."""
-        return f"{KEY_PREFIX}:{self.item.key_for(identity)}"
+        key = self._keys.get(identity)
+        if key is None:
+            key = self._keys[identity] = f"{KEY_PREFIX}:{self.item.key_for(identity)}"
+        return key
 
     def check(self, identity: str) -> None:
-        self.enforce(self._check(keys=[self.key(identity)], args=self.args,
-                                 client=self._clients.get()))
+        self.enforce(run_script(self._check, self._clients.get(), [self.key(identity)],
+                                self.args))
 
     def enforce(self, retry_after: int) -> None:
         """Raise the 429 for a refused hit (`retry_after` > 0, as `rate_limit` returns)."""

@@ -28,7 +28,7 @@ import redis
 from agent import jsoncodec
 from agent.jsonlog import utc_iso
 from agent.ratelimit import LUA_FUNCTION, RateLimiter
-from agent.redis_client import ThreadClients
+from agent.redis_client import ThreadClients, run_script
 
 INDEX_KEY = "agent:sessions"
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -149,8 +149,8 @@ class SessionStore:
             limiter.check(owner)
             return None
         window = self.max_messages if last is None else min(last, self.max_messages)
-        reply = self._open(keys=[limiter.key(owner), *_keys(session_id)],
-                           args=[*limiter.args, owner, window], client=self.client)
+        reply = run_script(self._open, self.client, [limiter.key(owner), *_keys(session_id)],
+                           [*limiter.args, owner, window])
         limiter.enforce(reply[0])
         if len(reply) == 1:
             return None
@@ -178,9 +178,8 @@ class SessionStore:
     def append_turn(self, session_id: str, messages: list[dict[str, Any]],
                     memory: dict[str, str]) -> bool:
         """Append messages and facts, refresh the TTL; False when the session is gone."""
-        return bool(self._append(keys=[*_keys(session_id), INDEX_KEY],
-                                 args=self._turn_args(session_id, messages, memory),
-                                 client=self.client))
+        return bool(run_script(self._append, self.client, [*_keys(session_id), INDEX_KEY],
+                               self._turn_args(session_id, messages, memory)))
 
     def write_turn(self, session_id: str, owner: str, limiter: RateLimiter,
                    messages: list[dict[str, Any]], memory: dict[str, str]) -> bool:
@@ -191,10 +190,9 @@ class SessionStore:
         if not SESSION_ID.match(session_id):
             limiter.check(owner)
             return False
-        retry_after, written = self._write(
-            keys=[limiter.key(owner), *_keys(session_id), INDEX_KEY],
-            args=[*limiter.args, owner, *self._turn_args(session_id, messages, memory)],
-            client=self.client)
+        retry_after, written = run_script(
+            self._write, self.client, [limiter.key(owner), *_keys(session_id), INDEX_KEY],
+            [*limiter.args, owner, *self._turn_args(session_id, messages, memory)])
         limiter.enforce(retry_after)
         return bool(written)
 

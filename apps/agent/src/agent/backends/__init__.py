@@ -9,7 +9,7 @@ from typing import Protocol
 from agent.config import Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Turn:
     """One user message with the session context the backend may use."""
 
@@ -18,7 +18,7 @@ class Turn:
     memory: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The assistant's answer, facts to remember, and token usage of the call."""
 
