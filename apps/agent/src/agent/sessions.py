@@ -2,7 +2,8 @@
 
 Keys (hash-tagged by session id): `agent:s:{id}:meta` (hash: owner, created_at),
 `agent:s:{id}:messages` (list of JSON messages, newest last, capped), `agent:s:{id}:memory`
-(hash of facts). `agent:sessions` is a sorted set id -> expiry time, used to count live sessions.
+(hash of facts). `agent:sessions` is a sorted set id -> expiry time (epoch seconds, rounded
+up), used to count live sessions.
 
 Each Redis call of a message is one Lua script. A turn whose reply depends on the session
 takes two round trips: `open_turn` counts the caller's rate limit and loads the session's
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import secrets
 import time
@@ -126,7 +128,7 @@ class SessionStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(meta, mapping={"owner": owner, "created_at": session.created_at})
         pipe.expire(meta, self.ttl)
-        pipe.zadd(INDEX_KEY, {session.id: time.time() + self.ttl})
+        pipe.zadd(INDEX_KEY, {session.id: self._expiry()})
         pipe.execute()
         return session
 
@@ -165,10 +167,15 @@ class SessionStore:
     def ttl_left(self, session_id: str) -> int:
         return max(int(self.client.ttl(_keys(session_id)[0])), 0)
 
+    def _expiry(self) -> int:
+        """The index score of a session written now: when its keys expire, in whole seconds
+        rounded up (an integer: redis-py sends a float to Redis at several times the cost)."""
+        return math.ceil(time.time()) + self.ttl
+
     def _turn_args(self, session_id: str, messages: list[dict[str, Any]],
                    memory: dict[str, str]) -> list[Any]:
         """The arguments of the Lua `append_turn`."""
-        args: list[Any] = [self.ttl, self.max_messages, time.time() + self.ttl, session_id,
+        args: list[Any] = [self.ttl, self.max_messages, self._expiry(), session_id,
                            len(messages)]
         args += [jsoncodec.dumps(m) for m in messages]
         for name, value in memory.items():
