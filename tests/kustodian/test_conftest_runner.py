@@ -252,3 +252,28 @@ def test_a_directory_of_manifests_is_expanded_and_keeps_its_env(tmp_path, polici
     findings = run([ConftestInput(folder, "k8s", env="prod")], policies, conftest_bin)
     assert {f.rule for f in findings} >= {"argocd-prod-no-auto-sync", "allowed-registries"}
     assert {f.env for f in findings} == {"prod"}
+
+
+def test_policy_unit_tests_are_not_evaluated(tmp_path, conftest_bin):
+    """The gate evaluates the policies of the dir, not their unit tests: a deny rule in a
+    `*_test.rego` file (in the very package queried) is not enforced, while helpers in other
+    packages and rules in nested dirs are."""
+    policy_dir = tmp_path / "policies"
+    (policy_dir / "lib").mkdir(parents=True)
+    (policy_dir / "k8s").mkdir()
+    (policy_dir / "lib" / "words.rego").write_text(
+        "package lib.words\nimport rego.v1\nshout(s) := upper(s)\n")
+    (policy_dir / "k8s" / "names.rego").write_text(
+        "package k8s.names\nimport rego.v1\nimport data.lib.words\n"
+        'deny contains words.shout("from the policy") if input.kind == "ConfigMap"\n')
+    (policy_dir / "k8s" / "names_test.rego").write_text(
+        "package k8s.names\nimport rego.v1\n"
+        'deny contains "from its unit test" if true\n'
+        'test_shouts if { deny with input as {"kind": "ConfigMap"} }\n')
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    findings = run([ConftestInput(manifest, "k8s", env="dev")], policy_dir, conftest_bin)
+    assert [f.message for f in findings] == ["FROM THE POLICY"]
+    verify = subprocess.run([conftest_bin, "verify", "--no-color", "--policy", str(policy_dir)],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr    # the test itself runs

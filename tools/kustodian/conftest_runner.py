@@ -6,8 +6,9 @@ Interface (called by `kustodian check`):
     run_conftest(inputs, *, policy_dir, conftest_bin) -> list[Finding]
 
 - conftest starts once per input kind (k8s, dockerfile) with every file of that kind, the two
-  in parallel, `--output json`, and the namespaces found in `policy_dir`: `dockerfile` and
-  `dockerfile.*` for Dockerfiles, every other package except `lib.*` for Kubernetes inputs.
+  in parallel, `--output json`, the policies of `policy_dir` (its `.rego` files but the
+  `*_test.rego` unit tests) and the namespaces they declare: `dockerfile` and `dockerfile.*`
+  for Dockerfiles, every other package except `lib.*` for Kubernetes inputs.
 - Data: `--data policy_dir` (e.g. policies/data.yaml) plus a generated JSON document
   `{"kustodian": {"inputs": {"<abs path>": {"env": ..., "overlay": ...}}}}`; Rego finds the
   env of the file under test through `data.conftest.file` (see policies/lib/k8s.rego).
@@ -62,7 +63,8 @@ def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
         raise KustodianError("policy directory not found", file=str(policy_dir),
                              hint="pass the folder holding the .rego files (policies/)")
     inputs = [f for item in inputs for f in _expand(item)]
-    namespaces = policy_namespaces(policy_dir)
+    policies = policy_files(policy_dir)
+    namespaces = policy_namespaces(policy_dir, policies)
     with tempfile.TemporaryDirectory(prefix="kustodian-conftest-") as tmp:
         jobs = []
         for kind in KINDS:
@@ -71,8 +73,8 @@ def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
                 for n, batch in enumerate(_batches(selected)):
                     data_file = Path(tmp) / f"{kind}-{n}.json"
                     data_file.write_text(json.dumps(_env_data(batch)))
-                    args = _command(conftest_bin, kind, batch, policy_dir, data_file,
-                                    namespaces[kind])
+                    args = _command(conftest_bin, kind, batch, policies, policy_dir,
+                                    data_file, namespaces[kind])
                     jobs.append((batch, _start(args)))
         findings: list[Finding] = []
         for batch, proc in jobs:
@@ -80,12 +82,20 @@ def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
     return findings
 
 
-def policy_namespaces(policy_dir: Path) -> dict[str, list[str]]:
+def policy_files(policy_dir: Path) -> list[Path]:
+    """The policies conftest evaluates: every `.rego` file under `policy_dir` but the unit
+    tests (`*_test.rego`, for `conftest verify`). conftest given the dir would also load and
+    compile the tests on every run (a quarter of a small run's CPU here) and evaluate any
+    deny rule a test file declared; the gate enforces policies, not their tests."""
+    return sorted(p for p in Path(policy_dir).rglob("*.rego")
+                  if p.is_file() and not p.name.endswith("_test.rego"))
+
+
+def policy_namespaces(policy_dir: Path,
+                      files: list[Path] | None = None) -> dict[str, list[str]]:
     """The Rego packages to query per input kind (tests and `lib.*` helpers excluded)."""
     found: set[str] = set()
-    for rego in sorted(policy_dir.rglob("*.rego")):
-        if rego.name.endswith("_test.rego"):
-            continue
+    for rego in policy_files(policy_dir) if files is None else files:
         try:
             text = rego.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -164,12 +174,14 @@ def capabilities_file(conftest_bin: str) -> str:
     return str(path)
 
 
-def _command(conftest_bin: str, kind: str, batch: list[ConftestInput], policy_dir: Path,
-             data_file: Path, namespaces: list[str]) -> list[str]:
+def _command(conftest_bin: str, kind: str, batch: list[ConftestInput], policies: list[Path],
+             policy_dir: Path, data_file: Path, namespaces: list[str]) -> list[str]:
     parser = "dockerfile" if kind == "dockerfile" else "yaml"
     args = [conftest_bin, "test", "--no-color", "--output", "json", "--parser", parser,
-            "--capabilities", capabilities_file(conftest_bin),
-            "--policy", str(policy_dir), "--data", str(policy_dir), "--data", str(data_file)]
+            "--capabilities", capabilities_file(conftest_bin)]
+    for policy in policies:
+        args += ["--policy", str(policy)]
+    args += ["--data", str(policy_dir), "--data", str(data_file)]
     for namespace in namespaces:
         args += ["--namespace", namespace]
     return args + [os.path.abspath(i.path) for i in batch]
