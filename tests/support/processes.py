@@ -18,6 +18,17 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / ".bin"
 
+# The Go garbage collector's settings the suite gives its short-lived Go processes (see
+# tests/conftest.py); the long-lived servers it starts run with Go's defaults instead.
+SHORT_LIVED_GO = {"GOGC": "off", "GOMEMLIMIT": "1GiB"}
+
+
+def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) for a long-lived server: without the suite's
+    short-lived collector settings, so a Go server collects at Go's default pace."""
+    base = os.environ if env is None else env
+    return {k: v for k, v in base.items() if base.get(k) != SHORT_LIVED_GO.get(k)}
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
@@ -84,7 +95,7 @@ class ManagedProcess:
             os.close(fd)
             self.log_path, self._own_log = Path(name), True
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, stdout=log,
+        self.proc = subprocess.Popen(self.args, env=server_env(self.env), cwd=self.cwd, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return self
