@@ -132,6 +132,35 @@ def test_validators_are_cached_per_kind(validator):
     assert validator._validator_for("apps/v1", "Deployment") is first
 
 
+def test_schemas_are_compiled_once_per_process(validator):
+    """A second validator (PR mode's head after its base) reuses the compiled schemas."""
+    validator.validate(DEPLOYMENT)
+    again = SchemaValidator()
+    assert again._validator_for("apps/v1", "Deployment") is validator._validator_for(
+        "apps/v1", "Deployment")
+    assert again._registry is validator._registry
+
+
+def test_a_changed_crd_schema_is_read_again(tmp_path):
+    """The per-process compilation is keyed by each file's content: a CRD schema edited or
+    replaced between two validators is compiled anew, never answered from the old one."""
+    from kustodian.schemas import DEFAULT_CRD_DIR
+
+    index = json.loads((DEFAULT_CRD_DIR / "index.json").read_text())
+    rel = index["gateway.networking.k8s.io/v1/HTTPRoute"]
+    (tmp_path / rel).parent.mkdir(parents=True)
+    schema = json.loads((DEFAULT_CRD_DIR / rel).read_text())
+    (tmp_path / rel).write_text(json.dumps(schema))
+    (tmp_path / "index.json").write_text(json.dumps(
+        {"gateway.networking.k8s.io/v1/HTTPRoute": rel}))
+    assert SchemaValidator(crd_dir=tmp_path).validate(ROUTE) == []
+    schema["properties"]["spec"]["required"] = ["hostnames"]
+    (tmp_path / rel).write_text(json.dumps(schema))                 # edited in place
+    assert paths(SchemaValidator(crd_dir=tmp_path).validate(ROUTE)) == ["spec"]
+    (tmp_path / "index.json").write_text("{}")                      # the kind is gone
+    assert paths(SchemaValidator(crd_dir=tmp_path).validate(ROUTE)) == ["kind"]
+
+
 def test_format_path():
     assert format_path(["spec", "containers", 0, "image"]) == "spec.containers[0].image"
     assert format_path([]) == ""
