@@ -8,6 +8,8 @@ up by the `child_exit` hook. Without it (tests, flask dev server) the default re
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -16,8 +18,29 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client import multiprocess as prom_multiprocess
+
+_pid = os.getpid()
+
+
+def process_id() -> int:
+    """This process's id without a system call: read once, and again in each forked child."""
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+if getattr(values.ValueClass, "_multiprocess", False):
+    # prometheus_client looks the pid up before every sample it writes (to notice a fork):
+    # os.getpid, a system call, six per message. Its documented hook for that lookup gets
+    # `process_id`. Set before the first metric below is made (this module makes them all).
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
