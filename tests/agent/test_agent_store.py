@@ -4,6 +4,10 @@ fault-injection test aid counted in the metrics."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 from agent_helpers import eventually, metric_samples, new_session, say, total
 from support.agent import in_process_agent
 from support.processes import RedisServer
@@ -34,6 +38,32 @@ def test_redis_outage_and_recovery(redis: RedisServer) -> None:
     assert say(agent, sid, "hello").status_code == 404
     fresh = new_session(agent)
     assert say(agent, fresh, "what is 2 + 2").json()["message"]["content"] == "2 + 2 = 4"
+
+
+def test_a_stalled_redis_fails_requests_within_the_timeout() -> None:
+    """Redis accepts connections but answers nothing (stopped): a request is answered 503
+    within the configured timeout (one retry, a reconnect), not left hanging; it recovers."""
+    server = RedisServer().start()
+    try:
+        agent = in_process_agent(server.url, {"AGENT_REDIS_TIMEOUT_SECONDS": "0.3"})
+        sid = new_session(agent)
+        assert say(agent, sid, "what is 2 + 2").status_code == 200
+        pid = server.process.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            stalled = say(agent, sid, "what is 3 + 3")
+            elapsed = time.monotonic() - start
+            ready = agent.get("/readyz")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert stalled.status_code == 503, stalled.text
+        assert stalled.json()["error"]["code"] == "redis_unavailable"
+        assert elapsed < 5, elapsed  # 0.3 s per read, one retry; a hang would be 30 s
+        assert ready.status_code == 503, ready.text
+        eventually(lambda: say(agent, sid, "what is 4 + 4").status_code == 200)
+    finally:
+        server.stop()
 
 
 def test_sessions_expire_after_their_ttl(redis: RedisServer) -> None:

@@ -10,17 +10,30 @@ a checkout makes (measured: ~20 us of CPU per command, bench/README.md "Agent se
 gunicorn's gthread worker serves requests on a fixed set of threads, so this keeps one
 connection per thread; a thread that ends returns its connection to the shared pool.
 `run_script` runs the service's Lua scripts (registered once with redis-py) on such a client.
+
+Over `redis://` and `unix://` the read and write timeout is kept by the kernel
+(`SO_RCVTIMEO`, `SO_SNDTIMEO`) on a blocking socket, not by Python: a socket with a Python
+timeout polls before every send and every receive, so a command releases the GIL four times
+instead of two, and under gunicorn's threads each release can hand the GIL to another thread
+(15-18% of a message's CPU, bench/README.md "Agent service"). A read or write that times out
+fails the same way (redis-py raises a ConnectionError instead of a TimeoutError, and the
+command is retried once); connecting keeps redis-py's timeout. `rediss://` keeps Python's
+timeouts (its TLS handshake runs inside redis-py's connect).
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
+from redis.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
@@ -35,9 +48,41 @@ def connection_options(timeout_seconds: float) -> dict[str, object]:
     }
 
 
+class _KernelTimeouts:
+    """Mixin for a redis-py connection class: after connecting, the socket blocks (no Python
+    timeout) and the kernel times out each read and write after `io_timeout` seconds."""
+
+    def __init__(self, *, io_timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.io_timeout = io_timeout
+
+    def _connect(self) -> socket.socket:
+        sock = super()._connect()  # type: ignore[misc]
+        seconds, fraction = divmod(self.io_timeout, 1)
+        timeval = struct.pack("@ll", int(seconds), int(fraction * 1_000_000))  # struct timeval
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        return sock
+
+
+class KernelTimedConnection(_KernelTimeouts, Connection):
+    """TCP (`redis://`)."""
+
+
+class KernelTimedUnixConnection(_KernelTimeouts, UnixDomainSocketConnection):
+    """Unix socket (`unix://`)."""
+
+
+_KERNEL_TIMED = {"redis": KernelTimedConnection, "unix": KernelTimedUnixConnection}
+
+
 def make_redis(url: str, timeout_seconds: float) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True,
-                                **connection_options(timeout_seconds))  # type: ignore[arg-type]
+    options = connection_options(timeout_seconds)
+    kernel_timed = _KERNEL_TIMED.get(urlparse(url).scheme)
+    if kernel_timed is not None:
+        options.update(connection_class=kernel_timed, socket_timeout=None,
+                       io_timeout=timeout_seconds)
+    return redis.Redis.from_url(url, decode_responses=True, **options)  # type: ignore[arg-type]
 
 
 class ThreadClients:
