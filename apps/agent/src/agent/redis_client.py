@@ -15,7 +15,7 @@ Over `redis://` and `unix://` the read and write timeout is kept by the kernel
 (`SO_RCVTIMEO`, `SO_SNDTIMEO`) on a blocking socket, not by Python: a socket with a Python
 timeout polls before every send and every receive, so a command releases the GIL four times
 instead of two, and under gunicorn's threads each release can hand the GIL to another thread
-(11-13% of a message's CPU, bench/README.md "Agent service"). A read or write that times out
+(11-13% of a message's CPU in A/B runs, bench/README.md). A read or write that times out
 fails the same way (redis-py raises a ConnectionError instead of a TimeoutError, and the
 command is retried once); connecting keeps redis-py's timeout. `rediss://` keeps Python's
 timeouts (its TLS handshake runs inside redis-py's connect).
