@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -83,6 +84,12 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = tempfile.mkdtemp(prefix="kustodian-test-renders-")
     config.stash[_RENDER_CACHE] = directory
     os.environ["KUSTODIAN_RENDER_CACHE"] = directory
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collected modules, tests and fixtures definitions live as long as the session:
+    frozen, they are not traversed again by each of the worker's full garbage collections."""
+    gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
