@@ -58,6 +58,24 @@ def test_policy_data_from_the_pr_is_not_obeyed(scratch):
     _gate_changed(run, "policies/data.yaml")
 
 
+def test_a_policy_renamed_to_a_unit_test_is_still_enforced(scratch):
+    """The gate leaves `*_test.rego` files out of evaluation. A PR that renames a policy into
+    a unit test (and then breaks the rule it enforced) is still judged by the base's policy;
+    the rename is a gate change a code owner must approve."""
+    policy = scratch.root / "policies/k8s/registries.rego"
+    scratch.write("policies/k8s/registries_rules_test.rego", policy.read_text())
+    policy.unlink()
+    kfile = scratch.root / "overlays/dev/kustomization.yaml"
+    kfile.write_text(kfile.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
+                     "    newName: docker.io/evil/agent\n")
+    scratch.commit("the registry policy is now a test")
+    run = scratch.pr()
+    assert run.returncode == 1, run.stderr
+    assert [f for f in run.of("allowed-registries") if "docker.io/evil" in f["message"]]
+    _gate_changed(run, "policies/k8s/registries.rego")
+    _gate_changed(run, "policies/k8s/registries_rules_test.rego")
+
+
 def test_a_change_to_the_gate_code_alone_is_reported(scratch):
     scratch.write("tools/kustodian/evil.py", "print('hi')\n")
     scratch.commit("gate code")
