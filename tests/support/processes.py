@@ -27,7 +27,7 @@ def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """`env` (default: this process's) for a long-lived server: without the suite's
     short-lived collector settings, so a Go server collects at Go's default pace."""
     base = os.environ if env is None else env
-    return {k: v for k, v in base.items() if base.get(k) != SHORT_LIVED_GO.get(k)}
+    return {k: v for k, v in base.items() if SHORT_LIVED_GO.get(k) != v}
 
 
 def free_port() -> int:
