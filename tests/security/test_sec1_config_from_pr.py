@@ -15,6 +15,18 @@ def _gate_changed(run, path: str) -> dict:
     return hit
 
 
+def _evil_registry_in_dev(scratch) -> None:
+    """dev's agent image from a registry the base's policy does not allow."""
+    kfile = scratch.root / "overlays/dev/kustomization.yaml"
+    kfile.write_text(kfile.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
+                     "    newName: docker.io/evil/agent\n")
+
+
+def _evil_registry_flagged(run) -> None:
+    assert run.returncode == 1, run.stderr
+    assert [f for f in run.of("allowed-registries") if "docker.io/evil" in f["message"]]
+
+
 def test_profiles_from_the_pr_are_not_obeyed(scratch):
     config = scratch.root / ".kustodian.yaml"
     rules = ["no-privileged", "no-privilege-escalation", "drop-all-capabilities",
@@ -48,13 +60,10 @@ def test_an_env_remapping_from_the_pr_is_not_obeyed(scratch):
 def test_policy_data_from_the_pr_is_not_obeyed(scratch):
     data = scratch.root / "policies/data.yaml"
     data.write_text(data.read_text().replace("- ghcr.io/acme/*", "- '**'"))
-    kfile = scratch.root / "overlays/dev/kustomization.yaml"
-    kfile.write_text(kfile.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
-                     "    newName: docker.io/evil/agent\n")
+    _evil_registry_in_dev(scratch)
     scratch.commit("any registry")
     run = scratch.pr()
-    assert run.returncode == 1, run.stderr
-    assert [f for f in run.of("allowed-registries") if "docker.io/evil" in f["message"]]
+    _evil_registry_flagged(run)
     _gate_changed(run, "policies/data.yaml")
 
 
@@ -65,13 +74,10 @@ def test_a_policy_renamed_to_a_unit_test_is_still_enforced(scratch):
     policy = scratch.root / "policies/k8s/registries.rego"
     scratch.write("policies/k8s/registries_rules_test.rego", policy.read_text())
     policy.unlink()
-    kfile = scratch.root / "overlays/dev/kustomization.yaml"
-    kfile.write_text(kfile.read_text() + "images:\n  - name: ghcr.io/acme/agent\n"
-                     "    newName: docker.io/evil/agent\n")
+    _evil_registry_in_dev(scratch)
     scratch.commit("the registry policy is now a test")
     run = scratch.pr()
-    assert run.returncode == 1, run.stderr
-    assert [f for f in run.of("allowed-registries") if "docker.io/evil" in f["message"]]
+    _evil_registry_flagged(run)
     _gate_changed(run, "policies/k8s/registries.rego")
     _gate_changed(run, "policies/k8s/registries_rules_test.rego")
 
