@@ -44,8 +44,16 @@ setup: $(VENV)/.stamp $(BIN)/.stamp .cache/crds/.stamp .cache/psa/.stamp ## inst
 check: setup ## the policy gate over every overlay (+ --apiserver once `make cluster` built it)
 	$(VENV)/bin/kustodian check $$($(PY) -c 'import kustodian.cluster as c; print("--apiserver" * c.available())')
 
-test: setup ## the whole test suite (real kustomize, conftest, redis, gunicorn, prometheus)
+test: setup .cache/tests-compiled.stamp ## the whole test suite (real kustomize, conftest, redis, gunicorn, prometheus)
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --ignore=tests/e2e tests
+
+# pytest rewrites the asserts of every test module in each xdist worker, and keeps nothing
+# while PYTHONDONTWRITEBYTECODE is set: one collection with it unset leaves the rewritten
+# modules in __pycache__ (git-ignored), which the workers then load instead of compiling.
+.cache/tests-compiled.stamp: $(VENV)/.stamp $(shell find tests -name '*.py' -not -path 'tests/e2e/*')
+	@mkdir -p $(@D)
+	@# a collection error is left to the suite's own run to report
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -p no:cacheprovider --collect-only --ignore=tests/e2e tests >/dev/null 2>&1 && touch $@ || true
 
 cluster: $(VENV)/.stamp ## build etcd, kube-apiserver, kubectl from the Go module proxy (cached)
 	tools/cluster/build.sh etcd kube-apiserver kubectl
