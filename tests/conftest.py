@@ -43,7 +43,9 @@ for _key, _value in SHORT_LIVED_GO.items():
 # them: one temp dir for the session, made by the controller before the xdist workers start
 # (they inherit the variable) and removed at its end. Builds that fail, builds with a
 # symlink, FIFO or remote reference in reach and online builds are never cached, so the
-# tests about those still run kustomize; tests of the cache set their own dir.
+# tests about those still run kustomize; tests of the cache set their own dir. The same dir
+# keeps conftest's result per input file (kustodian.conftest_runner's policy cache); failed
+# evaluations are never stored, so the tests of conftest failures still run conftest.
 _RENDER_CACHE = pytest.StashKey[str]()
 
 

@@ -147,3 +147,25 @@ def test_a_remote_allow_list_from_the_pr_is_not_obeyed(scratch):
     [hit] = run.of("remote-resource")
     assert ref in hit["message"] and hit["file"] == "overlays/dev/kustomization.yaml"
     _gate_changed(run, ".kustodian.yaml")
+
+
+def test_a_result_cached_under_the_prs_policy_never_serves_the_bases(scratch, tmp_path,
+                                                                     monkeypatch):
+    """The policy cache (KUSTODIAN_RENDER_CACHE, the operator's) keys each result by the
+    content of every policy file. A PR that rewrites the registry policy to allow anything
+    and moves dev to an evil registry gets a clean result for dev's render when the PR's own
+    tree is checked (its policies, as a plain `kustodian check` of the branch does) and that
+    result is cached; PR mode, judging with the base's policy, still flags the registry, on
+    a warm cache as on a cold one."""
+    monkeypatch.setenv("KUSTODIAN_RENDER_CACHE", str(tmp_path / "operator-cache"))
+    policy = scratch.root / "policies/k8s/registries.rego"
+    policy.write_text(policy.read_text().replace("deny contains", "ignored contains"))
+    _evil_registry_in_dev(scratch)
+    scratch.commit("any registry, by policy")
+    head = scratch.full()
+    assert not head.of("allowed-registries"), "the PR's own policy is obeyed on its tree"
+    assert list((tmp_path / "operator-cache/policy-v1").iterdir())
+    for _ in range(2):
+        run = scratch.pr()
+        _evil_registry_flagged(run)
+        _gate_changed(run, "policies/k8s/registries.rego")

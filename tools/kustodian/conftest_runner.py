@@ -2,16 +2,32 @@
 
 Interface (called by `kustodian check`):
 
-    ConftestInput(path, kind, env=None, overlay=None)   # kind: "k8s" | "dockerfile"
-    run_conftest(inputs, *, policy_dir, conftest_bin) -> list[Finding]
+    ConftestInput(path, kind, env=None, overlay=None, text=None)  # kind: "k8s" | "dockerfile"
+    run_conftest(inputs, *, policy_dir, conftest_bin, tree=None) -> list[Finding]
 
-- conftest starts once per input kind (k8s, dockerfile) with every file of that kind, the two
-  in parallel, `--output json`, the policies of `policy_dir` (its `.rego` files but the
-  `*_test.rego` unit tests) and the namespaces they declare: `dockerfile` and `dockerfile.*`
-  for Dockerfiles, every other package except `lib.*` for Kubernetes inputs.
+- conftest starts once per input kind (k8s, dockerfile) with every file of that kind that
+  has no cached result, the two in parallel, `--output json`, the policies of `policy_dir`
+  (its `.rego` files but the `*_test.rego` unit tests) and the namespaces they declare:
+  `dockerfile` and `dockerfile.*` for Dockerfiles, every other package except `lib.*` for
+  Kubernetes inputs.
+- What conftest reads: each input is written to `<stage>/<digest>/<base name>` (the digest
+  over its kind, name, content, env and overlay; a render's name is the overlay's), so the
+  path a policy sees as data.conftest.file is the same in every run.
 - Data: `--data policy_dir` (e.g. policies/data.yaml) plus a generated JSON document
-  `{"kustodian": {"inputs": {"<abs path>": {"env": ..., "overlay": ...}}}}`; Rego finds the
-  env of the file under test through `data.conftest.file` (see policies/lib/k8s.rego).
+  `{"kustodian": {"inputs": {"<staged path>": {"env": ..., "overlay": ...}}}}`; Rego finds
+  the env of the file under test through `data.conftest.file` (see policies/lib/k8s.rego).
+- Policy cache: with `tree` (the tree under check) and KUSTODIAN_RENDER_CACHE set, each
+  file's results are kept in the `policy-v1` subdir of the operator's cache dir
+  (kustodian.contentstore), keyed by SHA-256 over the conftest binary's identity, the
+  capabilities file's content, the whole policy dir (names and contents), the policies and
+  namespaces queried, the parser, the staged path, the content, the env and the overlay;
+  the stage is then `policy-v1/staged` (a temp dir otherwise). Only the results of a
+  conftest exit 0/1 with a JSON list are stored, and only when the policy dir did not change
+  while conftest ran; nothing is cached when the policy dir holds a symlink or special file,
+  or when the capabilities allow a built-in whose result is not a function of its arguments
+  (_IMPURE_PREFIXES, or flagged non-deterministic). data.kustodian.inputs lists every file of
+  the same conftest process, while a key holds the file's own entry: policies must judge a
+  file by its own entry (lib.k8s.env does).
 - Rules return structured results: `{"msg", "rule", "severity", "category", "remediation",
   "kind", "name", "namespace", "container"}` for Kubernetes objects, `{"msg", "rule", ...,
   "index", "instruction", "occurrence"}` for Dockerfiles: the position of the offending
@@ -21,41 +37,80 @@ Interface (called by `kustodian check`):
   (`deny_foo_bar` -> `foo-bar`) or the package.
 - Kubernetes findings carry kind/namespace/name/container and env/overlay, file=None (the
   caller maps them to source lines); Dockerfile findings carry file (repository path) and line.
-- A conftest failure (bad Rego, unparsable input, crash) raises KustodianError with its stderr.
+- A conftest failure (bad Rego, unparsable input, crash) raises KustodianError with its
+  stderr, staged paths replaced by the inputs' own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kustodian.contentstore import (
+    ContentStore,
+    Uncacheable,
+    add_tree,
+    read_file,
+    tool_identity,
+    unlink,
+)
 from kustodian.errors import KustodianError
 from kustodian.model import CATEGORIES, Finding, Severity
 
 KINDS = ("k8s", "dockerfile")
 _MAX_ARGS_CHARS = 100_000          # stay far below ARG_MAX when passing many files
 _PACKAGE_RE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_ENTRIES = "policy-v1"             # the policy cache's subdir (its name versions the format)
+_MAGIC = b"kustodian-policy-cache-v1 "
+_STAGED = "staged"                 # inputs conftest reads, under the entries dir
+_STAGED_TTL = 3600                 # staged inputs untouched this long (seconds) are removed
+# Built-ins whose result is not a function of the policies, data and input: they read the
+# clock, randomness, the network or files (conftest's parse_config_file; the $ref of a JSON
+# schema; a certificate chain verified against the current time). A capabilities file that
+# allows one of them (or any built-in OPA flags non-deterministic) disables the cache.
+_IMPURE_PREFIXES = ("http.", "net.", "opa.", "rand.", "uuid.", "time.now",
+                    "crypto.x509.parse_and_verify_certificates", "json.match_schema",
+                    "json.verify_schema", "io.jwt.decode_verify", "parse_config",
+                    "parse_combined_config")
 
 
 @dataclass
 class ConftestInput:
-    """One file for conftest: rendered manifests ("k8s") or a Dockerfile ("dockerfile")."""
+    """One file for conftest: rendered manifests ("k8s") or a Dockerfile ("dockerfile").
+    `text` is the content when it is not read from `path` (a render): `path` then only
+    names it (conftest sees its base name)."""
 
     path: Path
     kind: str  # "k8s" | "dockerfile"
     env: str | None = None
     overlay: str | None = None
+    text: str | None = None
 
 
-def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
-                 conftest_bin: str) -> list[Finding]:
-    """Evaluate `policy_dir` over `inputs` with conftest; one Finding per failure/warning."""
+@dataclass
+class _Staged:
+    """An input with its content, the path conftest reads it at, and its cache key."""
+
+    item: ConftestInput
+    content: bytes
+    seen: str                        # the absolute path conftest is given
+    key: str | None = None
+
+
+def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path, conftest_bin: str,
+                 tree: Path | None = None) -> list[Finding]:
+    """Evaluate `policy_dir` over `inputs` with conftest; one Finding per failure/warning.
+    With `tree` (the tree under check), results come from and go to the operator's policy
+    cache when KUSTODIAN_RENDER_CACHE names one (see the module doc)."""
     if not inputs:
         return []
     policy_dir = Path(policy_dir)
@@ -65,21 +120,163 @@ def run_conftest(inputs: list[ConftestInput], *, policy_dir: Path,
     inputs = [f for item in inputs for f in _expand(item)]
     policies = policy_files(policy_dir)
     namespaces = policy_namespaces(policy_dir, policies)
+    capabilities = capabilities_file(conftest_bin)
+    store = ContentStore.for_tree(tree, _ENTRIES, _MAGIC) if tree is not None else None
+    fingerprint = (_fingerprint(conftest_bin, capabilities, policy_dir, policies, namespaces)
+                   if store is not None else None)
     with tempfile.TemporaryDirectory(prefix="kustodian-conftest-") as tmp:
+        stage_root = (store.directory / _STAGED if fingerprint is not None
+                      else Path(tmp) / _STAGED)
+        staged = [_stage_path(item, stage_root) for item in inputs]
+        results: dict[str, list[dict]] = {}
+        if fingerprint is not None:
+            for s in staged:
+                s.key = _key(fingerprint, s, namespaces[s.item.kind])
+                cached = _cached(store, s.key)
+                if cached is not None:
+                    results[s.seen] = cached
+        misses = {s.seen: s for s in staged if s.seen not in results}
         jobs = []
+        if misses:
+            _write_staged(list(misses.values()), stage_root, fingerprint is not None)
         for kind in KINDS:
-            selected = [i for i in inputs if i.kind == kind]
+            selected = [s for s in misses.values() if s.item.kind == kind]
             if selected and namespaces[kind]:
                 for n, batch in enumerate(_batches(selected)):
                     data_file = Path(tmp) / f"{kind}-{n}.json"
                     data_file.write_text(json.dumps(_env_data(batch)))
-                    args = _command(conftest_bin, kind, batch, policies, policy_dir,
-                                    data_file, namespaces[kind])
+                    args = _command(conftest_bin, capabilities, kind, batch, policies,
+                                    policy_dir, data_file, namespaces[kind])
                     jobs.append((batch, _start(args)))
-        findings: list[Finding] = []
+        evaluated: dict[str, list[dict]] = {}
         for batch, proc in jobs:
-            findings.extend(_findings(batch, _collect(proc)))
+            evaluated.update(_by_file(batch, _collect(proc, batch)))
+        if evaluated and fingerprint is not None and fingerprint == _fingerprint(
+                conftest_bin, capabilities, policy_dir, policies, namespaces):
+            for seen, found in evaluated.items():     # the policies did not change meanwhile
+                store.put(misses[seen].key, json.dumps(found, sort_keys=True).encode())
+        results.update(evaluated)
+    findings: list[Finding] = []
+    done: set[str] = set()
+    for s in staged:
+        if s.seen not in done and s.seen in results:  # an exact duplicate counts once
+            done.add(s.seen)
+            findings.extend(_findings(s, results[s.seen]))
     return findings
+
+
+def _stage_path(item: ConftestInput, root: Path) -> _Staged:
+    """The input's content and where conftest reads it: `root/<digest>/<base name>`, the
+    digest over the kind, name, content, env and overlay, so the path conftest sees (and
+    policies read as data.conftest.file) is the same in every run and names one input."""
+    if item.text is not None:
+        content = item.text.encode("utf-8", errors="surrogateescape")
+    else:
+        try:
+            content = Path(item.path).read_bytes()
+        except OSError as exc:
+            raise KustodianError(f"cannot read conftest input: {exc.strerror}",
+                                 file=str(item.path)) from None
+    name = Path(item.path).name or "input"
+    digest = hashlib.sha256(json.dumps([item.kind, name, item.env, item.overlay]).encode()
+                            + b"\0" + content).hexdigest()[:32]
+    return _Staged(item, content, str(root / digest / name))
+
+
+def _write_staged(staged: list[_Staged], root: Path, shared: bool) -> None:
+    """Write the inputs conftest reads (temp file + rename: a concurrent run may write the
+    same path, with the same content). In the shared cache dir, staged inputs untouched
+    for _STAGED_TTL are removed first."""
+    if shared:
+        _prune_staged(root)
+    for s in staged:
+        directory = Path(s.seen).parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        except OSError as exc:
+            raise KustodianError(f"cannot write conftest's inputs: {exc.strerror}",
+                                 file=str(directory), hint="the policy cache lives in "
+                                 "KUSTODIAN_RENDER_CACHE: point it at a dir you can write, "
+                                 "or unset it") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(s.content)
+            os.replace(tmp, s.seen)
+            os.utime(directory)
+        except OSError as exc:
+            unlink(tmp)
+            raise KustodianError(f"cannot write conftest's inputs: {exc.strerror}",
+                                 file=s.seen) from None
+
+
+def _prune_staged(root: Path) -> None:
+    try:
+        listing = list(os.scandir(root))
+    except OSError:
+        return
+    now = time.time()
+    for entry in listing:
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime > _STAGED_TTL:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _fingerprint(conftest_bin: str, capabilities: str, policy_dir: Path,
+                 policies: list[Path], namespaces: dict[str, list[str]]) -> str | None:
+    """What every result of this run depends on besides its input: the conftest binary,
+    the capabilities, the whole policy dir (every file `--policy` and `--data` can load,
+    names and contents) and the queries; None when it cannot be keyed (a symlink or special
+    file in the policy dir, too much to hash, impure built-ins allowed)."""
+    digest = hashlib.sha256(b"kustodian policy key v1\0")
+    try:
+        caps = read_file(capabilities)
+        if not _deterministic(caps):
+            return None
+        for part in tool_identity(conftest_bin):
+            digest.update(f"{part}\0".encode())
+        digest.update(hashlib.sha256(caps).digest())
+        root = os.path.realpath(policy_dir)
+        add_tree(digest, root, [root])
+    except (Uncacheable, OSError):
+        return None
+    names = [os.path.relpath(os.path.realpath(p), root) for p in policies]
+    digest.update(json.dumps([names, namespaces], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _deterministic(capabilities: bytes) -> bool:
+    """Whether every built-in the capabilities allow is a function of its arguments."""
+    try:
+        builtins = json.loads(capabilities).get("builtins")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(builtins, list):
+        return False       # conftest would allow its defaults
+    return all(isinstance(b, dict) and not b.get("nondeterministic")
+               and not str(b.get("name", "")).startswith(_IMPURE_PREFIXES) for b in builtins)
+
+
+def _key(fingerprint: str, staged: _Staged, namespaces: list[str]) -> str:
+    item = staged.item
+    digest = hashlib.sha256(b"kustodian policy entry v1\0")
+    digest.update(json.dumps([fingerprint, item.kind, _parser(item.kind), namespaces,
+                              staged.seen, item.env, item.overlay]).encode())
+    digest.update(b"\0" + hashlib.sha256(staged.content).digest())
+    return digest.hexdigest()
+
+
+def _cached(store: ContentStore, key: str) -> list[dict] | None:
+    body = store.get(key)
+    if body is None:
+        return None
+    try:
+        results = json.loads(body)
+    except ValueError:
+        return None
+    return results if isinstance(results, list) else None
 
 
 def policy_files(policy_dir: Path) -> list[Path]:
@@ -122,7 +319,7 @@ def _expand(item: ConftestInput) -> list[ConftestInput]:
         raise KustodianError(f"unknown conftest input kind {item.kind!r}", file=str(item.path),
                              hint=f"use one of {', '.join(KINDS)}")
     path = Path(item.path)
-    if path.is_file():
+    if item.text is not None or path.is_file():
         return [item]
     if path.is_dir() and item.kind == "k8s":
         files = sorted(p for p in path.rglob("*") if p.is_file()
@@ -131,28 +328,22 @@ def _expand(item: ConftestInput) -> list[ConftestInput]:
     raise KustodianError("conftest input file not found", file=str(item.path))
 
 
-def _batches(inputs: list[ConftestInput]) -> Iterable[list[ConftestInput]]:
-    """Split inputs so a path appears once per run and the command line stays short."""
-    batch: list[ConftestInput] = []
-    seen: dict[str, ConftestInput] = {}
+def _batches(staged: list[_Staged]) -> Iterable[list[_Staged]]:
+    """Split inputs so the command line stays short (each path names one input)."""
+    batch: list[_Staged] = []
     size = 0
-    for item in inputs:
-        key = os.path.abspath(item.path)
-        twin = seen.get(key)
-        if twin is not None and (twin.env, twin.overlay) == (item.env, item.overlay):
-            continue                               # exact duplicate: evaluate once
-        if batch and (twin is not None or size + len(key) > _MAX_ARGS_CHARS):
+    for s in staged:
+        if batch and size + len(s.seen) > _MAX_ARGS_CHARS:
             yield batch
-            batch, seen, size = [], {}, 0
-        batch.append(item)
-        seen[key] = item
-        size += len(key) + 1
+            batch, size = [], 0
+        batch.append(s)
+        size += len(s.seen) + 1
     if batch:
         yield batch
 
 
-def _env_data(batch: list[ConftestInput]) -> dict:
-    inputs = {os.path.abspath(i.path): {"env": i.env, "overlay": i.overlay} for i in batch}
+def _env_data(batch: list[_Staged]) -> dict:
+    inputs = {s.seen: {"env": s.item.env, "overlay": s.item.overlay} for s in batch}
     return {"kustodian": {"inputs": inputs}}
 
 
@@ -174,17 +365,21 @@ def capabilities_file(conftest_bin: str) -> str:
     return str(path)
 
 
-def _command(conftest_bin: str, kind: str, batch: list[ConftestInput], policies: list[Path],
-             policy_dir: Path, data_file: Path, namespaces: list[str]) -> list[str]:
-    parser = "dockerfile" if kind == "dockerfile" else "yaml"
-    args = [conftest_bin, "test", "--no-color", "--output", "json", "--parser", parser,
-            "--capabilities", capabilities_file(conftest_bin)]
+def _parser(kind: str) -> str:
+    return "dockerfile" if kind == "dockerfile" else "yaml"
+
+
+def _command(conftest_bin: str, capabilities: str, kind: str, batch: list[_Staged],
+             policies: list[Path], policy_dir: Path, data_file: Path,
+             namespaces: list[str]) -> list[str]:
+    args = [conftest_bin, "test", "--no-color", "--output", "json", "--parser", _parser(kind),
+            "--capabilities", capabilities]
     for policy in policies:
         args += ["--policy", str(policy)]
     args += ["--data", str(policy_dir), "--data", str(data_file)]
     for namespace in namespaces:
         args += ["--namespace", namespace]
-    return args + [os.path.abspath(i.path) for i in batch]
+    return args + [s.seen for s in batch]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -196,40 +391,50 @@ def _start(args: list[str]) -> subprocess.Popen:
                              hint="run `make setup` to install the pinned conftest") from None
 
 
-def _collect(proc: subprocess.Popen) -> list[dict]:
-    """conftest's JSON results; exit 1 with JSON means failures, anything else is an error."""
+def _collect(proc: subprocess.Popen, batch: list[_Staged]) -> list[dict]:
+    """conftest's JSON results; exit 1 with JSON means failures, anything else is an error
+    (naming the inputs by their own paths, not where they were staged)."""
     out, err = proc.communicate()
     if proc.returncode in (0, 1):
         try:
             results = json.loads(out)
         except json.JSONDecodeError:
             results = None
-        if isinstance(results, list):
+        if isinstance(results, list) and all(isinstance(r, dict) for r in results):
             return results
     detail = (err or out).strip() or f"exit status {proc.returncode}"
+    for s in batch:
+        detail = detail.replace(s.seen, str(s.item.path))
     raise KustodianError(f"conftest failed: {detail}",
                          hint="fix the Rego (try `conftest verify --policy policies "
                               "--data policies`) or the input file named above")
 
 
-def _findings(batch: list[ConftestInput], results: list[dict]) -> list[Finding]:
-    by_path = {os.path.abspath(i.path): i for i in batch}
-    dockerfile_lines: dict[str, list[tuple[int, str]]] = {}
+def _by_file(batch: list[_Staged], results: list[dict]) -> dict[str, list[dict]]:
+    """conftest's results per input of the batch (every input has a list, maybe empty)."""
+    out: dict[str, list[dict]] = {s.seen: [] for s in batch}
+    for result in results:
+        name = result.get("filename")
+        if isinstance(name, str) and name in out:
+            out[name].append(result)
+    return out
+
+
+def _findings(staged: _Staged, results: list[dict]) -> list[Finding]:
+    item = staged.item
+    instructions: list[tuple[int, str]] | None = None
     findings = []
     for result in results:
-        item = by_path.get(os.path.abspath(result.get("filename", "")))
-        if item is None:
-            continue
         for level in ("failures", "warnings"):
             for entry in result.get(level) or []:
+                if not isinstance(entry, dict):
+                    continue
                 finding = _finding(item, entry, level, result.get("namespace", ""))
                 if item.kind == "dockerfile":
-                    key = os.path.abspath(item.path)
-                    if key not in dockerfile_lines:
-                        dockerfile_lines[key] = dockerfile_instructions(
-                            Path(item.path).read_text(encoding="utf-8", errors="replace"))
-                    finding = _locate_in_dockerfile(finding, entry, item,
-                                                    dockerfile_lines[key])
+                    if instructions is None:
+                        instructions = dockerfile_instructions(
+                            staged.content.decode("utf-8", errors="replace"))
+                    finding = _locate_in_dockerfile(finding, entry, item, instructions)
                 findings.append(finding)
     return findings
 

@@ -10,8 +10,6 @@ import datetime as dt
 import gc
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -494,26 +492,22 @@ class Pipeline:
         conftest_bin = self.options.conftest_bin or _find_conftest(self.root)
         if conftest_bin is None or not policy_dir.is_dir():
             return
-        tmp = Path(tempfile.mkdtemp(prefix="kustodian-inputs-"))
-        try:
-            inputs = []
-            index: dict[tuple, tuple[_Group, Resource]] = {}
-            for n, group in enumerate(self._groups):
-                t = group.target
-                if t.kind == "overlay":
-                    path = tmp / f"{n:04d}-{t.display.replace('/', '_')}.yaml"
-                    path.write_text(group.rendered_text or "", encoding="utf-8")
-                    inputs.append(ConftestInput(path, "k8s", t.env, t.display))
-                else:
-                    inputs.extend(ConftestInput(p, "k8s", t.env, None) for p in t.files)
-                for r in group.resources:
-                    index.setdefault((t.display if t.kind == "overlay" else None, r.kind,
-                                      r.namespace, r.name), (group, r))
-            for t in self._dockerfiles:
-                inputs.extend(ConftestInput(p, "dockerfile", None, None) for p in t.files)
-            findings = run_conftest(inputs, policy_dir=policy_dir, conftest_bin=conftest_bin)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        inputs = []
+        index: dict[tuple, tuple[_Group, Resource]] = {}
+        for group in self._groups:
+            t = group.target
+            if t.kind == "overlay":     # conftest sees a name that is the same every run
+                inputs.append(ConftestInput(Path(f"{t.display.replace('/', '_')}.yaml"), "k8s",
+                                            t.env, t.display, text=group.rendered_text or ""))
+            else:
+                inputs.extend(ConftestInput(p, "k8s", t.env, None) for p in t.files)
+            for r in group.resources:
+                index.setdefault((t.display if t.kind == "overlay" else None, r.kind,
+                                  r.namespace, r.name), (group, r))
+        for t in self._dockerfiles:
+            inputs.extend(ConftestInput(p, "dockerfile", None, None) for p in t.files)
+        findings = run_conftest(inputs, policy_dir=policy_dir, conftest_bin=conftest_bin,
+                                tree=self.root)
         for f in findings:
             mapped = self._map_conftest(f, index)
             if mapped is not None:

@@ -30,10 +30,11 @@ fi
 # The OPA capabilities conftest runs with (no http.send, net.*, opa.runtime or other
 # non-deterministic built-ins): derived from the OPA module conftest was built with.
 caps="$bin/opa-capabilities.json"
-if [ ! -s "$caps" ] || [ "$(cat "$bin/.opa-capabilities.version" 2>/dev/null)" != "$CONFTEST_VERSION" ]; then
+caps_stamp="$CONFTEST_VERSION $(sha256sum "$root/tools/setup/opa_capabilities.py" | cut -c1-16)"
+if [ ! -s "$caps" ] || [ "$(cat "$bin/.opa-capabilities.version" 2>/dev/null)" != "$caps_stamp" ]; then
   opa_version="$(go version -m "$bin/conftest" | awk '$2 == "github.com/open-policy-agent/opa" {print $3}')"
   [ -n "$opa_version" ] || { echo "setup: cannot tell the OPA version inside conftest" >&2; exit 1; }
   opa_dir="$(GOFLAGS=-mod=mod go mod download -json "github.com/open-policy-agent/opa@$opa_version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   python3 "$root/tools/setup/opa_capabilities.py" "$opa_dir/capabilities/$opa_version.json" "$caps"
-  echo "$CONFTEST_VERSION" > "$bin/.opa-capabilities.version"
+  echo "$caps_stamp" > "$bin/.opa-capabilities.version"
 fi
