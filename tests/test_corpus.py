@@ -50,6 +50,22 @@ def _run(case: CorpusCase) -> Run:
     return Run(args, result.exit_code, result.stdout, result.stderr)
 
 
+@pytest.fixture(scope="module")
+def policy_results_primed() -> None:
+    """One conftest run over every corpus file, each with its case's env, fills the session's
+    policy cache (KUSTODIAN_RENDER_CACHE, tests/conftest.py): each case's own check then reads
+    its file's results from the cache instead of starting conftest for one file. The results
+    are the same: conftest judges each file on its own, and the key holds everything a
+    file's results depend on (tests/kustodian/test_policy_cache.py)."""
+    from kustodian.conftest_runner import ConftestInput, run_conftest
+    from kustodian.kustomize.build import find_tool
+
+    conftest_bin = find_tool("conftest", REPO_ROOT)
+    assert conftest_bin, "conftest is not installed: run `make setup`"
+    run_conftest([ConftestInput(c.path, "k8s", c.env, None) for c in CASES],
+                 policy_dir=REPO_ROOT / "policies", conftest_bin=conftest_bin, tree=REPO_ROOT)
+
+
 def _rules_catalogue() -> dict[str, str]:
     """rule id -> category, from kustodian's own catalogue."""
     from kustodian.rules.registry import all_rules
@@ -81,7 +97,7 @@ def test_corpus_covers_every_rule_and_pod_kind():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.rel for c in CASES])
-def test_corpus_case(case: CorpusCase):
+def test_corpus_case(case: CorpusCase, policy_results_primed: None):
     out = _run(case)
     assert out.returncode in (0, 1), (
         f"kustodian check failed on {case.rel} (exit {out.returncode}): {out.stderr.strip()}")
