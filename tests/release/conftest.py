@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from canary_lab import SCENARIOS, Lab, start_lab
 from release_helpers import copy_fixture
 from support.cli import copy_checkout, git, shared_template
 
@@ -33,19 +31,3 @@ def repo(tmp_path: Path, fixture_template: Path) -> Path:
     commit): a copy of the session's template, .git included (cheaper than a new commit)."""
     return copy_checkout(fixture_template, tmp_path / "repo")
 
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server for the agents of the session."""
-    from support.processes import RedisServer
-
-    server = RedisServer().start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def canary_lab(redis_url: str) -> Iterator[Lab]:
-    """Prometheus scraping a stable and a canary agent per scenario (canary_lab.SCENARIOS)."""
-    with start_lab(redis_url, SCENARIOS) as lab:
-        yield lab

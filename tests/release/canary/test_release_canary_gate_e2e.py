@@ -1,5 +1,5 @@
 """`kustodian canary analyze` against a real Prometheus scraping real gunicorn agents (the
-session's canary lab, see canary_lab.py).
+canary lab, see lab.py).
 
 A test drives a bounded load through its scenario's canary and stable and runs the gate on
 their scrape jobs: a canary with AGENT_FAULT_RATE=0.2 is aborted (exit 1), a healthy one
@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
-from canary_lab import Lab, prometheus
 from support.cli import kustodian
 from support.processes import free_port
+
+from .lab import Lab, prometheus
 
 pytestmark = pytest.mark.slow
 WINDOW = "1m"

@@ -1,7 +1,7 @@
 """`kustodian canary auto` end to end on real parts: real gunicorn agents (a stable and a
-canary per scenario) scraped by a real Prometheus (the session's canary lab, see
-canary_lab.py), a local git repository holding a copy of this repo whose
-release.canary_analysis selects the scrape jobs of the test's scenario (its stable and canary).
+canary per scenario) scraped by a real Prometheus (the canary lab, see lab.py), a local git
+repository holding a copy of this repo whose release.canary_analysis selects the scrape jobs
+of the test's scenario (its stable and canary).
 
 A healthy canary is walked by successive runs through every weight of release.canary_steps
 to promotion (one commit per move, saying why with the numbers); a faulty one
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 import release_helpers as rh
-from canary_lab import Lab
 from release_helpers import DIGEST_A
 from support.cli import Run, copy_repo, git, kustodian
 from support.processes import free_port
+
+from .lab import Lab
 
 pytestmark = pytest.mark.slow
 CANARY = "overlays/prod-canary"
