@@ -18,7 +18,6 @@ share the dir; a cache dir that cannot be created is a clear error.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,31 +27,28 @@ from kustodian.conftest_runner import CAPABILITIES, ConftestInput, run_conftest
 from kustodian.contentstore import CACHE_ENV
 from kustodian.errors import KustodianError
 from support.cli import REPO_PARTS, REPO_ROOT, copy_repo, kustodian
+from support.processes import LoggedTool
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures_conftest"
 
 
-class Counting:
-    """The pinned conftest behind a script that logs each run (see the module doc)."""
+class Counting(LoggedTool):
+    """The pinned conftest behind a logging script (see the module doc), with the OPA
+    capabilities beside it as conftest_runner looks for them."""
 
     def __init__(self, directory: Path, real: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.log = directory / "runs.log"
-        self.path = str(directory / "conftest")
-        Path(self.path).write_text(f'#!/bin/sh\necho "$*" >> "{self.log}"\nexec "{real}" "$@"\n')
-        os.chmod(self.path, 0o755)
+        super().__init__(directory, real)
         self.capabilities = directory / CAPABILITIES
         shutil.copy(Path(real).resolve().parent / CAPABILITIES, self.capabilities)
 
     @property
     def runs(self) -> int:
-        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
+        return len(self.calls())
 
     def files(self) -> int:
         """How many input files the runs so far were given."""
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        return sum(len([a for a in line.split() if "/staged/" in a]) for line in lines)
+        return sum("/staged/" in arg for call in self.calls() for arg in call)
 
 
 @pytest.fixture

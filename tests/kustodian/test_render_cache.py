@@ -28,6 +28,7 @@ from kustodian.errors import KustodianError
 from kustodian.kustomize.build import render
 from kustodian.kustomize.cache import CACHE_ENV, RenderCache
 from support.cli import commit_all, copy_repo, git, kustodian, write_tree
+from support.processes import LoggedTool
 
 TREE = {
     "base/kustomization.yaml": "resources: [deployment.yaml]\n",
@@ -54,20 +55,13 @@ TREE = {
 }
 
 
-class Counting:
-    """The pinned kustomize behind a script that logs each run's subcommand (see the
-    module doc); `runs` counts the builds."""
-
-    def __init__(self, directory: Path, real: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.log = directory / "runs.log"
-        self.path = str(directory / "kustomize")
-        Path(self.path).write_text(f'#!/bin/sh\necho "$1" >> "{self.log}"\nexec "{real}" "$@"\n')
-        os.chmod(self.path, 0o755)
+class Counting(LoggedTool):
+    """The pinned kustomize behind a logging script (see the module doc); `runs` counts the
+    builds."""
 
     @property
     def runs(self) -> int:
-        return self.log.read_text().splitlines().count("build") if self.log.exists() else 0
+        return sum(call[:1] == ["build"] for call in self.calls())
 
 
 @pytest.fixture

@@ -30,6 +30,24 @@ def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in base.items() if SHORT_LIVED_GO.get(k) != v}
 
 
+class LoggedTool:
+    """A pinned tool behind a script `directory/<its name>` that appends each run's arguments
+    (a line) to `directory/runs.log` and execs the real binary with them: every run is a real
+    one, and a test counts the runs a cache saved."""
+
+    def __init__(self, directory: Path, real: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log = directory / "runs.log"
+        self.path = str(directory / Path(real).name)
+        Path(self.path).write_text(f'#!/bin/sh\necho "$*" >> "{self.log}"\nexec "{real}" "$@"\n')
+        os.chmod(self.path, 0o755)
+
+    def calls(self) -> list[list[str]]:
+        """The arguments of every run so far, in order."""
+        return [line.split() for line in self.log.read_text().splitlines()] \
+            if self.log.exists() else []
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
