@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kustodian.contentstore import CACHE_ENV
 from support.cli import write_tree
 
 
@@ -17,3 +18,12 @@ def tree(tmp_path: Path):
         return write_tree(tmp_path, files)
 
     return make
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own KUSTODIAN_RENDER_CACHE (renders and policy results), not the session's
+    shared one; not created: the gate makes it on first use."""
+    directory = tmp_path / "operator-cache"
+    monkeypatch.setenv(CACHE_ENV, str(directory))
+    return directory

@@ -57,13 +57,6 @@ def counting(tmp_path: Path, conftest_bin: str) -> Counting:
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_ENV, str(directory))
-    return directory
-
-
-@pytest.fixture
 def policy(tmp_path: Path) -> Path:
     """A copy of this repository's policies (with its data.yaml) the tests may edit."""
     return Path(shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies"))

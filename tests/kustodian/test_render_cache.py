@@ -69,13 +69,6 @@ def counting(tmp_path: Path, kustomize_bin: str) -> Counting:
     return Counting(tmp_path / "tool", kustomize_bin)
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "render-cache"
-    monkeypatch.setenv(CACHE_ENV, str(directory))
-    return directory
-
-
 def build(tree: Path, tool: Counting | str, overlay: str = "overlays/dev") -> str:
     result = render(tree / overlay, overlay, tool if isinstance(tool, str) else tool.path,
                     cache=RenderCache.for_tree(tree))
