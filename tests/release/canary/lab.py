@@ -43,6 +43,12 @@ AGENT_ENV = {"AGENT_RATE_LIMIT": "1000000/minute", "GUNICORN_GRACEFUL_TIMEOUT": 
 WARMUP = 50        # requests per agent before any test: a faulty canary answers 500 in them
 FAULTY = {"AGENT_FAULT_RATE": "0.2"}
 STABLE_JOB = "stable"
+# Requests a second, over all the agents of a load. The gate compares the canary's p95 latency
+# with its stable's: a load sent as fast as possible lasts about a second here, and one stall
+# of a few hundred milliseconds (the machine's other processes) then slows more than 5% of
+# one agent's requests, which moved a healthy canary's p95 past 3x its stable's now and then.
+# Spread over seconds, as real traffic is, a stall that long touches under 5% of either side.
+LOAD_RATE = 100.0
 SCRAPE_INTERVAL = "1s"     # see the module's docstring
 
 
@@ -91,14 +97,19 @@ def query(url: str, promql: str) -> float:
     return float(result[0]["value"][1]) if result else 0.0
 
 
-def drive(agents: list, requests_each: int, threads: int = 6) -> dict[str, dict[int, int]]:
-    """POST /v1/sessions `requests_each` times to every agent; status counts per agent."""
+def drive(agents: list, requests_each: int, threads: int = 6,
+          per_second: float = LOAD_RATE) -> dict[str, dict[int, int]]:
+    """POST /v1/sessions `requests_each` times to every agent, interleaved, the i-th request
+    sent no earlier than i / `per_second` seconds after the first; status counts per agent."""
     counts: dict[str, dict[int, int]] = {a.base_url: {} for a in agents}
     lock = threading.Lock()
     jobs = [a for _ in range(requests_each) for a in agents]
+    start_at = time.monotonic()
 
-    def worker(start: int) -> None:
-        for agent in jobs[start::threads]:
+    def worker(first: int) -> None:
+        for index in range(first, len(jobs), threads):
+            agent = jobs[index]
+            time.sleep(max(0.0, start_at + index / per_second - time.monotonic()))
             req = urllib.request.Request(agent.url("/v1/sessions"), data=b"{}", method="POST",
                                          headers={**agent.headers(),
                                                   "Content-Type": "application/json"})
@@ -144,8 +155,9 @@ class Lab:
                 (scenario, "canary", self.canaries[scenario])]
 
     def load(self, scenarios: list[str], requests_each: int) -> dict[str, dict[int, int]]:
-        """`requests_each` requests to each scenario's stable and canary (interleaved); waits
-        until Prometheus has scraped them; the status counts of this load per agent."""
+        """`requests_each` requests to each scenario's stable and canary (interleaved, paced at
+        LOAD_RATE a second); waits until Prometheus has scraped them; the status counts of
+        this load per agent."""
         agents = [agent for s in scenarios for agent in (self.stables[s], self.canaries[s])]
         counts = drive(agents, requests_each)
         for base, statuses in counts.items():
