@@ -110,14 +110,19 @@ def run(args: tuple[str, ...], cwd: Path | str, env: dict[str, str], input: str 
             Path(files[name]).write_bytes(b"")       # truncated: the last run's output goes
         server = _get()
         request = {"args": list(args), "cwd": os.path.abspath(cwd), "env": env, **files}
+        deadline = time.monotonic() + timeout
         server.proc.stdin.write(json.dumps(request).encode() + b"\n")
         server.proc.stdin.flush()
         pid = server.reply(None)["pid"]
-        done = server.reply(time.monotonic() + timeout)
-        if done is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            server.reply(None)
+        done = server.reply(deadline)
+        if done is None or time.monotonic() > deadline:
+            # Like subprocess.run: the time counts from the request, and past it the run is
+            # a timeout even when it has just ended (this process may have been descheduled
+            # while it ran and read both replies at once).
+            if done is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                server.reply(None)
             _files = None        # a process that left the session may still hold them
             raise subprocess.TimeoutExpired(["kustodian", *args], timeout)
 
