@@ -23,7 +23,7 @@ $(VENV)/.stamp: tools/requirements.txt apps/agent/requirements.txt tools/pyproje
 	$(PY) -m pip install -q --no-deps -e tools -e apps/agent
 	@touch $@
 
-$(BIN)/.stamp: tools/setup/go-tools.sh tools/setup/versions.env
+$(BIN)/.stamp: tools/setup/go-tools.sh tools/setup/versions.env tools/setup/opa_capabilities.py tools/kustodian/capabilities.py
 	tools/setup/go-tools.sh
 	@touch $@
 

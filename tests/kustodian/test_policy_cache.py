@@ -201,6 +201,21 @@ def test_failed_evaluations_are_never_cached(tmp_path, cache_dir, counting, tree
     assert counting.runs == 2 + 2 and entries(cache_dir) == []
 
 
+def test_the_installed_capabilities_pass_the_rule_they_were_written_by(conftest_bin):
+    """`make setup` writes the capabilities with kustodian.capabilities.restrict, and the
+    cache keeps results only when the file satisfies the same rule: a file that drifted
+    would quietly turn the cache off, one that allowed an impure built-in must."""
+    from kustodian.capabilities import allowed, only_allowed
+
+    installed = json.loads((Path(conftest_bin).resolve().parent / CAPABILITIES).read_text())
+    assert only_allowed(installed) and installed["allow_net"] == []
+    names = {b["name"] for b in installed["builtins"]}
+    assert not names & {"http.send", "opa.runtime", "time.now_ns", "rand.intn",
+                        "net.lookup_ip_addr", "crypto.x509.parse_and_verify_certificates"}
+    assert {"sprintf", "regex.match", "startswith"} <= names
+    assert not allowed({"name": "io.jwt.decode_verify"}) and not only_allowed({})
+
+
 @pytest.mark.parametrize("impure", ["nondeterministic-builtin", "x509-verify", "symlink"])
 def test_what_cannot_be_keyed_is_evaluated_every_time(tmp_path, cache_dir, counting, policy,
                                                       tree, impure):

@@ -25,9 +25,9 @@ Interface (called by `kustodian check`):
   conftest exit 0/1 with a JSON list are stored, and only when the policy dir did not change
   while conftest ran; nothing is cached when the policy dir holds a symlink or special file,
   or when the capabilities allow a built-in whose result is not a function of its arguments
-  (_IMPURE_PREFIXES, or flagged non-deterministic). data.kustodian.inputs lists every file of
-  the same conftest process, while a key holds the file's own entry: policies must judge a
-  file by its own entry (lib.k8s.env does).
+  (kustodian.capabilities). data.kustodian.inputs lists every file of the same conftest
+  process, while a key holds the file's own entry: policies must judge a file by its own
+  entry (lib.k8s.env does).
 - Rules return structured results: `{"msg", "rule", "severity", "category", "remediation",
   "kind", "name", "namespace", "container"}` for Kubernetes objects, `{"msg", "rule", ...,
   "index", "instruction", "occurrence"}` for Dockerfiles: the position of the offending
@@ -55,6 +55,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kustodian.capabilities import only_allowed
 from kustodian.contentstore import (
     ContentStore,
     Uncacheable,
@@ -73,14 +74,6 @@ _ENTRIES = "policy-v1"             # the policy cache's subdir (its name version
 _MAGIC = b"kustodian-policy-cache-v1 "
 _STAGED = "staged"                 # inputs conftest reads, under the entries dir
 _STAGED_TTL = 3600                 # staged inputs untouched this long (seconds) are removed
-# Built-ins whose result is not a function of the policies, data and input: they read the
-# clock, randomness, the network or files (conftest's parse_config_file; the $ref of a JSON
-# schema; a certificate chain verified against the current time). A capabilities file that
-# allows one of them (or any built-in OPA flags non-deterministic) disables the cache.
-_IMPURE_PREFIXES = ("http.", "net.", "opa.", "rand.", "uuid.", "time.now",
-                    "crypto.x509.parse_and_verify_certificates", "json.match_schema",
-                    "json.verify_schema", "io.jwt.decode_verify", "parse_config",
-                    "parse_combined_config")
 
 
 @dataclass
@@ -233,7 +226,7 @@ def _fingerprint(conftest_bin: str, capabilities: str, policy_dir: Path,
     digest = hashlib.sha256(b"kustodian policy key v1\0")
     try:
         caps = read_file(capabilities)
-        if not _deterministic(caps):
+        if not _only_allowed(caps):
             return None
         for part in tool_identity(conftest_bin):
             digest.update(f"{part}\0".encode())
@@ -247,16 +240,11 @@ def _fingerprint(conftest_bin: str, capabilities: str, policy_dir: Path,
     return digest.hexdigest()
 
 
-def _deterministic(capabilities: bytes) -> bool:
-    """Whether every built-in the capabilities allow is a function of its arguments."""
+def _only_allowed(capabilities: bytes) -> bool:
     try:
-        builtins = json.loads(capabilities).get("builtins")
-    except (ValueError, AttributeError):
+        return only_allowed(json.loads(capabilities))
+    except ValueError:
         return False
-    if not isinstance(builtins, list):
-        return False       # conftest would allow its defaults
-    return all(isinstance(b, dict) and not b.get("nondeterministic")
-               and not str(b.get("name", "")).startswith(_IMPURE_PREFIXES) for b in builtins)
 
 
 def _key(fingerprint: str, staged: _Staged, namespaces: list[str]) -> str:
@@ -351,8 +339,8 @@ CAPABILITIES = "opa-capabilities.json"
 
 
 def capabilities_file(conftest_bin: str) -> str:
-    """The OPA capabilities installed next to conftest by `make setup`: every built-in but
-    http.send, net.*, opa.runtime and the other non-deterministic ones, so Rego from the
+    """The OPA capabilities installed next to conftest by `make setup` (the built-ins
+    kustodian.capabilities allows: no network, clock, randomness or files), so Rego from the
     checked tree cannot reach the network or read the environment. No file, no run."""
     if not Path(conftest_bin).is_file():
         raise KustodianError(f"cannot run conftest ({conftest_bin}): no such file",

@@ -30,7 +30,7 @@ fi
 # The OPA capabilities conftest runs with (no http.send, net.*, opa.runtime or other
 # non-deterministic built-ins): derived from the OPA module conftest was built with.
 caps="$bin/opa-capabilities.json"
-caps_stamp="$CONFTEST_VERSION $(sha256sum "$root/tools/setup/opa_capabilities.py" | cut -c1-16)"
+caps_stamp="$CONFTEST_VERSION $(cat "$root/tools/setup/opa_capabilities.py" "$root/tools/kustodian/capabilities.py" | sha256sum | cut -c1-16)"
 if [ ! -s "$caps" ] || [ "$(cat "$bin/.opa-capabilities.version" 2>/dev/null)" != "$caps_stamp" ]; then
   opa_version="$(go version -m "$bin/conftest" | awk '$2 == "github.com/open-policy-agent/opa" {print $3}')"
   [ -n "$opa_version" ] || { echo "setup: cannot tell the OPA version inside conftest" >&2; exit 1; }

@@ -1,11 +1,5 @@
 """Write the OPA capabilities file conftest runs with: the built-ins of the OPA version
-conftest was built with, minus everything that reaches outside the evaluation or is not
-deterministic (http.send, net.*, opa.runtime, time.now_ns, rand.*, uuid.*, ...), and the
-ones that read files or the network through a JSON schema's `$ref` (json.match_schema,
-json.verify_schema) or the clock inside (crypto.x509.parse_and_verify_certificates*), with
-no host allowed to the network; so a Rego file in a pull request cannot send the
-environment out or read it into a report, and a policy's result depends only on the
-policies, data and input (what the gate's policy cache keys).
+conftest was built with, reduced by the gate's rule (kustodian.capabilities).
 
     python3 opa_capabilities.py <opa capabilities/vX.json> <output>
 """
@@ -14,17 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-REMOVED_PREFIXES = ("http.", "net.", "opa.", "rand.", "uuid.", "time.now",
-                    "json.match_schema", "json.verify_schema",
-                    "crypto.x509.parse_and_verify_certificates")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tools/: the kustodian package
 
-
-def restrict(capabilities: dict) -> dict:
-    builtins = [b for b in capabilities.get("builtins", [])
-                if not b.get("nondeterministic")
-                and not str(b.get("name", "")).startswith(REMOVED_PREFIXES)]
-    return {**capabilities, "builtins": builtins, "allow_net": []}
+from kustodian.capabilities import restrict  # standard library only
 
 
 def main(source: str, target: str) -> None:
