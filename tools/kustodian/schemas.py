@@ -101,6 +101,16 @@ def _once(path: Path, what: tuple, build: Callable[[bytes | None], Any]) -> Any:
     return _COMPILED[key]
 
 
+def _compile(schema: dict, registry: jsonschema_rs.Registry, is_crd: bool) -> _Kind:
+    """A kind's validator, its `$ref`s resolved against `registry` (the definitions)."""
+    try:
+        validator = jsonschema_rs.Draft202012Validator(schema, registry=registry,
+                                                       validate_formats=False)
+    except (ValueError, jsonschema_rs.ReferencingError) as exc:
+        return _Kind(schema, None, is_crd, broken=str(exc).splitlines()[0])
+    return _Kind(schema, validator, is_crd)
+
+
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
 
@@ -276,12 +286,12 @@ class SchemaValidator:
             raise KustodianError(f"cannot read {self._k8s_dir / '_definitions.json'}",
                                  hint="reinstall: `make setup`")
         definitions = json.loads(data)
-        self._registry = jsonschema_rs.Registry([(_DEFINITIONS_ID, definitions)])
-        meta = self._kind({"$schema": definitions["$schema"],
-                           "$id": "https://kubernetes.io/api/meta.json",
-                           "$ref": f"/api/_definitions.json#/$defs/{_OBJECT_META}"},
-                          is_crd=False)
-        return definitions, self._registry, meta
+        registry = jsonschema_rs.Registry([(_DEFINITIONS_ID, definitions)])
+        meta = _compile({"$schema": definitions["$schema"],
+                         "$id": "https://kubernetes.io/api/meta.json",
+                         "$ref": f"/api/_definitions.json#/$defs/{_OBJECT_META}"},
+                        registry, is_crd=False)
+        return definitions, registry, meta
 
     def _load(self, api_version: str, kind: str) -> _Kind | None:
         rel = self._crd_index.get(f"{api_version}/{kind}")
@@ -305,21 +315,13 @@ class SchemaValidator:
                    (f"{g['group']}/{g['version']}" if g.get("group") else g.get("version"))
                    == api_version for g in gvks):
             return None          # a sub-type file (e.g. ServiceSpec) or another group's kind
-        return self._kind(schema, is_crd=False)
+        return _compile(schema, self._registry, is_crd=False)
 
     def _crd_kind(self, rel: str, data: bytes | None) -> _Kind:
         if data is None:
             raise KustodianError(f"cannot read the CRD schema {self.crd_dir / rel}",
                                  hint=f"rm -rf {self.crd_dir} && tools/setup/fetch-crds.sh")
-        return self._kind(json.loads(data), is_crd=True)
-
-    def _kind(self, schema: dict, is_crd: bool) -> _Kind:
-        try:
-            validator = jsonschema_rs.Draft202012Validator(
-                schema, registry=self._registry, validate_formats=False)
-        except (ValueError, jsonschema_rs.ReferencingError) as exc:
-            return _Kind(schema, None, is_crd, broken=str(exc).splitlines()[0])
-        return _Kind(schema, validator, is_crd)
+        return _compile(json.loads(data), self._registry, is_crd=True)
 
     @staticmethod
     def _schema_dir(version: str) -> Path:
