@@ -104,6 +104,44 @@ def test_rego_cannot_send_or_read_the_environment(scratch, listener, monkeypatch
     assert run.returncode == 2 and "http.send" in run.stderr, run.stderr
 
 
+# Built-ins whose answer is not a function of the policy, data and input: what a JSON
+# schema's $ref names (resolved by the built-in), a certificate chain checked against the
+# clock. The capabilities remove them (kustodian.capabilities): a PR's Rego that calls one is
+# refused, it can neither read what the gate can reach nor give the policy cache a result
+# that depends on it.
+OUTSIDE = {
+    "json.match_schema": """
+package main
+
+import rego.v1
+
+deny contains msg if {
+  [ok, errors] := json.match_schema({"a": 1}, {"$ref": "file:///etc/passwd"})
+  msg := sprintf("%v %v", [ok, errors])
+}
+""",
+    "crypto.x509.parse_and_verify_certificates": """
+package main
+
+import rego.v1
+
+deny contains msg if {
+  [valid, certs] := crypto.x509.parse_and_verify_certificates("")
+  msg := sprintf("%v %v", [valid, count(certs)])
+}
+""",
+}
+
+
+@pytest.mark.parametrize("builtin", sorted(OUTSIDE))
+def test_rego_cannot_read_files_or_the_clock(scratch, builtin):
+    scratch.write("policies/outside.rego", OUTSIDE[builtin])
+    scratch.commit("a policy")
+    run = scratch.full()
+    assert run.returncode == 2 and builtin in run.stderr, run.stderr
+    assert "root:" not in run.stderr + str(run.report)
+
+
 def test_the_pr_workflow_runs_trusted_code_with_the_pr_as_data():
     text = (REPO_ROOT / ".github/workflows/pr.yaml").read_text()
     workflow = yaml.safe_load(text)
