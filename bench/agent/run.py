@@ -195,11 +195,17 @@ def main() -> int:
         print(f"{name:34} {r['requests_per_second']:9.0f} {r['p50_ms']:8.2f} "
               f"{r['p99_ms']:8.2f} {r['cpu_ms_per_request']:10.3f} {int(r['non_2xx']):8d}  "
               f"{per_round}")
-    ceiling = results["hello (bare Flask, ceiling)"]
-    for name in [n for n in results if n != "hello (bare Flask, ceiling)"]:
+    ceiling_name = "hello (bare Flask, ceiling)"
+    ceiling = results[ceiling_name]
+    for name in [n for n in results if n != ceiling_name]:
         ratio = results[name]["requests_per_second"] / ceiling["requests_per_second"]
         cpu_ratio = ceiling["cpu_ms_per_request"] / results[name]["cpu_ms_per_request"]
-        print(f"ratio {name} / ceiling: {ratio:.2f} req/s, {cpu_ratio:.2f} by CPU per request")
+        # The same ratio within each round (its scenarios ran seconds apart, under one load).
+        per_round = [run["requests_per_second"] / hello["requests_per_second"]
+                     for run, hello in zip(rounds[name], rounds[ceiling_name], strict=True)]
+        results[name]["ratio_per_round"] = [round(r, 3) for r in per_round]  # type: ignore[assignment]
+        print(f"ratio {name} / ceiling: {ratio:.2f} req/s, {cpu_ratio:.2f} by CPU per request "
+              f"(req/s in each round: {' '.join(f'{r:.2f}' for r in per_round)})")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.json").write_text(json.dumps({"settings": vars(args), "results": results},
