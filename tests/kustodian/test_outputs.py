@@ -148,6 +148,22 @@ def test_output_file_and_exit_codes(bad_dir):
     assert out.returncode == 0 and out.stdout.startswith("PASS")
 
 
+def test_output_file_mode_and_a_failed_write(bad_dir, tmp_path):
+    """--output: a new file is 0644 like any the user makes, a replaced one keeps its mode;
+    a write that fails is an error that leaves no partial or temp file."""
+    target = tmp_path / "report.json"
+    assert run(bad_dir, "--format", "json", "--output", str(target), "good.yaml").returncode == 0
+    assert os.stat(target).st_mode & 0o777 == 0o644
+    target.chmod(0o640)
+    assert run(bad_dir, "--format", "json", "--output", str(target), "good.yaml").returncode == 0
+    assert os.stat(target).st_mode & 0o777 == 0o640
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    out = run(bad_dir, "--format", "json", "--output", str(taken), "good.yaml")
+    assert out.returncode == 2 and "cannot write output" in out.stderr, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "taken"]
+
+
 def test_fail_on_threshold_excludes_lower(bad_dir):
     docs = fresh()
     pod_spec(docs)["containers"][0].pop("livenessProbe")   # medium only

@@ -55,6 +55,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kustodian.atomicfile import write_atomic
 from kustodian.capabilities import only_allowed
 from kustodian.contentstore import (
     ContentStore,
@@ -62,7 +63,6 @@ from kustodian.contentstore import (
     add_tree,
     read_file,
     tool_identity,
-    unlink,
 )
 from kustodian.errors import KustodianError
 from kustodian.model import CATEGORIES, Finding, Severity
@@ -186,21 +186,13 @@ def _write_staged(staged: list[_Staged], root: Path, shared: bool) -> None:
         directory = Path(s.seen).parent
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        except OSError as exc:
-            raise KustodianError(f"cannot write conftest's inputs: {exc.strerror}",
-                                 file=str(directory), hint="the policy cache lives in "
-                                 "KUSTODIAN_RENDER_CACHE: point it at a dir you can write, "
-                                 "or unset it") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(s.content)
-            os.replace(tmp, s.seen)
+            write_atomic(Path(s.seen), s.content, mode=0o600, temp_prefix=".tmp-")
             os.utime(directory)
         except OSError as exc:
-            unlink(tmp)
             raise KustodianError(f"cannot write conftest's inputs: {exc.strerror}",
-                                 file=s.seen) from None
+                                 file=s.seen, hint="the policy cache lives in "
+                                 "KUSTODIAN_RENDER_CACHE: point it at a dir you can write, "
+                                 "or unset it") from None
 
 
 def _prune_staged(root: Path) -> None:

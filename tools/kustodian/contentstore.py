@@ -21,11 +21,11 @@ import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kustodian.atomicfile import write_atomic
 from kustodian.errors import KustodianError
 
 CACHE_ENV = "KUSTODIAN_RENDER_CACHE"
@@ -90,17 +90,10 @@ class ContentStore:
         (a cache that cannot be written is only slower)."""
         if len(body) > MAX_ENTRY_BYTES:
             return
+        head = self.magic + hashlib.sha256(body).hexdigest().encode() + b"\n"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+            write_atomic(self.directory / key, head + body, mode=0o600, temp_prefix=".tmp-")
         except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.magic + hashlib.sha256(body).hexdigest().encode() + b"\n")
-                handle.write(body)
-            os.replace(tmp, self.directory / key)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
             return
         puts = _PUTS.get(self.directory, 0)
         _PUTS[self.directory] = puts + 1

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from kustodian.atomicfile import write_atomic
 from kustodian.errors import KustodianError
 from kustodian.model import Severity
 
@@ -23,18 +23,14 @@ FAIL_ON_DEFAULT = "low"
 _SEVERITIES = [str(s) for s in Severity]
 
 
-def _write_atomic(path: str, text: str) -> None:
-    """Write a whole file or nothing (temp file + rename)."""
+def _write_output(path: str, text: str) -> None:
+    """An output file, written whole or not at all; a KustodianError when it cannot be."""
     target = Path(path)
     if target.parent and not target.parent.is_dir():
         raise KustodianError("output directory does not exist", file=str(target.parent))
-    fd, tmp = tempfile.mkstemp(prefix=".kustodian-", dir=str(target.parent or "."))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
+        write_atomic(target, text.encode("utf-8"))
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise KustodianError(f"cannot write output: {exc.strerror}", file=path) from None
 
 
@@ -92,7 +88,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
         if base_ref:
             report, markdown = _pr_mode(repo, base_ref, list(paths), config, env, options, git)
             if summary_file:
-                _write_atomic(summary_file, markdown)
+                _write_output(summary_file, markdown)
         else:
             report = run_check(repo, list(paths), options, config)
     finally:
@@ -102,7 +98,7 @@ def check(paths: tuple[str, ...], env: str | None, fmt: str, fail_on: str, outpu
     color = fmt == "text" and output is None and not os.environ.get("NO_COLOR")
     text = render_report(report, fmt, fail_on=threshold, color=color)
     if output:
-        _write_atomic(output, text)
+        _write_output(output, text)
     else:
         click.echo(text, nl=False)
     for err in report.errors:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kustodian.atomicfile import write_atomic
 from kustodian.errors import KustodianError
 
 
@@ -67,7 +65,7 @@ class ChangeSet:
         done: list[FileChange] = []
         try:
             for change in self.files:
-                write_atomic(change.path, change.new)
+                write_atomic(change.path, change.new, durable=True)
                 done.append(change)
         except OSError as exc:
             self._restore(done)
@@ -83,28 +81,9 @@ class ChangeSet:
                 with contextlib.suppress(FileNotFoundError):
                     change.path.unlink()
             else:
-                write_atomic(change.path, change.old)
+                write_atomic(change.path, change.old, durable=True)
 
 
 def _ensure_eol(lines):
     for line in lines:
         yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync, then rename over it (mode kept)."""
-    mode = None
-    with contextlib.suppress(FileNotFoundError):
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kustodian.atomicfile import write_atomic
 from kustodian.errors import KustodianError
 from kustodian.git import Git
 from kustodian.release import gitflow
-from kustodian.release.changes import ChangeSet, write_atomic
+from kustodian.release.changes import ChangeSet
 from kustodian.release.config import ReleaseConfig
 from kustodian.release.gate import added_findings, describe, run_check
 from kustodian.release.kustomization import render
@@ -77,7 +78,8 @@ def execute(config: ReleaseConfig, changes: ChangeSet, opts: Options,
                                   hint="fix the overlay before this step")
         if opts.pr_body is not None:
             rendered = rendered_diff(rendered_before or {}, _render_all(config, changes.overlays))
-            write_atomic(opts.pr_body, pr_body(changes, rendered, before, after).encode())
+            write_atomic(opts.pr_body, pr_body(changes, rendered, before, after).encode(),
+                         durable=True)
             echo(f"wrote the PR body to {opts.pr_body}")
         for note in changes.notes:
             echo(f"note: {note}")

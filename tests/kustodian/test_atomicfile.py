@@ -1,0 +1,55 @@
+"""kustodian.atomicfile: a file is replaced whole or not at all, with the right mode."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from kustodian.atomicfile import write_atomic
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_file_is_0644_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
+    new = tmp_path / "new.txt"
+    write_atomic(new, b"one")
+    assert new.read_bytes() == b"one" and mode(new) == 0o644
+    script = tmp_path / "run.sh"
+    script.write_text("old")
+    script.chmod(0o750)
+    write_atomic(script, b"new", durable=True)
+    assert script.read_bytes() == b"new" and mode(script) == 0o750
+    write_atomic(script, b"private", mode=0o600)
+    assert mode(script) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "run.sh"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.mkdir()                   # a rename over a dir fails after the temp is written
+    (target / "inside").write_text("kept")
+    with pytest.raises(OSError):
+        write_atomic(target, b"data", temp_prefix=".tmp-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert (target / "inside").read_text() == "kept"
+
+
+def test_the_temp_file_is_beside_the_target_with_the_given_prefix(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: object) -> None:
+        seen.append(src)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(tmp_path / "entry", b"x", temp_prefix=".tmp-")
+    write_atomic(tmp_path / "report.json", b"{}")
+    assert [Path(s).parent for s in seen] == [tmp_path, tmp_path]
+    assert Path(seen[0]).name.startswith(".tmp-")
+    assert Path(seen[1]).name.startswith(".report.json.")
