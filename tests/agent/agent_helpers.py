@@ -23,7 +23,9 @@ def say(server: Agent, session_id: str, content: str, key: str | None = None) ->
 
 def metric_samples(server: Agent, name: str) -> dict[str, float]:
     """Samples of one metric from /metrics, keyed by their label text (`{...}` or '')."""
-    text = server.get("/metrics", timeout=10).text
+    response = server.get("/metrics", timeout=10)
+    assert response.status_code == 200, (response.status_code, response.text[:500])
+    text = response.text
     samples = {}
     for line in text.splitlines():
         match = re.match(rf"^{re.escape(name)}(\{{.*\}})? (\S+)$", line)

@@ -12,6 +12,7 @@ import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 from agent_fake_llm import FakeLLM
@@ -61,6 +62,14 @@ def test_metrics_are_aggregated_across_workers(redis: RedisServer) -> None:
         # answers above do not wait for
         eventually(lambda: not any(f.endswith(f"_{victim}.db") and f.startswith("gauge_live")
                                    for f in os.listdir(agent.metrics_dir)))
+
+        # A worker creates each sample file empty and sizes it a moment later; one killed
+        # in between leaves the empty file for good. The scrape still answers, with every
+        # other worker's samples (prometheus_client alone failed it: client_python#1199).
+        for name in ("counter_4194301.db", "histogram_4194301.db", "gauge_livesum_4194301.db"):
+            (Path(agent.metrics_dir) / name).touch()
+        assert total(metric_samples(agent, "http_requests_total"), route="/version",
+                     status="200") == sent
 
 
 def test_without_a_metrics_dir_the_master_makes_one_and_removes_it(redis: RedisServer,

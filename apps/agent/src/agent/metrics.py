@@ -8,6 +8,7 @@ up by the `child_exit` hook. Without it (tests, flask dev server) the default re
 
 from __future__ import annotations
 
+import glob
 import os
 
 from prometheus_client import (
@@ -107,11 +108,33 @@ def record_llm_call(backend: str, model: str, outcome: str,
         children[2].inc(completion_tokens)
 
 
+class _WorkersCollector(prom_multiprocess.MultiProcessCollector):
+    """prometheus_client's collector of the workers' sample files, minus the empty ones.
+
+    A worker creates each sample file empty and sizes it a moment later; prometheus_client
+    reads an empty file as a corrupt one and fails the whole scrape (prometheus/client_python
+    issue 1199, open): a worker booting during a scrape (each one gunicorn starts or
+    recycles) answered /metrics with a 500, and one killed in that moment left the empty file
+    behind, failing every scrape after. An empty file holds no sample yet, so it is skipped."""
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db"))
+                 if _holds_samples(f)]
+        return self.merge(files, accumulate=True)
+
+
+def _holds_samples(path: str) -> bool:
+    try:
+        return os.stat(path).st_size > 0
+    except FileNotFoundError:       # a dead worker's live gauges, removed meanwhile
+        return False
+
+
 def render(multiprocess_dir: str | None) -> tuple[bytes, str]:
     """The exposition text of this process, or of all gunicorn workers whose samples are in
     `multiprocess_dir`."""
     if multiprocess_dir:
         registry = CollectorRegistry()
-        prom_multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
+        _WorkersCollector(registry, path=multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
