@@ -5,7 +5,9 @@ same gunicorn settings (the ceiling), and POST /v1/sessions/{id}/messages with t
 agent (auth, shared Redis rate limit, Redis history, metrics, JSON log line), and the CPU
 each request costs the server (gunicorn master and workers, plus redis-server for the
 agent's requests): on a shared machine req/s follow the load, CPU per request much less.
-Prints a table and the agent/ceiling ratios; writes bench/out/agent.json.
+Prints a table and the agent/ceiling ratios (each round's ratio, and their median: the
+scenarios of a round run seconds apart, under one machine load); writes
+bench/out/agent.json.
 
     .venv/bin/python bench/agent/run.py [--duration 5] [--rounds 3] [--connections 16]
         [--baseline-src OTHER_CHECKOUT/apps/agent/src]   # before/after in the same run
@@ -196,16 +198,21 @@ def main() -> int:
               f"{r['p99_ms']:8.2f} {r['cpu_ms_per_request']:10.3f} {int(r['non_2xx']):8d}  "
               f"{per_round}")
     ceiling_name = "hello (bare Flask, ceiling)"
-    ceiling = results[ceiling_name]
     for name in [n for n in results if n != ceiling_name]:
-        ratio = results[name]["requests_per_second"] / ceiling["requests_per_second"]
-        cpu_ratio = ceiling["cpu_ms_per_request"] / results[name]["cpu_ms_per_request"]
-        # The same ratio within each round (its scenarios ran seconds apart, under one load).
-        per_round = [run["requests_per_second"] / hello["requests_per_second"]
-                     for run, hello in zip(rounds[name], rounds[ceiling_name], strict=True)]
-        results[name]["ratio_per_round"] = [round(r, 3) for r in per_round]  # type: ignore[assignment]
-        print(f"ratio {name} / ceiling: {ratio:.2f} req/s, {cpu_ratio:.2f} by CPU per request "
-              f"(req/s in each round: {' '.join(f'{r:.2f}' for r in per_round)})")
+        # Each round's ratio pairs scenarios that ran seconds apart, under one machine load;
+        # the ratio of the medians could pair one round's agent with another's ceiling.
+        by_rate = [run["requests_per_second"] / hello["requests_per_second"]
+                   for run, hello in zip(rounds[name], rounds[ceiling_name], strict=True)]
+        by_cpu = [hello["cpu_ms_per_request"] / run["cpu_ms_per_request"]
+                  for run, hello in zip(rounds[name], rounds[ceiling_name], strict=True)]
+        results[name]["ratio_per_round"] = [round(r, 3) for r in by_rate]  # type: ignore[assignment]
+        results[name]["cpu_ratio_per_round"] = [round(r, 3) for r in by_cpu]  # type: ignore[assignment]
+        results[name]["ratio"] = round(statistics.median(by_rate), 3)
+        results[name]["cpu_ratio"] = round(statistics.median(by_cpu), 3)
+        print(f"ratio {name} / ceiling (median of the rounds' ratios): "
+              f"{results[name]['ratio']:.2f} by req/s, {results[name]['cpu_ratio']:.2f} by CPU "
+              f"per request (rounds: {' '.join(f'{r:.2f}' for r in by_rate)} by req/s, "
+              f"{' '.join(f'{r:.2f}' for r in by_cpu)} by CPU)")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.json").write_text(json.dumps({"settings": vars(args), "results": results},
