@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +22,11 @@ from support.agent import AgentServer, agent_server
 from support.processes import REPO_ROOT, RedisServer
 
 
-def worker_pids(server: AgentServer) -> set[int]:
-    """PIDs of the workers that logged a request line."""
+def worker_pids(server: AgentServer, since_line: int = 0) -> set[int]:
+    """PIDs of the workers that logged a request line (from line `since_line` of the
+    server's output on)."""
     pids = set()
-    for line in server.output().splitlines():
+    for line in server.output().splitlines()[since_line:]:
         if line.startswith("{") and '"agent.access"' in line:
             pids.add(json.loads(line)["pid"])
     return pids
@@ -107,6 +109,58 @@ def test_rate_limit_is_shared_across_workers_and_replicas(redis: RedisServer) ->
         assert other.status_code == 201
         assert total(metric_samples(one, "http_requests_total"), status="429") + total(
             metric_samples(two, "http_requests_total"), status="429") == 3
+
+
+def test_a_worker_with_every_thread_busy_leaves_new_connections_to_another(
+        redis: RedisServer) -> None:
+    """One thread per worker, two workers: while one worker's thread waits on the LLM, every
+    new connection is answered at once, by the other worker (plain gthread let the busy
+    worker accept about half of them, whose requests then waited for the LLM's answer)."""
+    fake = FakeLLM().start()
+    try:
+        env = {"AGENT_BACKEND": "openai", "AGENT_OPENAI_BASE_URL": fake.base_url,
+               "AGENT_OPENAI_API_KEY": "sk-test", "AGENT_OPENAI_TIMEOUT_SECONDS": "30",
+               "GUNICORN_THREADS": "1"}
+        with agent_server(redis.url, workers=2, env=env) as agent:
+            sid = new_session(agent)
+
+            def both_workers_serve() -> bool:
+                assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+                return len(worker_pids(agent)) == 2
+
+            eventually(both_workers_serve)
+            fake.reset(("hold", "done"))
+            with ThreadPoolExecutor(1) as pool:
+                busy = pool.submit(say, agent, sid, "slow")
+                eventually(lambda: fake.in_flight == 1)
+                before = len(agent.output().splitlines())
+                for _ in range(12):  # each on a new connection
+                    assert requests.get(agent.url("/healthz"), timeout=3).status_code == 200
+                assert len(worker_pids(agent, since_line=before)) == 1  # the one not busy
+                fake.release()
+                assert busy.result().status_code == 200
+            # once its thread is free, the other worker takes new connections again
+            before = len(agent.output().splitlines())
+            eventually(lambda: requests.get(agent.url("/healthz"), timeout=5).ok
+                       and len(worker_pids(agent, since_line=before)) == 2)
+    finally:
+        fake.stop()
+
+
+def test_connections_that_send_nothing_do_not_stop_a_worker_from_accepting(
+        redis: RedisServer) -> None:
+    """One worker, one thread: silent connections hold a thread's place only briefly, so a
+    client that opens connections and never writes cannot take the service down."""
+    with agent_server(redis.url, workers=1, env={"GUNICORN_THREADS": "1"}) as agent:
+        assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+        silent = [socket.create_connection(("127.0.0.1", agent.port)) for _ in range(4)]
+        try:
+            time.sleep(0.2)  # accepted by now
+            for _ in range(3):
+                assert requests.get(agent.url("/healthz"), timeout=5).status_code == 200
+        finally:
+            for sock in silent:
+                sock.close()
 
 
 def test_sigterm_drains_and_finishes_in_flight_requests(redis: RedisServer) -> None:

@@ -8,6 +8,19 @@ stops accepting, reads the request of every connection it has already accepted (
 gthread drops those: the client sees a reset), and lets the requests finish within
 graceful_timeout. An idle worker stops at once.
 
+A worker accepts a connection only while it has a thread free for it (requests in flight and
+connections accepted in the last UNREAD_GRACE_SECONDS whose request is not read yet, against
+GUNICORN_THREADS). A busy worker takes its listening sockets out of its loop until one of its
+requests finishes (or its loop's next tick finds a thread free), so a new connection waits in
+the kernel's queue for whichever worker frees a thread first. A connection that sends
+nothing stops counting after the grace: idle connections cannot stop a worker from
+accepting. Plain gthread accepts
+as long as it is woken: a worker that won a burst of connections kept them all, their
+requests queued behind its busy threads while another worker stood idle (seen with 16
+keep-alive connections opened at once and two workers: all 16 on one worker in about one
+run in four, at half the throughput; with a slow LLM backend, a request that waits seconds
+for a thread).
+
 "Stops accepting" is a state that `accept` checks, not a one-off change of the poller: a
 SIGTERM can arrive while the worker is still loading the app, before its loop has
 registered the listening sockets (seen under load: the worker then accepted a connection a
@@ -19,9 +32,11 @@ refuses new connections instead of queueing them.
 This is the one module that touches gunicorn internals, because gunicorn has no public hook
 for "stop accepting, but keep serving what is in flight": it overrides gthread's `accept`
 and `on_client_socket_readable` (to know which accepted connections have not been read
-yet), reads its `futures` (the requests in flight), sets `max_keepalived` (0: every
-response closes its connection), and unregisters listening sockets from its `poller` under
-its `_lock` (and registers a socket there that wakes its loop when the worker stops).
+yet), `finish_request` (a thread is free again) and `murder_keepalived` (its loop's tick, at
+least once a second), reads its `futures` (the requests in
+flight), sets `max_keepalived` (0: every response closes its connection), and unregisters
+and registers listening sockets in its `poller` under its `_lock` (and registers a socket
+there that wakes its loop when the worker stops).
 gunicorn is pinned; an upgrade must re-run tests/agent/test_agent_lifecycle.py.
 """
 
@@ -40,18 +55,22 @@ from agent.config import load_server_settings
 from agent.lifecycle import begin_draining
 
 POLL_SECONDS = 0.02
+# A client sends its request right after connecting: a connection accepted this long ago and
+# still silent no longer holds a thread's place
+UNREAD_GRACE_SECONDS = 1.0
 
 
 class _NotingListener:
-    """A listening socket that notes each connection accepted from it in `accepted`."""
+    """A listening socket that notes each connection accepted from it in `accepted`, with
+    the time."""
 
-    def __init__(self, listener: Any, accepted: set[socket.socket]) -> None:
+    def __init__(self, listener: Any, accepted: dict[socket.socket, float]) -> None:
         self._listener = listener
         self._accepted = accepted
 
     def accept(self) -> tuple[socket.socket, Any]:
         sock, client = self._listener.accept()
-        self._accepted.add(sock)
+        self._accepted[sock] = time.monotonic()
         return sock, client
 
 
@@ -66,7 +85,10 @@ class DrainingThreadWorker(ThreadWorker):
         self.drain_seconds: float = load_server_settings().drain_seconds
         self._closing = False  # set once, under _accept_lock: accept nothing from then on
         self._accept_lock = threading.Lock()
-        self._unread: set[socket.socket] = set()  # accepted, request not yet read
+        self._unread: dict[socket.socket, float] = {}  # accepted (when), request not read
+        # listening sockets taken out of the loop while every thread is busy, with their
+        # callbacks (gthread's acceptors); put back when a request finishes
+        self._paused: list[tuple[Any, Any]] = []
 
     def handle_exit(self, sig: int, frame: object) -> None:
         begin_draining()
@@ -81,9 +103,13 @@ class DrainingThreadWorker(ThreadWorker):
             self._stopper.start()
 
     def accept(self, server: Any, listener: Any) -> None:
-        """gthread's accept, unless this worker has stopped accepting (main thread)."""
+        """gthread's accept, unless this worker has stopped accepting or has no thread free
+        (main thread)."""
         with self._accept_lock:
             if not self._closing:
+                if self._threads_taken() >= self.cfg.threads:
+                    self._pause_accepting(listener)
+                    return
                 super().accept(server, _NotingListener(listener, self._unread))
                 return
         # gthread guards poller changes from other threads with its _lock
@@ -95,7 +121,45 @@ class DrainingThreadWorker(ThreadWorker):
         """gthread hands the connection to a thread, which reads its request (main thread:
         once it has run, the request is served even if the loop ends right after)."""
         super().on_client_socket_readable(conn, client)
-        self._unread.discard(client)
+        self._unread.pop(client, None)
+
+    def finish_request(self, fs: Any) -> None:
+        """gthread's, then accept again (a request thread, or the main thread): a thread is
+        free."""
+        super().finish_request(fs)
+        self._resume_accepting()
+
+    def murder_keepalived(self) -> None:
+        """gthread's, then accept again if a thread is free (main thread, each turn of the
+        loop): unread connections past their grace no longer count."""
+        super().murder_keepalived()
+        if self._paused and self._threads_taken() < self.cfg.threads:
+            self._resume_accepting()
+
+    def _threads_taken(self) -> int:
+        """Requests in flight and connections whose request is about to be (main thread:
+        the only one that changes `futures` and `_unread`)."""
+        recent = time.monotonic() - UNREAD_GRACE_SECONDS
+        unread = sum(1 for accepted in self._unread.values() if accepted > recent)
+        return unread + sum(1 for future in self.futures if not future.done())
+
+    def _pause_accepting(self, listener: Any) -> None:
+        with self._lock, contextlib.suppress(KeyError, ValueError):
+            # counted again under the lock: a request that finished since the first count
+            # has already run _resume_accepting, and would not resume this pause
+            if self._threads_taken() < self.cfg.threads:
+                return
+            acceptor = self.poller.get_key(listener).data
+            self.poller.unregister(listener)
+            self._paused.append((listener, acceptor))
+
+    def _resume_accepting(self) -> None:
+        with self._lock:
+            paused, self._paused = self._paused, []
+            for listener, acceptor in paused:
+                # (the loop may have ended meanwhile: its poller closed)
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self.poller.register(listener, selectors.EVENT_READ, acceptor)
 
     def _busy(self) -> bool:
         return any(not future.done() for future in list(self.futures))
