@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,8 @@ from agent.backends.calculator import CalculationError, calculate, find_expressi
 @pytest.mark.parametrize("expression, value", [
     ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2^10", 1024), ("2 ** 8", 256), ("-3 + 5", 2),
     ("7 // 2", 3), ("7 % 4", 3), ("1.5 * 4", 6.0), ("6 x 7", 42), ("9 \u00f7 3", 3),
+    ("-2 ** 2", -4), ("2 ** -1", 0.5), ("2 ** 3 ** 2", 512), ("-7 // 2", -4), ("7 % -4", -1),
+    (".5 + 1.", 1.5), ("3 - -3", 6), ("((2))", 2),
 ])
 def test_calculator(expression: str, value: float) -> None:
     assert calculate(expression) == value
@@ -21,10 +24,46 @@ def test_calculator(expression: str, value: float) -> None:
 @pytest.mark.parametrize("expression", [
     "__import__('os').system('true')", "().__class__", "a + 1", "2 ** 100000", "9 ** 9 ** 9",
     "1 / 0", "10 ** 200", "[1, 2]", "1 if 1 else 2", "lambda: 1", "(" * 300 + "1" + ")" * 300,
+    "(" * 60 + "1" + ")" * 60, "1 2", "()", "2 (3)", "1..2", "(1", "1)", "1 +", "(-8) ** 0.5",
+    "1e5", "1_000",
 ])
 def test_calculator_refuses_anything_but_bounded_arithmetic(expression: str) -> None:
     with pytest.raises(CalculationError):
         calculate(expression)
+
+
+def _random_expression(rng: random.Random, depth: int = 0) -> str:
+    """Arithmetic in Python's syntax; exponents are small literals (so eval stays quick)."""
+    if depth > 3 or rng.random() < 0.3:
+        return rng.choice(["0", "1", "2", "7", "12", "0.5", "3.25", ".5", "10."])
+    kind = rng.random()
+    if kind < 0.15:
+        return rng.choice("+-") + _random_expression(rng, depth + 1)
+    if kind < 0.3:
+        return f"({_random_expression(rng, depth + 1)})"
+    if kind < 0.4:
+        return f"{_random_expression(rng, depth + 1)} ** {rng.choice('0123')}"
+    operator = rng.choice(["+", "-", "*", "/", "//", "%"])
+    return f"{_random_expression(rng, depth + 1)} {operator} {_random_expression(rng, depth + 1)}"
+
+
+def test_calculator_agrees_with_python_arithmetic() -> None:
+    """The hand-written parser has Python's precedence, associativity and results."""
+    rng = random.Random(20261207)
+    for _ in range(3000):
+        text = _random_expression(rng)
+        try:
+            expected = eval(text, {"__builtins__": {}})  # generated arithmetic only
+        except ZeroDivisionError:
+            with pytest.raises(CalculationError, match="division by zero"):
+                calculate(text)
+            continue
+        if isinstance(expected, complex) or abs(expected) > 10**100 or len(text) > 200:
+            with pytest.raises(CalculationError):
+                calculate(text)
+            continue
+        actual = calculate(text)
+        assert actual == expected and type(actual) is type(expected), text
 
 
 @pytest.mark.parametrize("text, expression", [
