@@ -53,3 +53,16 @@ def test_the_temp_file_is_beside_the_target_with_the_given_prefix(tmp_path: Path
     assert [Path(s).parent for s in seen] == [tmp_path, tmp_path]
     assert Path(seen[0]).name.startswith(".tmp-")
     assert Path(seen[1]).name.startswith(".report.json.")
+
+
+def test_a_symlink_at_the_target_is_replaced_not_written_through(tmp_path: Path) -> None:
+    """A link planted where kustodian writes (a report, a cache entry, a release file) is
+    itself replaced: the file it points at is never written."""
+    outside = tmp_path / "outside"
+    outside.write_text("precious")
+    link = tmp_path / "out" / "report.json"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    write_atomic(link, b"{}")
+    assert outside.read_text() == "precious"
+    assert not link.is_symlink() and link.read_bytes() == b"{}"
