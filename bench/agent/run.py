@@ -7,8 +7,7 @@ each request costs the server (gunicorn master and workers, plus redis-server fo
 agent's requests): on a shared machine req/s follow the load, CPU per request much less.
 Prints a table and the agent/ceiling ratios (each round's ratio, and their median: the
 scenarios of a round run seconds apart, under one machine load; every other round runs them
-in reverse order); writes
-bench/out/agent.json.
+in reverse order); writes bench/out/agent.json.
 
     .venv/bin/python bench/agent/run.py [--duration 5] [--rounds 3] [--connections 16]
         [--baseline-src OTHER_CHECKOUT/apps/agent/src]   # before/after in the same run
