@@ -66,3 +66,16 @@ def test_a_symlink_at_the_target_is_replaced_not_written_through(tmp_path: Path)
     write_atomic(link, b"{}")
     assert outside.read_text() == "precious"
     assert not link.is_symlink() and link.read_bytes() == b"{}"
+
+
+def test_a_symlink_at_the_target_lends_no_permissions(tmp_path: Path) -> None:
+    """The file that replaces a planted link gets the default permissions, not those of the
+    file the link points at."""
+    outside = tmp_path / "outside"
+    outside.write_text("executable")
+    outside.chmod(0o755)
+    link = tmp_path / "report.json"
+    link.symlink_to(outside)
+    write_atomic(link, b"{}")
+    assert not link.is_symlink() and mode(link) == 0o644
+    assert mode(outside) == 0o755
