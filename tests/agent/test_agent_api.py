@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from agent_helpers import metric_samples, new_session, say
+from agent_helpers import eventually, metric_samples, new_session, say
 from support.agent import AgentServer, InProcessAgent, Reply, agent_server, in_process_agent
 
 ERROR_KEYS = {"code", "message", "request_id"}
@@ -213,7 +213,14 @@ def test_request_id_is_honoured_and_logged_as_one_json_line(agent: InProcessAgen
     forged = agent.get("/healthz", headers={"X-Request-ID": "bad id {} <script>"})
     assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])
 
-    out = capsys.readouterr().out
+    out = ""
+
+    def logged() -> bool:  # access lines are written in batches, a moment later
+        nonlocal out
+        out += capsys.readouterr().out
+        return "trace-abc.123" in out
+
+    eventually(logged, timeout=10)
     lines = [json.loads(line) for line in out.splitlines() if "trace-abc.123" in line]
     assert len(lines) == 1, out  # one line per request
     entry = lines[0]

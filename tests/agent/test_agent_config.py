@@ -25,6 +25,7 @@ def test_defaults() -> None:
     assert settings.port == 8000 and settings.backend == "builtin"
     assert settings.api_keys == ("key-aaaaaaaa",)
     assert settings.fault_rate == 0.0
+    assert settings.access_log_flush_seconds == 0.2
     assert "key-aaaaaaaa" not in repr(settings)  # secrets stay out of logs
 
 
@@ -49,6 +50,8 @@ def test_keys_from_file_with_comments(tmp_path) -> None:
     ({"AGENT_BACKEND": "gpt"}, "AGENT_BACKEND='gpt' is not one of builtin, openai"),
     ({"AGENT_FAULT_RATE": "1.5"}, "AGENT_FAULT_RATE='1.5' is out of range"),
     ({"AGENT_FAULT_RATE": "nan"}, "AGENT_FAULT_RATE='nan' is not a number"),
+    ({"AGENT_ACCESS_LOG_FLUSH_SECONDS": "-1"},
+     "AGENT_ACCESS_LOG_FLUSH_SECONDS='-1' is out of range; expected 0..10 seconds"),
     ({"AGENT_RATE_LIMIT": "lots"}, "AGENT_RATE_LIMIT='lots' is not a rate limit"),
     ({"REDIS_URL": "http://x"}, "REDIS_URL='http://x' must start with redis://"),
     ({"REDIS_URL": "redis://:s3cret@h:port/0"},

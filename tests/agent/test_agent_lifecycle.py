@@ -1,8 +1,9 @@
 """What gunicorn does, on a real gunicorn with several workers: metrics aggregated across
 workers (and the metrics directory it makes when none is set), the rate limit shared across
-workers and replicas, graceful SIGTERM with requests in flight, starting while Redis is down,
-API-key file rotation picked up by every worker. The app's own behaviour is tested in process
-(test_agent_api.py, test_agent_store.py, ...)."""
+workers and replicas, graceful SIGTERM with requests in flight (and the access lines still
+waiting written), starting while Redis is down, API-key file rotation picked up by every
+worker. The app's own behaviour is tested in process (test_agent_api.py, test_agent_store.py,
+...)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ from support.agent import AgentServer, agent_server
 from support.processes import REPO_ROOT, RedisServer
 
 
-def worker_pids(server: AgentServer, since_line: int = 0) -> set[int]:
-    """PIDs of the workers that logged a request line (from line `since_line` of the
-    server's output on)."""
-    pids = set()
-    for line in server.output().splitlines()[since_line:]:
-        if line.startswith("{") and '"agent.access"' in line:
-            pids.add(json.loads(line)["pid"])
-    return pids
+def access_entries(server: AgentServer) -> list[dict]:
+    """The access lines the workers have written so far (each a moment after its request:
+    they are written in batches)."""
+    return [json.loads(line) for line in server.output().splitlines()
+            if line.startswith("{") and '"agent.access"' in line]
+
+
+def worker_pids(server: AgentServer, request_id: str | None = None) -> set[int]:
+    """PIDs of the workers that logged a request line (only those with `request_id`)."""
+    return {entry["pid"] for entry in access_entries(server)
+            if request_id is None or entry["request_id"] == request_id}
 
 
 def test_metrics_are_aggregated_across_workers(redis: RedisServer) -> None:
@@ -133,16 +137,18 @@ def test_a_worker_with_every_thread_busy_leaves_new_connections_to_another(
             with ThreadPoolExecutor(1) as pool:
                 busy = pool.submit(say, agent, sid, "slow")
                 eventually(lambda: fake.in_flight == 1)
-                before = len(agent.output().splitlines())
                 for _ in range(12):  # each on a new connection
-                    assert requests.get(agent.url("/healthz"), timeout=3).status_code == 200
-                assert len(worker_pids(agent, since_line=before)) == 1  # the one not busy
+                    assert requests.get(agent.url("/healthz"), timeout=3,
+                                        headers={"X-Request-ID": "while-busy"}).ok
+                eventually(lambda: sum(entry["request_id"] == "while-busy"
+                                       for entry in access_entries(agent)) == 12)
+                assert len(worker_pids(agent, "while-busy")) == 1  # the one not busy
                 fake.release()
                 assert busy.result().status_code == 200
             # once its thread is free, the other worker takes new connections again
-            before = len(agent.output().splitlines())
-            eventually(lambda: requests.get(agent.url("/healthz"), timeout=5).ok
-                       and len(worker_pids(agent, since_line=before)) == 2)
+            eventually(lambda: requests.get(agent.url("/healthz"), timeout=5,
+                                            headers={"X-Request-ID": "after-release"}).ok
+                       and len(worker_pids(agent, "after-release")) == 2)
     finally:
         fake.stop()
 
@@ -260,6 +266,21 @@ def _readyz(agent: AgentServer) -> requests.Response | None:
     return response if response.status_code == 503 else None
 
 
+def test_access_lines_still_waiting_are_written_when_a_worker_stops(redis: RedisServer) -> None:
+    """Access lines are written in batches, up to AGENT_ACCESS_LOG_FLUSH_SECONDS late; a
+    worker stopped gracefully (SIGTERM) writes the lines still waiting before it exits."""
+    with agent_server(redis.url, workers=1,
+                      env={"AGENT_ACCESS_LOG_FLUSH_SECONDS": "10"}) as agent:
+        ids = [f"stop-{n}" for n in range(5)]
+        for request_id in ids:
+            assert agent.get("/healthz", headers={"X-Request-ID": request_id}).status_code == 200
+        assert not any(request_id in agent.output() for request_id in ids)  # still waiting
+        agent.process.signal(signal.SIGTERM)
+        assert agent.process.proc.wait(20) == 0
+        logged = [entry["request_id"] for entry in access_entries(agent)]
+        assert [request_id for request_id in logged if request_id.startswith("stop-")] == ids
+
+
 def test_agent_starts_while_redis_is_down() -> None:
     from support.processes import free_port
 
@@ -275,9 +296,10 @@ def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) ->
     env = {"AGENT_API_KEYS": "", "AGENT_API_KEYS_FILE": str(keys),
            "AGENT_RATE_LIMIT": "100000/minute", "AGENT_API_KEYS_CHECK_SECONDS": "0.2"}
     with agent_server(redis.url, workers=2, env=env) as agent:
-        def status(key: str) -> int:
-            return requests.post(agent.url("/v1/sessions"), headers=agent.headers(key),
-                                 timeout=10).status_code
+        def status(key: str, request_id: str = "") -> int:
+            tagged = {"X-Request-ID": request_id} if request_id else {}
+            return requests.post(agent.url("/v1/sessions"),
+                                 headers={**agent.headers(key), **tagged}, timeout=10).status_code
 
         assert status("old-key-00001") == 201 and status("new-key-00002") == 401
         replacement = tmp_path / "keys.new"  # written aside and renamed, like a secret update
@@ -287,19 +309,16 @@ def test_api_key_file_rotation_needs_no_restart(redis: RedisServer, tmp_path) ->
         # Each worker looks at the file at most every 0.2 s, when it serves a request. A worker
         # that accepts the new key has loaded the new file (it never held that key before),
         # so once both workers have been seen accepting it, every worker refuses the old one.
-        def served_201(start: int) -> set[int]:
-            return {json.loads(line)["pid"] for line in agent.output()[start:].splitlines()
-                    if line.startswith("{") and '"agent.access"' in line
-                    and json.loads(line)["status"] == 201}
-
-        have_new: set[int] = set()
+        # (Access lines are written a moment after their requests: the new key's requests
+        # are told apart by their request id, not by where they are in the output.)
+        def served_the_new_key() -> set[int]:
+            return {entry["pid"] for entry in access_entries(agent)
+                    if entry["request_id"] == "with-new-key" and entry["status"] == 201}
 
         def every_worker_has_the_new_key() -> bool:
-            start = len(agent.output())
             with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda _: status("new-key-00002"), range(16)))
-            have_new.update(served_201(start))
-            return len(have_new) == 2
+                list(pool.map(lambda _: status("new-key-00002", "with-new-key"), range(16)))
+            return len(served_the_new_key()) == 2
 
         eventually(every_worker_has_the_new_key)
         with ThreadPoolExecutor(8) as pool:

@@ -41,7 +41,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json = OrjsonProvider(app)
     app.extensions["agent"] = Services.build(settings)
-    request_log.install(app)
+    request_log.install(app, settings.access_log_flush_seconds)
     register_error_handlers(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(sessions.bp)

@@ -60,6 +60,7 @@ class Settings:
     backend: str = "builtin"
     port: int = 8000
     log_level: str = "INFO"
+    access_log_flush_seconds: float = 0.2  # access lines wait at most this long (0: none)
     session_ttl_seconds: int = 3600
     history_max_messages: int = 50
     max_body_bytes: int = 64 * 1024
@@ -252,6 +253,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backend=backend,
         port=reader.number("PORT", 8000, int, 1, 65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        access_log_flush_seconds=reader.number("AGENT_ACCESS_LOG_FLUSH_SECONDS", 0.2, float, 0,
+                                               10, " seconds"),
         session_ttl_seconds=reader.number("AGENT_SESSION_TTL_SECONDS", 3600, int, 1, 30 * 86400,
                                           " seconds"),
         history_max_messages=reader.number("AGENT_HISTORY_MAX_MESSAGES", 50, int, 2, 10000),

@@ -1,5 +1,6 @@
-"""One JSON line per request (request_id, route, status, duration_ms) to stdout, and the
-request's metrics.
+"""One JSON line per request (request_id, route, status, duration_ms) to stdout, written in
+batches (`agent.linebatch`: at most AGENT_ACCESS_LOG_FLUSH_SECONDS late), and the request's
+metrics.
 
 The hooks look `request` and `g` up once (`_get_current_object()`): every attribute read
 through Flask's context proxies is a context-variable lookup of its own.
@@ -10,18 +11,17 @@ from __future__ import annotations
 import logging
 import random
 import re
-import sys
-import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, Request, Response, g, request
 
 from agent import jsoncodec, metrics
 from agent.jsonlog import utc_iso
+from agent.linebatch import LineBatcher
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("agent.access")
-_write_lock = threading.Lock()
 
 
 def route_template(req: Request) -> str:
@@ -40,33 +40,31 @@ def _start() -> None:
     state.request_id = incoming
 
 
-def _finish(response: Response) -> Response:
-    req, state = request._get_current_object(), g._get_current_object()
-    elapsed = time.perf_counter() - state.get("start", time.perf_counter())
-    request_id = state.get("request_id", "")
-    route = route_template(req)
-    response.headers["X-Request-ID"] = request_id
-    metrics.observe_request(req.method, route, response.status_code, elapsed)
-    if access_log.isEnabledFor(logging.INFO):
-        _write_access_line({
-            "ts": utc_iso(time.time()), "level": "info", "logger": "agent.access",
-            "msg": "request", "pid": metrics.process_id(), "request_id": request_id,
-            "method": req.method, "route": route, "path": req.path,
-            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
-            "remote_addr": req.remote_addr,
-        })
-    return response
+def _finisher(lines: LineBatcher) -> Callable[[Response], Response]:
+    """The after-request hook: the request's metrics and its access line, in the JSON shape
+    of the other log lines, without the logging machinery's per-record cost."""
+
+    def finish(response: Response) -> Response:
+        req, state = request._get_current_object(), g._get_current_object()
+        elapsed = time.perf_counter() - state.get("start", time.perf_counter())
+        request_id = state.get("request_id", "")
+        route = route_template(req)
+        response.headers["X-Request-ID"] = request_id
+        metrics.observe_request(req.method, route, response.status_code, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            lines.write(jsoncodec.dumps({
+                "ts": utc_iso(time.time()), "level": "info", "logger": "agent.access",
+                "msg": "request", "pid": metrics.process_id(), "request_id": request_id,
+                "method": req.method, "route": route, "path": req.path,
+                "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+                "remote_addr": req.remote_addr,
+            }) + "\n")
+        return response
+
+    return finish
 
 
-def _write_access_line(entry: dict[str, object]) -> None:
-    """The per-request line, written straight to stdout: the same JSON shape as the other
-    log lines, without the logging machinery's per-record cost on the hot path."""
-    line = jsoncodec.dumps(entry) + "\n"
-    with _write_lock:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-
-
-def install(app: Flask) -> None:
+def install(app: Flask, flush_seconds: float) -> None:
+    """Log and measure every request of `app`; access lines wait at most `flush_seconds`."""
     app.before_request(_start)
-    app.after_request(_finish)
+    app.after_request(_finisher(LineBatcher(flush_seconds)))
