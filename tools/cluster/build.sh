@@ -8,6 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=../setup/versions.env
 source "$root/tools/setup/versions.env"
+# shellcheck source=../setup/gomod.sh
+source "$root/tools/setup/gomod.sh"
 cache="${KUSTODIAN_CLUSTER_CACHE:-$root/.cache/cluster}"
 command -v go >/dev/null || { echo "cluster build: 'go' is not on PATH; install Go >= 1.24" >&2; exit 1; }
 [ $# -gt 0 ] || set -- etcd kube-apiserver kubectl
@@ -29,8 +31,8 @@ k8s_module() { # write the wrapper module that builds Kubernetes commands from t
   local src="$k8s_dir/src" minor="${k8s_version#v1.}" gomod
   [ -f "$src/.ready" ] && return 0
   rm -rf "$src" && mkdir -p "$src"
-  gomod="$(cd "$src" && go mod download -json "k8s.io/kubernetes@$k8s_version" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
-  [ -f "$gomod" ] || { log "could not download k8s.io/kubernetes@$k8s_version from the Go module proxy"; exit 1; }
+  gomod="$(go_mod_field "k8s.io/kubernetes@$k8s_version" GoMod "$src")" \
+    || { log "could not download k8s.io/kubernetes@$k8s_version (see above)"; exit 1; }
   {
     echo "module kustodian.invalid/cluster-build"
     echo

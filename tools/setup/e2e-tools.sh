@@ -10,6 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=versions.env
 source "$root/tools/setup/versions.env"
+# shellcheck source=gomod.sh
+source "$root/tools/setup/gomod.sh"
 cache="${E2E_CACHE:-$root/.cache/e2e}"
 mkdir -p "$cache"
 fail() { echo "e2e-tools: $*" >&2; exit 1; }
@@ -19,8 +21,8 @@ command -v go >/dev/null || fail "'go' is not on PATH; install Go >= 1.22 (the c
 # name nested modules; those are required at the release's own version instead).
 replace_block() { # $1 module@version
   local mod="${1%@*}" ver="${1#*@}" gomod
-  gomod="$(cd "$work/dl" && GOFLAGS=-mod=mod go mod download -json "$mod@$ver" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
-  [ -f "$gomod" ] || fail "could not download the go.mod of $mod@$ver through the Go module proxy"
+  gomod="$(GOFLAGS=-mod=mod go_mod_field "$mod@$ver" GoMod)" \
+    || fail "could not download the go.mod of $mod@$ver (see above)"
   awk '
     /^replace \($/ { inblock = 1; next }
     inblock && /^\)$/ { inblock = 0; next }
@@ -38,7 +40,7 @@ build() {
   local start=$SECONDS
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' RETURN
-  mkdir -p "$work/dl" "$work/mod"
+  mkdir -p "$work/mod"
   export GOTOOLCHAIN="$toolchain" GOFLAGS=-mod=mod CGO_ENABLED=0
   {
     printf 'module kustodian.local/e2e/%s\n\ngo %s\n\nrequire %s %s\n\n' \
@@ -66,8 +68,8 @@ build_argocd() {
   # The repo-server runs hack/git-verify-wrapper.sh from PATH; take it from the same release.
   if [ ! -x "$dest/git-verify-wrapper.sh" ]; then
     local dir
-    dir="$(cd "$cache" && GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN" GOFLAGS=-mod=mod \
-      go mod download -json "$pkg@$ARGOCD_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+    dir="$(GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN" GOFLAGS=-mod=mod \
+      go_mod_field "$pkg@$ARGOCD_VERSION" Dir)" || fail "could not download $pkg@$ARGOCD_VERSION (see above)"
     [ -f "$dir/hack/git-verify-wrapper.sh" ] \
       || fail "$pkg@$ARGOCD_VERSION has no hack/git-verify-wrapper.sh (the repo-server runs it)"
     install -m 0755 "$dir/hack/git-verify-wrapper.sh" "$dest/git-verify-wrapper.sh"
@@ -81,8 +83,8 @@ build_kwok() {
   # stages plus the node heartbeat, as one config file.
   local dest="$cache/kwok-$KWOK_VERSION" dir stage
   [ -f "$dest/stages.yaml" ] && return 0
-  dir="$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" \
-    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  dir="$(GOFLAGS=-mod=mod go_mod_field "sigs.k8s.io/kwok@$KWOK_VERSION" Dir)" \
+    || fail "could not download sigs.k8s.io/kwok@$KWOK_VERSION (see above)"
   for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready \
                pod/fast/pod-complete pod/fast/pod-delete; do
     [ -f "$dir/kustomize/stage/$stage.yaml" ] || fail "kwok $KWOK_VERSION has no stage $stage"

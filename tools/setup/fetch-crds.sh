@@ -11,6 +11,8 @@ out="${FETCH_CRDS_OUT:-$root/.cache/crds}"
 [ -f "$versions" ] || { echo "fetch-crds: $versions not found" >&2; exit 1; }
 # shellcheck source=versions.env
 source "$versions"
+# shellcheck source=gomod.sh
+source "$root/tools/setup/gomod.sh"
 py="$root/.venv/bin/python"
 
 # module@version  sub-directory holding the CRD YAML in that module's zip  [Go toolchain the
@@ -34,23 +36,13 @@ command -v go >/dev/null || fail "'go' is not on PATH; install Go >= 1.22 (the C
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/mod" "$work/out/source"
+mkdir -p "$work/out/source"
 files=()
 for entry in "${sources[@]}"; do
   read -r modver sub toolchain <<<"$entry"
   echo "fetch-crds: $modver ($sub)"
-  # Outside any module, with the default proxy; -json reports errors in an "Error" field.
-  # stdout only is JSON: stderr carries progress, e.g. "go: downloading go1.27.3" the first
-  # time a GOTOOLCHAIN is fetched.
-  if ! info="$(cd "$work/mod" && GOTOOLCHAIN="${toolchain:-local}" GOFLAGS=-mod=mod \
-      go mod download -json "$modver" 2>"$work/go.err")"; then
-    fail "could not download $modver through the Go module proxy ($(go env GOPROXY)):
-$info
-$(cat "$work/go.err")
-  hint: check network access to the proxy, or the version pinned in tools/setup/versions.env"
-  fi
-  dir="$("$py" -c 'import json,sys; print(json.load(sys.stdin).get("Dir", ""))' <<<"$info" 2>/dev/null)" \
-    || fail "go mod download $modver printed no JSON: $info $(cat "$work/go.err")"
+  dir="$(GOTOOLCHAIN="${toolchain:-local}" GOFLAGS=-mod=mod go_mod_field "$modver" Dir)" \
+    || fail "$modver: see above"
   [ -d "$dir/$sub" ] || fail "$modver has no directory $sub; the CRD location changed upstream (edit fetch-crds.sh)"
   found=0
   for f in "$dir/$sub"/*.yaml; do

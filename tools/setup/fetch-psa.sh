@@ -10,6 +10,8 @@ out="${FETCH_PSA_OUT:-$root/.cache/psa}"
 [ -f "$versions" ] || { echo "fetch-psa: $versions not found" >&2; exit 1; }
 # shellcheck source=versions.env
 source "$versions"
+# shellcheck source=gomod.sh
+source "$root/tools/setup/gomod.sh"
 modver="k8s.io/pod-security-admission@${POD_SECURITY_ADMISSION_VERSION:?}"
 if [ -d "$out/testdata" ] && [ "$(cat "$out/.pins" 2>/dev/null)" = "$modver" ]; then
   exit 0
@@ -18,14 +20,10 @@ fail() { echo "fetch-psa: $*" >&2; exit 1; }
 command -v go >/dev/null || fail "'go' is not on PATH; install Go >= 1.22 (the fixtures come from the Go module proxy)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/mod" "$work/out"
+mkdir -p "$work/out"
 echo "fetch-psa: $modver"
-if ! info="$(cd "$work/mod" && GOFLAGS=-mod=mod go mod download -json "$modver" 2>&1)"; then
-  fail "could not download $modver through the Go module proxy ($(go env GOPROXY)):
-$info
-  hint: check network access to the proxy, or POD_SECURITY_ADMISSION_VERSION in tools/setup/versions.env"
-fi
-dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")"
+dir="$(GOFLAGS=-mod=mod go_mod_field "$modver" Dir)" \
+  || fail "$modver: see above (POD_SECURITY_ADMISSION_VERSION in tools/setup/versions.env)"
 [ -d "$dir/test/testdata/restricted" ] || fail "$modver has no test/testdata/restricted; the fixture layout changed upstream (edit fetch-psa.sh)"
 cp -R "$dir/test/testdata" "$work/out/testdata"
 chmod -R u+w "$work/out"

@@ -5,6 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=versions.env
 source "$root/tools/setup/versions.env"
+# shellcheck source=gomod.sh
+source "$root/tools/setup/gomod.sh"
 bin="$root/.bin"
 mkdir -p "$bin"
 command -v go >/dev/null || { echo "setup: 'go' is not on PATH; install Go >= 1.22 (needed to build kustomize, conftest and helm)" >&2; exit 1; }
@@ -34,7 +36,8 @@ caps_stamp="$CONFTEST_VERSION $(cat "$root/tools/setup/opa_capabilities.py" "$ro
 if [ ! -s "$caps" ] || [ "$(cat "$bin/.opa-capabilities.version" 2>/dev/null)" != "$caps_stamp" ]; then
   opa_version="$(go version -m "$bin/conftest" | awk '$2 == "github.com/open-policy-agent/opa" {print $3}')"
   [ -n "$opa_version" ] || { echo "setup: cannot tell the OPA version inside conftest" >&2; exit 1; }
-  opa_dir="$(GOFLAGS=-mod=mod go mod download -json "github.com/open-policy-agent/opa@$opa_version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  opa_dir="$(GOFLAGS=-mod=mod go_mod_field "github.com/open-policy-agent/opa@$opa_version" Dir)" \
+    || { echo "setup: cannot fetch the OPA module conftest was built with (see above)" >&2; exit 1; }
   python3 "$root/tools/setup/opa_capabilities.py" "$opa_dir/capabilities/$opa_version.json" "$caps"
   echo "$caps_stamp" > "$bin/.opa-capabilities.version"
 fi
