@@ -46,6 +46,19 @@ def test_lines_are_written_together_within_the_delay() -> None:
     assert stdout.writes[1] == "four\n"
 
 
+def test_the_flusher_thread_ends_when_no_line_is_left() -> None:
+    """An idle process keeps no flusher thread; the next line starts one again."""
+    stdout = Recorder()
+    lines = LineBatcher(0.05, stream=stdout)
+    lines.write("one\n")
+    flusher = lines._flusher
+    assert flusher is not None and flusher.daemon
+    eventually(lambda: not flusher.is_alive(), timeout=5)
+    assert stdout.writes == ["one\n"]
+    lines.write("two\n")
+    eventually(lambda: stdout.writes == ["one\n", "two\n"], timeout=5)
+
+
 def test_a_full_batch_is_written_at_once() -> None:
     stdout = Recorder()
     lines = LineBatcher(60, max_chars=12, stream=stdout)

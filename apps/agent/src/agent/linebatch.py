@@ -1,11 +1,13 @@
 """Log lines written to stdout in batches (the per-request access lines).
 
-Under gunicorn's threads each write to stdout is a system call that hands the GIL to another
-thread and back: one per request cost a message about 6% of its CPU (bench/README.md "Agent
+Each write to stdout is a system call, under gunicorn's threads one that hands the GIL to
+another thread and back, and in a container one that wakes the runtime's log reader: one per
+request cost a message 1-2% of its CPU and `/healthz` several percent (bench/README.md "Agent
 service"). A `LineBatcher` keeps the lines in memory and writes them together, in order: at
-most `delay` seconds after the first waiting line (a background thread started on the first
-line), at once when `max_chars` are waiting, and when the process exits normally (gunicorn's
-graceful stop, a recycled worker, a timed-out worker's SIGABRT). The price: a process killed
+most `delay` seconds after the first waiting line (a flusher thread runs while lines keep
+coming, and ends when none are left), at once when `max_chars` are waiting, and when the
+process exits normally (gunicorn's graceful stop, a recycled worker, a timed-out worker's
+SIGABRT). The price: a process killed
 outright (SIGKILL, the OOM killer) loses the lines of its last `delay` seconds. With `delay`
 0 every line is written at once, as the standard `logging` handlers do.
 """
@@ -40,8 +42,7 @@ class LineBatcher:
         self._io_lock = threading.Lock()  # one writer at a time, batches in order
         self._lines: list[str] = []
         self._chars = 0
-        self._waiting = threading.Event()  # set while lines wait for the flusher
-        self._flusher: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None  # running while lines keep coming
 
     def write(self, line: str) -> None:
         """Queue `line` (with its newline); write it at once when `delay` is 0."""
@@ -53,12 +54,10 @@ class LineBatcher:
             self._lines.append(line)
             self._chars += len(line)
             full = self._chars >= self.max_chars
-            if len(self._lines) == 1:
-                self._waiting.set()
-                if self._flusher is None:
-                    self._flusher = threading.Thread(target=self._run, daemon=True,
-                                                     name="agent-log-flusher")
-                    self._flusher.start()
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._run, daemon=True,
+                                                 name="agent-log-flusher")
+                self._flusher.start()
         if full:
             self.flush()
 
@@ -67,15 +66,18 @@ class LineBatcher:
         with self._io_lock:
             with self._lock:
                 lines, self._lines, self._chars = self._lines, [], 0
-                self._waiting.clear()
             if lines:
                 self._emit("".join(lines))
 
     def _run(self) -> None:
+        """Flush every `delay` seconds; end once a flush finds no new line behind it."""
         while True:
-            self._waiting.wait()
             time.sleep(self.delay)
             self.flush()
+            with self._lock:
+                if not self._lines:
+                    self._flusher = None
+                    return
 
     def _emit(self, text: str) -> None:
         stream = sys.stdout if self.stream is None else self.stream
