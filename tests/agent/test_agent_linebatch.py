@@ -6,8 +6,10 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
 from agent.linebatch import LineBatcher
 from agent_helpers import eventually
 from support.processes import REPO_ROOT
@@ -84,6 +86,21 @@ def test_a_closed_stream_is_not_the_callers_error() -> None:
     lines.write("lost\n")
     lines.flush()  # the stream is gone: the line has nowhere to go, and the caller goes on
     LineBatcher(0, stream=closed).write("lost too\n")
+
+
+def test_without_a_thread_to_spare_lines_are_written_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no thread can be started (a pids limit), a line is written at once instead of
+    failing its request."""
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    stdout = Recorder()
+    lines = LineBatcher(60, stream=stdout)
+    lines.write("one\n")
+    lines.write("two\n")
+    assert stdout.writes == ["one\n", "two\n"]
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

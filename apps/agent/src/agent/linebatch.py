@@ -55,9 +55,13 @@ class LineBatcher:
             self._chars += len(line)
             full = self._chars >= self.max_chars
             if self._flusher is None:
-                self._flusher = threading.Thread(target=self._run, daemon=True,
-                                                 name="agent-log-flusher")
-                self._flusher.start()
+                flusher = threading.Thread(target=self._run, daemon=True,
+                                           name="agent-log-flusher")
+                try:
+                    flusher.start()
+                    self._flusher = flusher
+                except RuntimeError:  # no thread to spare (a pids limit): write at once
+                    full = True
         if full:
             self.flush()
 
