@@ -4,7 +4,9 @@ outside the repository, merge keys that Kubernetes reads differently from YAML 1
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,42 @@ def test_a_manifest_symlinked_outside_the_repository_is_not_read(tree, tmp_path_
     assert run.returncode == 2
     assert "outside the repository" in run.stdout + run.stderr
     assert "leaked-key-name" not in run.stdout + run.stderr
+
+
+def test_a_report_path_planted_as_a_symlink_is_replaced_not_written_through(tree) -> None:
+    """CI writes the report into the pull request's checkout. A link the pull request plants
+    at that path, to a file of the repository (here an executable script the pipeline runs
+    next), is replaced by the report: the script keeps its content and mode, and the report
+    takes neither."""
+    script_text = "#!/bin/sh\necho trusted\n"
+    root = tree({"manifests/ok.yaml": POD.format(digest=DIGEST, extra=""),
+                 "hack/deploy.sh": script_text})
+    script = root / "hack/deploy.sh"
+    script.chmod(0o755)
+    report = root / "report.json"
+    report.symlink_to("hack/deploy.sh")
+    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", "--output",
+                    "report.json", "manifests", cwd=root, timeout=60)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    assert script.read_text(encoding="utf-8") == script_text
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    assert not report.is_symlink() and stat.S_IMODE(report.stat().st_mode) == 0o644
+    assert isinstance(json.loads(report.read_text(encoding="utf-8")), dict)
+
+
+def test_a_report_path_linked_outside_the_repository_stops_the_gate(tree, tmp_path_factory
+                                                                    ) -> None:
+    """The same link to a file outside the checkout is a link the gate refuses: a clear
+    error, nothing written, the file it points at untouched."""
+    outside = tmp_path_factory.mktemp("runner") / "hook.sh"
+    outside.write_text("#!/bin/sh\n", encoding="utf-8")
+    root = tree({"manifests/ok.yaml": POD.format(digest=DIGEST, extra="")})
+    (root / "report.json").symlink_to(outside)
+    run = kustodian("check", "--no-schema", "--no-conftest", "--format", "json", "--output",
+                    "report.json", "manifests", cwd=root, timeout=60)
+    assert run.returncode == 2
+    assert "report.json: symlink leads outside the repository" in run.stdout + run.stderr
+    assert outside.read_text(encoding="utf-8") == "#!/bin/sh\n"
 
 
 def test_reads_stop_at_the_limit_even_when_the_size_lies(tmp_path: Path) -> None:
