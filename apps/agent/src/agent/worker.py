@@ -141,7 +141,7 @@ class DrainingThreadWorker(ThreadWorker):
         the only one that changes `futures` and `_unread`)."""
         recent = time.monotonic() - UNREAD_GRACE_SECONDS
         unread = sum(1 for accepted in self._unread.values() if accepted > recent)
-        return unread + sum(1 for future in self.futures if not future.done())
+        return unread + self._in_flight()
 
     def _pause_accepting(self, listener: Any) -> None:
         with self._lock, contextlib.suppress(KeyError, ValueError):
@@ -161,13 +161,14 @@ class DrainingThreadWorker(ThreadWorker):
                 with contextlib.suppress(KeyError, ValueError, OSError):
                     self.poller.register(listener, selectors.EVENT_READ, acceptor)
 
-    def _busy(self) -> bool:
-        return any(not future.done() for future in list(self.futures))
+    def _in_flight(self) -> int:
+        """Requests being served (any thread: reads a copy of gthread's `futures`)."""
+        return sum(1 for future in list(self.futures) if not future.done())
 
     def _drain(self, minimum: float, maximum: float) -> None:
         start = time.monotonic()
         time.sleep(minimum)
-        while self._busy() and time.monotonic() - start < maximum:
+        while self._in_flight() and time.monotonic() - start < maximum:
             time.sleep(POLL_SECONDS)
         with self._accept_lock:  # no accept is half done: each one is in _unread already
             self._closing = True
