@@ -7,9 +7,9 @@ service"). A `LineBatcher` keeps the lines in memory and writes them together, i
 most `delay` seconds after the first waiting line (a flusher thread runs while lines keep
 coming, and ends when none are left), at once when `max_chars` are waiting, and when the
 process exits normally (gunicorn's graceful stop, a recycled worker, a timed-out worker's
-SIGABRT). The price: a process killed
-outright (SIGKILL, the OOM killer) loses the lines of its last `delay` seconds. With `delay`
-0 every line is written at once, as the standard `logging` handlers do.
+SIGABRT). The price: a process killed outright (SIGKILL, the OOM killer) loses the lines of
+its last `delay` seconds. With `delay` 0 every line is written at once, as the standard
+`logging` handlers do.
 """
 
 from __future__ import annotations

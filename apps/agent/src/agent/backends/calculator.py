@@ -4,7 +4,7 @@ parentheses, evaluated as it parses (never `eval`, nor Python's own parser).
 The grammar is Python's for these operators (`-2 ** 2` is -4, `2 ** 3 ** 2` is 512), and so
 are the results (int or float). It used to be `ast.parse` and a whitelist of nodes: the
 parser builds a whole syntax tree in a memory arena for a handful of tokens, which cost a
-builtin-agent message about 8% of its CPU under gunicorn (bench/README.md "Agent service").
+builtin-agent message about 5% of its CPU under gunicorn (bench/README.md "Agent service").
 """
 
 from __future__ import annotations
